@@ -1,0 +1,39 @@
+import { Args, Command, Flags } from '@oclif/core'
+import { checkConfigFile, configFileInForce } from '../../lib/config-report.js'
+
+export default class ConfigCheck extends Command {
+  static override summary = 'Check a configuration file and list every problem with its line'
+  static override description =
+    'Exits 0 when the file is valid (warnings go to stderr), 1 when it has errors, each printed as file:line: problem.'
+  static override examples = [
+    '<%= config.bin %> config check',
+    '<%= config.bin %> config check ./tnat64.conf --json',
+  ]
+  static override args = {
+    file: Args.string({
+      description: 'configuration file (default: $TNAT64_CONF_FILE, else /etc/tnat64.conf)',
+    }),
+  }
+  static override flags = {
+    json: Flags.boolean({ description: 'print the result as JSON' }),
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ConfigCheck)
+    const report = checkConfigFile(args.file ?? configFileInForce())
+    if (flags.json) {
+      this.log(JSON.stringify(report, null, 2))
+    } else {
+      for (const error of report.errors) this.logToStderr(error)
+      for (const warning of report.warnings)
+        this.logToStderr(warning.replace(/^([^:]*:\d+): /, '$1: warning: '))
+      if (report.summary) {
+        const { defaultPrefix, locals, paths } = report.summary
+        this.log(
+          `${report.file}: OK (default prefix ${defaultPrefix ?? 'none'}, ${locals} local network${locals === 1 ? '' : 's'}, ${paths} path${paths === 1 ? '' : 's'})`,
+        )
+      }
+    }
+    if (!report.valid) this.exit(1)
+  }
+}

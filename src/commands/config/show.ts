@@ -1,0 +1,49 @@
+import { Command, Flags } from '@oclif/core'
+import { loadConfig } from '../../lib/config.js'
+import { parseDestination, showHost, summarize } from '../../lib/config-report.js'
+
+export default class ConfigShow extends Command {
+  static override summary =
+    'Show the configuration in force, or which rule and NAT64 address a destination gets'
+  static override examples = [
+    '<%= config.bin %> config show',
+    '<%= config.bin %> config show --host 198.51.100.10:80',
+    '<%= config.bin %> config show --host 10.1.2.3 --config ./tnat64.conf --json',
+  ]
+  static override flags = {
+    host: Flags.string({ char: 'H', description: 'destination IPv4[:port] to resolve' }),
+    config: Flags.string({
+      char: 'c',
+      description: 'configuration file (default: $TNAT64_CONF_FILE, else /etc/tnat64.conf)',
+    }),
+    json: Flags.boolean({ description: 'print the result as JSON' }),
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ConfigShow)
+    const destination = flags.host === undefined ? undefined : parseDestination(flags.host)
+    const { config, warnings } = loadConfig(flags.config)
+    if (destination) {
+      const report = showHost(config, destination)
+      if (flags.json) return this.log(JSON.stringify(report, null, 2))
+      for (const warning of report.warnings) this.logToStderr(`warning: ${warning}`)
+      this.log(`destination: ${report.destination}`)
+      this.log(`rule:        ${report.rule}`)
+      this.log(
+        `method:      ${report.method === 'nat64' ? `NAT64 through ${report.prefix}` : 'IPv4, directly'}`,
+      )
+      this.log(`connect to:  ${report.connectTo}`)
+      return
+    }
+    const summary = summarize(config)
+    if (flags.json) return this.log(JSON.stringify(summary, null, 2))
+    for (const warning of warnings)
+      this.logToStderr(`${warning.file}:${warning.line}: warning: ${warning.message}`)
+    this.log(`file:           ${summary.file ?? 'none (no $TNAT64_CONF_FILE, no /etc/tnat64.conf)'}`)
+    this.log(`default prefix: ${summary.defaultPrefix ?? 'none'}`)
+    this.log(`local:          ${summary.local.join(', ')}`)
+    for (const path of summary.paths) {
+      this.log(`path (line ${path.line}): ${path.subnets.join(', ')} -> ${path.prefix}`)
+    }
+  }
+}

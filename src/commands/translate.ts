@@ -1,0 +1,45 @@
+import { Args, Command, Flags } from '@oclif/core'
+import { loadConfig } from '../lib/config.js'
+import { prefixArgument, translate } from '../lib/translate.js'
+
+export default class Translate extends Command {
+  static override summary = 'Translate an IPv4 address to its NAT64 address, or a NAT64 address back to IPv4'
+  static override description =
+    `An IPv4 address is embedded in the prefix (RFC 6052); an IPv6 address inside the prefix gives back the IPv4 address it carries.
+The prefix is --prefix, else the one the configuration gives the destination, else 64:ff9b::/96.`
+  static override examples = [
+    '<%= config.bin %> translate 192.0.2.33 --prefix 2001:db8:100::/40',
+    '<%= config.bin %> translate 2001:db8:1c0:2:21:: --prefix 2001:db8:100::/40',
+    '<%= config.bin %> translate 8.8.8.8 --json',
+  ]
+  static override args = {
+    address: Args.string({
+      required: true,
+      description: 'an IPv4 address, or an IPv6 address inside the prefix',
+    }),
+  }
+  static override flags = {
+    prefix: Flags.string({
+      char: 'p',
+      description: 'NAT64 prefix, e.g. 2001:db8:64::/96 (lengths 32, 40, 48, 56, 64, 96)',
+    }),
+    config: Flags.string({
+      char: 'c',
+      description: 'configuration file (default: $TNAT64_CONF_FILE, else /etc/tnat64.conf)',
+    }),
+    json: Flags.boolean({ description: 'print the result as JSON' }),
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Translate)
+    const explicit = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix)
+    const { config } = loadConfig(flags.config)
+    const result = translate(args.address, config, explicit)
+    if (flags.json) {
+      this.log(JSON.stringify(result, null, 2))
+      return
+    }
+    for (const warning of result.warnings) this.logToStderr(`warning: ${warning}`)
+    this.log(result.output)
+  }
+}

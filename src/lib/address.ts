@@ -1,0 +1,36 @@
+// Address text in and out, through ipaddr.js; the one place that parses or prints an address.
+import ipaddr from 'ipaddr.js'
+
+/** Why an address, network or prefix was rejected; the codes are shared with the C and BPF tests' vectors. */
+export type RejectCode = 'syntax' | 'length' | 'host-bits' | 'u-octet' | 'mapped' | 'multicast' | 'outside'
+
+export class AddressError extends Error {
+  constructor(
+    readonly code: RejectCode,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export function parseIPv4(text: string): Uint8Array {
+  if (!ipaddr.IPv4.isValidFourPartDecimal(text)) {
+    throw new AddressError('syntax', `'${text}' is not an IPv4 address (a.b.c.d)`)
+  }
+  return Uint8Array.from(ipaddr.IPv4.parse(text).toByteArray())
+}
+
+export function parseIPv6(text: string): Uint8Array {
+  if (!ipaddr.IPv6.isValid(text) || text.includes('%')) {
+    throw new AddressError('syntax', `'${text}' is not an IPv6 address`)
+  }
+  return Uint8Array.from(ipaddr.IPv6.parse(text).toByteArray())
+}
+
+export function formatIPv4(bytes: Uint8Array): string {
+  return Array.from(bytes).join('.')
+}
+
+export function formatIPv6(bytes: Uint8Array): string {
+  return ipaddr.fromByteArray(Array.from(bytes)).toString()
+}

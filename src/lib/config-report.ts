@@ -1,0 +1,152 @@
+// What `tnat64 config check` and `tnat64 config show` report, as data that the commands print or emit as JSON.
+
+import { readFileSync } from 'node:fs'
+import { AddressError, formatIPv6, parseIPv4 } from './address.js'
+import {
+  type Config,
+  type ConfigIssue,
+  DEFAULT_CONFIG_FILE,
+  formatIssue,
+  parseConfig,
+  type Rule,
+  resolve,
+} from './config.js'
+import { UsageError } from './errors.js'
+import { LOOPBACK_NET } from './ipv4net.js'
+import { synthesize, wellKnownPrefixWarning } from './rfc6052.js'
+
+export interface CheckReport {
+  readonly file: string
+  readonly valid: boolean
+  readonly errors: string[]
+  readonly warnings: string[]
+  readonly summary?: { defaultPrefix?: string; locals: number; paths: number }
+}
+
+/** Which file `config check` reads when none is named. */
+export function configFileInForce(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TNAT64_CONF_FILE || DEFAULT_CONFIG_FILE
+}
+
+export function checkConfigFile(file: string): CheckReport {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const reason =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message
+    return { file, valid: false, errors: [`${file}: ${reason}`], warnings: [] }
+  }
+  const { config, errors, warnings } = parseConfig(text, file)
+  const lines = (issues: ConfigIssue[]) => issues.map(formatIssue)
+  return {
+    file,
+    valid: errors.length === 0,
+    errors: lines(errors),
+    warnings: lines(warnings),
+    summary:
+      errors.length === 0
+        ? {
+            defaultPrefix: config.defaultPrefix?.value.text,
+            locals: config.locals.length,
+            paths: config.paths.length,
+          }
+        : undefined,
+  }
+}
+
+export interface Destination {
+  readonly address: string
+  readonly port?: number
+}
+
+/** Parses `a.b.c.d` or `a.b.c.d:port` as given to --host. */
+export function parseDestination(text: string): Destination {
+  const match = /^([0-9.]+)(?::(\d+))?$/.exec(text)
+  if (!match) throw new UsageError(`--host: '${text}' is not IPv4[:port]`)
+  try {
+    parseIPv4(match[1])
+  } catch (e) {
+    if (e instanceof AddressError) throw new UsageError(`--host: ${e.message}`)
+    throw e
+  }
+  const port = match[2] === undefined ? undefined : Number(match[2])
+  if (port !== undefined && (port < 1 || port > 65535))
+    throw new UsageError(`--host: port ${port} is not 1-65535`)
+  return { address: match[1], port }
+}
+
+export interface HostReport {
+  readonly destination: string
+  readonly method: 'ipv4' | 'nat64'
+  /** The address tnat64 connects to: the NAT64 address, or the IPv4 address itself. */
+  readonly connectTo: string
+  readonly rule: string
+  readonly prefix?: string
+  readonly warnings: string[]
+}
+
+function describeRule(config: Config, rule: Rule): string {
+  const at = (line: number) => `${config.file}:${line}`
+  switch (rule.kind) {
+    case 'local':
+      return rule.why === 'loopback'
+        ? `loopback ${LOOPBACK_NET.text} (always local)`
+        : `local ${rule.net.text} (${at(rule.line)})`
+    case 'nat64':
+      return rule.why === 'path'
+        ? `path subnet ${rule.net.text} (${at(rule.line)})`
+        : `default nat64_prefix (${at(rule.line)})`
+    case 'none':
+      return 'no nat64_prefix applies'
+  }
+}
+
+export function showHost(config: Config, destination: Destination): HostReport {
+  const ipv4 = parseIPv4(destination.address)
+  const rule = resolve(config, ipv4)
+  const text =
+    destination.port === undefined ? destination.address : `${destination.address}:${destination.port}`
+  const withPort = (address: string) =>
+    destination.port === undefined ? address : `[${address}]:${destination.port}`
+  if (rule.kind !== 'nat64') {
+    return {
+      destination: text,
+      method: 'ipv4',
+      connectTo: text,
+      rule: describeRule(config, rule),
+      warnings:
+        rule.kind === 'none' ? ['no NAT64 prefix is configured for it: it is reached over IPv4 only'] : [],
+    }
+  }
+  const warning = wellKnownPrefixWarning(ipv4, rule.prefix)
+  return {
+    destination: text,
+    method: 'nat64',
+    connectTo: withPort(formatIPv6(synthesize(ipv4, rule.prefix))),
+    rule: describeRule(config, rule),
+    prefix: rule.prefix.text,
+    warnings: warning ? [warning] : [],
+  }
+}
+
+export interface ConfigSummary {
+  readonly file?: string
+  readonly defaultPrefix?: string
+  readonly local: string[]
+  readonly paths: { subnets: string[]; prefix: string; line: number }[]
+}
+
+export function summarize(config: Config): ConfigSummary {
+  return {
+    file: config.file,
+    defaultPrefix: config.defaultPrefix?.value.text,
+    local: [LOOPBACK_NET.text, ...config.locals.map((l) => l.value.text)],
+    paths: config.paths.map((p) => ({
+      subnets: p.subnets.map((s) => s.value.text),
+      prefix: p.prefix.value.text,
+      line: p.line,
+    })),
+  }
+}

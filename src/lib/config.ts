@@ -1,0 +1,283 @@
+// tnat64.conf: the original tnat64 grammar (tsocks-style), extended with prefix lengths and CIDR.
+//
+//   # comment
+//   nat64_prefix = 64:ff9b::/96          default prefix (a bare address means /96)
+//   local = 192.168.0.0/255.255.255.0    reached directly over IPv4 (also /24 form)
+//   path {
+//     subnet = 10.0.0.0/8                one or more networks ...
+//     nat64_prefix = 2001:db8:100::/40   ... reached through this prefix
+//   }
+//
+// Resolution for a destination: 127.0.0.0/8 and `local` networks go direct; else the most specific
+// `path` subnet's prefix; else the default prefix; else no prefix applies (direct IPv4).
+import { existsSync, readFileSync } from 'node:fs'
+import { AddressError } from './address.js'
+import {
+  type Ipv4Net,
+  ipv4ToNumber,
+  LOOPBACK_NET,
+  netContains,
+  netHasNonGlobal,
+  netWithin,
+  parseIpv4Net,
+} from './ipv4net.js'
+import { isWellKnownPrefix, type Nat64Prefix, parsePrefix } from './rfc6052.js'
+
+export const DEFAULT_CONFIG_FILE = '/etc/tnat64.conf'
+
+export interface ConfigIssue {
+  readonly file: string
+  readonly line: number
+  readonly message: string
+}
+
+/** `file:line: problem`, or `file: problem` for the file as a whole (line 0). */
+export function formatIssue(issue: ConfigIssue): string {
+  return issue.line > 0 ? `${issue.file}:${issue.line}: ${issue.message}` : `${issue.file}: ${issue.message}`
+}
+
+export interface Located<T> {
+  readonly value: T
+  readonly line: number
+}
+
+export interface PathBlock {
+  readonly line: number
+  readonly subnets: Located<Ipv4Net>[]
+  readonly prefix: Located<Nat64Prefix>
+}
+
+export interface Config {
+  /** The file it came from; undefined for the empty configuration used when there is none. */
+  readonly file?: string
+  readonly defaultPrefix?: Located<Nat64Prefix>
+  readonly locals: Located<Ipv4Net>[]
+  readonly paths: PathBlock[]
+}
+
+export interface ParseResult {
+  readonly config: Config
+  readonly errors: ConfigIssue[]
+  readonly warnings: ConfigIssue[]
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'))
+  }
+}
+
+export const EMPTY_CONFIG: Config = { locals: [], paths: [] }
+
+interface OpenPath {
+  line: number
+  subnets: Located<Ipv4Net>[]
+  prefix?: Located<Nat64Prefix>
+}
+
+const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/
+
+/** Parses the whole text, collecting every error (not only the first) so `config check` can list them. */
+export function parseConfig(text: string, file: string): ParseResult {
+  const errors: ConfigIssue[] = []
+  const warnings: ConfigIssue[] = []
+  const locals: Located<Ipv4Net>[] = []
+  const paths: PathBlock[] = []
+  let defaultPrefix: Located<Nat64Prefix> | undefined
+  let open: OpenPath | undefined
+  const error = (line: number, message: string) => errors.push({ file, line, message })
+  const warn = (line: number, message: string) => warnings.push({ file, line, message })
+
+  const parseValue = <T>(line: number, parse: (v: string) => T, value: string): T | undefined => {
+    try {
+      return parse(value)
+    } catch (e) {
+      if (!(e instanceof AddressError)) throw e
+      error(line, e.message)
+      return undefined
+    }
+  }
+
+  const closePath = (block: OpenPath) => {
+    if (block.subnets.length === 0) error(block.line, 'path block has no subnet')
+    if (!block.prefix) error(block.line, 'path block has no nat64_prefix')
+    if (block.prefix && block.subnets.length > 0) {
+      paths.push({ line: block.line, subnets: block.subnets, prefix: block.prefix })
+    }
+  }
+
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = index + 1
+    const stripped = raw.replace(/#.*/, '').trim()
+    if (stripped === '') return
+    if (/^path\s*\{$/.test(stripped)) {
+      if (open) error(line, `'path {' inside the path block opened on line ${open.line}`)
+      else open = { line, subnets: [] }
+      return
+    }
+    if (stripped === '}') {
+      if (!open) error(line, "'}' without an open path block")
+      else closePath(open)
+      open = undefined
+      return
+    }
+    const match = ASSIGNMENT.exec(stripped)
+    if (!match) {
+      error(line, `expected 'keyword = value', 'path {' or '}', found '${stripped}'`)
+      return
+    }
+    const [, key, value] = match
+    if (value === '') {
+      error(line, `'${key}' has no value`)
+      return
+    }
+    if (/\s/.test(value)) {
+      error(line, `'${key}' takes one value, found '${value}'`)
+      return
+    }
+    switch (key) {
+      case 'nat64_prefix': {
+        const prefix = parseValue(line, parsePrefix, value)
+        if (!prefix) return
+        const previous = open ? open.prefix : defaultPrefix
+        if (previous) error(line, `nat64_prefix is already set on line ${previous.line}`)
+        else if (open) open.prefix = { value: prefix, line }
+        else defaultPrefix = { value: prefix, line }
+        return
+      }
+      case 'local': {
+        if (open) {
+          error(line, `'local' is not allowed inside a path block (opened on line ${open.line})`)
+          return
+        }
+        const net = parseValue(line, parseIpv4Net, value)
+        if (net) locals.push({ value: net, line })
+        return
+      }
+      case 'subnet': {
+        if (!open) {
+          error(line, "'subnet' belongs inside a 'path { }' block")
+          return
+        }
+        const net = parseValue(line, parseIpv4Net, value)
+        if (net) open.subnets.push({ value: net, line })
+        return
+      }
+      default:
+        error(line, `unknown keyword '${key}' (expected nat64_prefix, local, path or subnet)`)
+    }
+  })
+  if (open) error(open.line, 'path block is not closed')
+
+  checkOverlaps(locals, paths, error, warn)
+  const byLine = (a: ConfigIssue, b: ConfigIssue) => a.line - b.line
+  return {
+    config: { file, defaultPrefix, locals, paths },
+    errors: errors.sort(byLine),
+    warnings: warnings.sort(byLine),
+  }
+}
+
+function checkOverlaps(
+  locals: Located<Ipv4Net>[],
+  paths: PathBlock[],
+  error: (line: number, message: string) => void,
+  warn: (line: number, message: string) => void,
+) {
+  const seen = new Map<string, number>()
+  for (const path of paths) {
+    for (const subnet of path.subnets) {
+      const earlier = seen.get(subnet.value.text)
+      if (earlier !== undefined) {
+        error(subnet.line, `subnet ${subnet.value.text} is already given on line ${earlier}`)
+        continue
+      }
+      seen.set(subnet.value.text, subnet.line)
+      const local = locals.find((l) => netWithin(subnet.value, l.value))
+      if (local) {
+        warn(
+          subnet.line,
+          `subnet ${subnet.value.text} lies inside local ${local.value.text} (line ${local.line}): local wins`,
+        )
+      }
+      if (isWellKnownPrefix(path.prefix.value) && netHasNonGlobal(subnet.value)) {
+        warn(
+          subnet.line,
+          `subnet ${subnet.value.text} holds non-global IPv4 addresses, which the well-known prefix must not carry (RFC 6052 §3.1)`,
+        )
+      }
+    }
+  }
+}
+
+/** Reads a configuration file; every error is reported at once through ConfigError. */
+export function loadConfigFile(file: string): ParseResult {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message
+    throw new ConfigError([{ file, line: 0, message: reason }])
+  }
+  const result = parseConfig(text, file)
+  if (result.errors.length > 0) throw new ConfigError(result.errors)
+  return result
+}
+
+/**
+ * The configuration in force: an explicit file, else $TNAT64_CONF_FILE, else /etc/tnat64.conf when
+ * it exists, else the empty configuration.
+ */
+export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env): ParseResult {
+  const file = explicit ?? (env.TNAT64_CONF_FILE || undefined)
+  if (file !== undefined) return loadConfigFile(file)
+  if (existsSync(DEFAULT_CONFIG_FILE)) return loadConfigFile(DEFAULT_CONFIG_FILE)
+  return { config: EMPTY_CONFIG, errors: [], warnings: [] }
+}
+
+export type Rule =
+  | { readonly kind: 'local'; readonly why: 'loopback'; readonly net: Ipv4Net }
+  | { readonly kind: 'local'; readonly why: 'local'; readonly net: Ipv4Net; readonly line: number }
+  | {
+      readonly kind: 'nat64'
+      readonly why: 'path'
+      readonly prefix: Nat64Prefix
+      readonly net: Ipv4Net
+      readonly line: number
+    }
+  | { readonly kind: 'nat64'; readonly why: 'default'; readonly prefix: Nat64Prefix; readonly line: number }
+  | { readonly kind: 'none' }
+
+/** Which rule a destination gets: loopback, then `local`, then the most specific path, then the default. */
+export function resolve(config: Config, ipv4: Uint8Array): Rule {
+  const address = ipv4ToNumber(ipv4)
+  if (netContains(LOOPBACK_NET, address)) return { kind: 'local', why: 'loopback', net: LOOPBACK_NET }
+  const local = config.locals.find((l) => netContains(l.value, address))
+  if (local) return { kind: 'local', why: 'local', net: local.value, line: local.line }
+  let best: { path: PathBlock; subnet: Located<Ipv4Net> } | undefined
+  for (const path of config.paths) {
+    for (const subnet of path.subnets) {
+      if (netContains(subnet.value, address) && (!best || subnet.value.length > best.subnet.value.length)) {
+        best = { path, subnet }
+      }
+    }
+  }
+  if (best) {
+    return {
+      kind: 'nat64',
+      why: 'path',
+      prefix: best.path.prefix.value,
+      net: best.subnet.value,
+      line: best.subnet.line,
+    }
+  }
+  if (config.defaultPrefix) {
+    return {
+      kind: 'nat64',
+      why: 'default',
+      prefix: config.defaultPrefix.value,
+      line: config.defaultPrefix.line,
+    }
+  }
+  return { kind: 'none' }
+}

@@ -1,0 +1,313 @@
+// The lab: a real NAT64 in network namespaces, for tests, the demo and the benchmark.
+//
+//   client (IPv6 only)          router                           server (IPv4 only)
+//   eth0 2001:db8:1::2 ------- cl0 2001:db8:1::1
+//                               tayga: 2001:db8:64::/96 <-> pool 192.0.2.128/25
+//                               sv0 198.51.100.1 --------------- eth0 198.51.100.10
+//   eth1 203.0.113.2 -------- dl0 203.0.113.1     (the direct IPv4 path, for fallback tests; optional)
+//
+// The client has routes to the NAT64 prefix and (when the direct path is on) to the server's IPv4
+// network, and nothing else: each can be switched off to make that path unreachable.
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { CommandFailure } from './errors.js'
+
+export const LAB = {
+  nat64Prefix: '2001:db8:64::/96',
+  clientIPv6: '2001:db8:1::2',
+  routerIPv6: '2001:db8:1::1',
+  taygaIPv4: '192.0.2.1',
+  pool: '192.0.2.128/25',
+  routerServerSide: '198.51.100.1',
+  serverIPv4: '198.51.100.10',
+  /** The server's address inside the NAT64 prefix (RFC 6052, /96). */
+  serverNat64: '2001:db8:64::c633:640a',
+  clientDirectIPv4: '203.0.113.2',
+  routerDirectIPv4: '203.0.113.1',
+  httpPort: 8000,
+  echoPort: 7,
+} as const
+
+export type Role = 'client' | 'router' | 'server'
+const ROLES: Role[] = ['client', 'router', 'server']
+const SUFFIX: Record<Role, string> = { client: 'cli', router: 'nat', server: 'srv' }
+
+const NETNS_DIR = '/run/netns'
+const STATE_DIR = '/run/tnat64/lab'
+const NAME = /^[a-z][a-z0-9-]{0,19}$/
+
+export interface LabStatus {
+  readonly name: string
+  readonly namespaces: Record<Role, boolean>
+  readonly tayga: boolean
+  readonly server: boolean
+  readonly directIPv4: boolean
+  readonly nat64Route: boolean
+}
+
+interface RunResult {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+function run(
+  command: string,
+  args: string[],
+  options: { check?: boolean; timeoutMs?: number } = {},
+): RunResult {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: options.timeoutMs ?? 10_000 })
+  if (result.error) throw new CommandFailure(`${command}: ${result.error.message}`)
+  if ((options.check ?? true) && result.status !== 0) {
+    const detail = (result.stderr || result.stdout).trim().split('\n')[0]
+    throw new CommandFailure(`${command} ${args.join(' ')}: ${detail || `exit ${result.status}`}`)
+  }
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
+
+/** The compiled lab server; this module lies two levels below the package root in src/ and in dist/. */
+const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'lab', 'server.js')
+
+export class Lab {
+  readonly name: string
+  readonly stateDir: string
+
+  constructor(name = 'tnat64lab') {
+    if (!NAME.test(name)) {
+      throw new CommandFailure(
+        `lab name '${name}': use 1-20 lowercase letters, digits or '-', starting with a letter`,
+        2,
+      )
+    }
+    this.name = name
+    this.stateDir = join(STATE_DIR, name)
+  }
+
+  /** The network namespace of a role, e.g. `tnat64lab-cli`. */
+  ns(role: Role): string {
+    return `${this.name}-${SUFFIX[role]}`
+  }
+
+  /** The path `nsenter --net=` takes for a role (keeps /sys, unlike `ip netns exec`). */
+  nsPath(role: Role): string {
+    return join(NETNS_DIR, this.ns(role))
+  }
+
+  /** argv that runs `command` inside a role's namespace. */
+  inNs(role: Role, command: string[]): string[] {
+    return ['ip', 'netns', 'exec', this.ns(role), ...command]
+  }
+
+  exec(role: Role, command: string[], options: { check?: boolean; timeoutMs?: number } = {}): RunResult {
+    const [cmd, ...args] = this.inNs(role, command)
+    return run(cmd, args, options)
+  }
+
+  private ip(role: Role, args: string[]): void {
+    run('ip', ['-n', this.ns(role), ...args])
+  }
+
+  private exists(role: Role): boolean {
+    return existsSync(this.nsPath(role))
+  }
+
+  /** Brings the lab up; a lab already up and healthy is left as it is, a broken one is rebuilt. */
+  async up(options: { directIPv4?: boolean } = {}): Promise<LabStatus> {
+    requireRoot('the lab')
+    const before = this.status()
+    if (before.tayga && before.server && ROLES.every((r) => before.namespaces[r])) {
+      if (options.directIPv4 !== undefined) this.setDirectIPv4(options.directIPv4)
+      return this.status()
+    }
+    this.down()
+    try {
+      this.build()
+      this.startTayga()
+      await this.startServer()
+      if (options.directIPv4) this.setDirectIPv4(true)
+      await this.waitForPath()
+    } catch (e) {
+      this.down()
+      throw e
+    }
+    return this.status()
+  }
+
+  private build(): void {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 })
+    for (const role of ROLES) {
+      run('ip', ['netns', 'add', this.ns(role)])
+      this.ip(role, ['link', 'set', 'lo', 'up'])
+    }
+    const [client, router, server] = ROLES.map((r) => this.ns(r))
+    // Each pair is made inside its namespaces, so no name is ever taken in the caller's namespace.
+    run('ip', ['-n', client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'cl0', 'netns', router])
+    run('ip', ['-n', client, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'dl0', 'netns', router])
+    run('ip', ['-n', server, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'sv0', 'netns', router])
+    for (const role of ROLES) {
+      this.exec(role, [
+        'sysctl',
+        '-q',
+        '-w',
+        'net.ipv4.conf.all.rp_filter=0',
+        'net.ipv4.conf.default.rp_filter=0',
+      ])
+    }
+    this.exec('router', ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'])
+    // The client is IPv6-only on eth0; eth1 carries only the optional direct IPv4 path.
+    this.exec('client', ['sysctl', '-q', '-w', 'net.ipv6.conf.eth1.disable_ipv6=1'])
+
+    this.ip('client', ['addr', 'add', `${LAB.clientIPv6}/64`, 'dev', 'eth0', 'nodad'])
+    this.ip('client', ['addr', 'add', `${LAB.clientDirectIPv4}/24`, 'dev', 'eth1'])
+    this.ip('router', ['addr', 'add', `${LAB.routerIPv6}/64`, 'dev', 'cl0', 'nodad'])
+    this.ip('router', ['addr', 'add', `${LAB.routerDirectIPv4}/24`, 'dev', 'dl0'])
+    this.ip('router', ['addr', 'add', `${LAB.routerServerSide}/24`, 'dev', 'sv0'])
+    this.ip('server', ['addr', 'add', `${LAB.serverIPv4}/24`, 'dev', 'eth0'])
+    this.exec('server', ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1'])
+    for (const [role, dev] of [
+      ['client', 'eth0'],
+      ['client', 'eth1'],
+      ['router', 'cl0'],
+      ['router', 'dl0'],
+      ['router', 'sv0'],
+      ['server', 'eth0'],
+    ] as [Role, string][]) {
+      this.ip(role, ['link', 'set', dev, 'up'])
+    }
+    this.ip('server', ['route', 'add', 'default', 'via', LAB.routerServerSide])
+    this.setNat64Route(true)
+  }
+
+  private startTayga(): void {
+    const dataDir = join(this.stateDir, 'tayga')
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    const conf = join(this.stateDir, 'tayga.conf')
+    writeFileSync(
+      conf,
+      [
+        'tun-device nat64',
+        `ipv4-addr ${LAB.taygaIPv4}`,
+        `prefix ${LAB.nat64Prefix}`,
+        `dynamic-pool ${LAB.pool}`,
+        `data-dir ${dataDir}`,
+        '',
+      ].join('\n'),
+    )
+    this.exec('router', ['tayga', '-c', conf, '--mktun'])
+    this.ip('router', ['link', 'set', 'nat64', 'up'])
+    this.ip('router', ['route', 'add', LAB.pool, 'dev', 'nat64'])
+    this.ip('router', ['route', 'add', LAB.nat64Prefix, 'dev', 'nat64'])
+    this.exec('router', ['tayga', '-c', conf, '--pidfile', join(this.stateDir, 'tayga.pid')])
+  }
+
+  private async startServer(): Promise<void> {
+    const log = join(this.stateDir, 'server.log')
+    const fd = openSync(log, 'w')
+    const args = ['--address', LAB.serverIPv4, '--http', String(LAB.httpPort), '--echo', String(LAB.echoPort)]
+    const [cmd, ...rest] = this.inNs('server', [process.execPath, SERVER_SCRIPT, ...args])
+    spawn(cmd, rest, { detached: true, stdio: ['ignore', fd, fd] }).unref()
+    for (let waited = 0; waited < 10_000; waited += 50) {
+      if (readFileSync(log, 'utf8').includes('listening')) return
+      await sleep(50)
+    }
+    throw new CommandFailure(
+      `the lab server did not start: ${readFileSync(log, 'utf8').trim() || 'no output'}`,
+    )
+  }
+
+  /** The first packets after links come up can be lost: wait until a request crosses the NAT64. */
+  private async waitForPath(): Promise<void> {
+    const url = `http://[${LAB.serverNat64}]:${LAB.httpPort}/`
+    let last = ''
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const result = this.exec('client', ['curl', '-sS', '-g', '--max-time', '1', url], { check: false })
+      if (result.status === 0) return
+      last = result.stderr.trim()
+      await sleep(100)
+    }
+    throw new CommandFailure(`the lab's NAT64 path does not carry traffic (${url}: ${last})`)
+  }
+
+  /** Switches the client's route to the NAT64 prefix: off makes NAT64 unreachable (ENETUNREACH). */
+  setNat64Route(on: boolean): void {
+    const route = [LAB.nat64Prefix, 'via', LAB.routerIPv6]
+    run('ip', ['-n', this.ns('client'), 'route', on ? 'replace' : 'del', ...route], { check: on })
+  }
+
+  /** Switches the client's direct IPv4 route to the server's network. */
+  setDirectIPv4(on: boolean): void {
+    const route = ['198.51.100.0/24', 'via', LAB.routerDirectIPv4]
+    run('ip', ['-n', this.ns('client'), 'route', on ? 'replace' : 'del', ...route], { check: on })
+  }
+
+  status(): LabStatus {
+    const namespaces = Object.fromEntries(ROLES.map((r) => [r, this.exists(r)])) as Record<Role, boolean>
+    const routes = namespaces.client
+      ? run('ip', ['-n', this.ns('client'), 'route', 'show', 'table', 'all']).stdout
+      : ''
+    return {
+      name: this.name,
+      namespaces,
+      tayga: namespaces.router && this.processIn('router', 'tayga'),
+      server: namespaces.server && this.processIn('server', 'node'),
+      directIPv4: routes.includes('198.51.100.0/24'),
+      nat64Route: routes.includes(LAB.nat64Prefix.replace('/96', '')),
+    }
+  }
+
+  private pids(role: Role): number[] {
+    if (!this.exists(role)) return []
+    const out = run('ip', ['netns', 'pids', this.ns(role)], { check: false }).stdout
+    return out.split(/\s+/).filter(Boolean).map(Number)
+  }
+
+  private processIn(role: Role, comm: string): boolean {
+    return this.pids(role).some((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm
+      } catch {
+        return false
+      }
+    })
+  }
+
+  /** Stops every process in the lab's namespaces and deletes them and the state; safe to call at any time. */
+  down(): void {
+    for (const role of ROLES) {
+      for (const pid of this.pids(role)) killQuietly(pid, 'SIGKILL')
+    }
+    for (const role of ROLES) {
+      if (this.exists(role)) run('ip', ['netns', 'del', this.ns(role)], { check: false })
+    }
+    rmSync(this.stateDir, { recursive: true, force: true })
+  }
+
+  /** Names of the labs whose namespaces exist on this host. */
+  static list(): string[] {
+    if (!existsSync(NETNS_DIR)) return []
+    const names = new Set<string>()
+    for (const entry of readdirSync(NETNS_DIR)) {
+      const match = /^(.+)-(cli|nat|srv)$/.exec(entry)
+      if (match && NAME.test(match[1])) names.add(match[1])
+    }
+    return [...names].sort()
+  }
+}
+
+function killQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+export function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new CommandFailure(`${what} needs root (network namespaces, tayga)`)
+}

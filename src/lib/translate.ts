@@ -1,0 +1,121 @@
+// `tnat64 translate`: one address either way across RFC 6052, with the prefix chosen as the config says.
+import ipaddr from 'ipaddr.js'
+import { AddressError, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js'
+import { type Config, resolve } from './config.js'
+import { UsageError } from './errors.js'
+import {
+  extract,
+  isWithinPrefix,
+  type Nat64Prefix,
+  parsePrefix,
+  synthesize,
+  WELL_KNOWN_PREFIX,
+  wellKnownPrefixWarning,
+} from './rfc6052.js'
+
+export interface Translation {
+  readonly input: string
+  readonly output: string
+  readonly direction: 'embed' | 'extract'
+  readonly prefix: string
+  /** Where the prefix came from: `--prefix`, a config line, or the built-in well-known prefix. */
+  readonly prefixSource: string
+  readonly warnings: string[]
+}
+
+/** Parses a prefix given on the command line, turning a rejection into a usage error. */
+export function prefixArgument(text: string, flag = '--prefix'): Nat64Prefix {
+  try {
+    return parsePrefix(text)
+  } catch (e) {
+    if (e instanceof AddressError) throw new UsageError(`${flag}: ${e.message}`)
+    throw e
+  }
+}
+
+interface Choice {
+  prefix: Nat64Prefix
+  source: string
+}
+
+function configPrefixes(config: Config): Choice[] {
+  const where = (line: number) => `${config.file}:${line}`
+  const choices: Choice[] = config.paths.map((p) => ({
+    prefix: p.prefix.value,
+    source: where(p.prefix.line),
+  }))
+  if (config.defaultPrefix) {
+    choices.push({ prefix: config.defaultPrefix.value, source: where(config.defaultPrefix.line) })
+  }
+  return choices
+}
+
+const BUILT_IN: Choice = { prefix: parsePrefix(WELL_KNOWN_PREFIX), source: 'built-in default' }
+
+function embed(ipv4: Uint8Array, input: string, config: Config, explicit?: Nat64Prefix): Translation {
+  const warnings: string[] = []
+  let choice: Choice
+  if (explicit) {
+    choice = { prefix: explicit, source: '--prefix' }
+  } else {
+    const rule = resolve(config, ipv4)
+    if (rule.kind === 'nat64') {
+      choice = { prefix: rule.prefix, source: `${config.file}:${rule.line}` }
+    } else {
+      choice = config.defaultPrefix
+        ? { prefix: config.defaultPrefix.value, source: `${config.file}:${config.defaultPrefix.line}` }
+        : BUILT_IN
+      if (rule.kind === 'local') {
+        const where =
+          rule.why === 'loopback'
+            ? '127.0.0.0/8 is always local'
+            : `${config.file}:${rule.line} makes it local`
+        warnings.push(`${input} is reached directly over IPv4, not through NAT64 (${where})`)
+      }
+    }
+  }
+  const warning = wellKnownPrefixWarning(ipv4, choice.prefix)
+  if (warning) warnings.push(warning)
+  return {
+    input,
+    output: formatIPv6(synthesize(ipv4, choice.prefix)),
+    direction: 'embed',
+    prefix: choice.prefix.text,
+    prefixSource: choice.source,
+    warnings,
+  }
+}
+
+function extractFrom(ipv6: Uint8Array, input: string, config: Config, explicit?: Nat64Prefix): Translation {
+  const candidates = explicit
+    ? [{ prefix: explicit, source: '--prefix' }]
+    : [...configPrefixes(config), BUILT_IN]
+  // The most specific prefix that holds the address is the one that made it.
+  const inside = candidates
+    .filter((c) => isWithinPrefix(ipv6, c.prefix))
+    .sort((a, b) => b.prefix.length - a.prefix.length)[0]
+  if (!inside) {
+    const tried = [...new Set(candidates.map((c) => c.prefix.text))].join(', ')
+    throw new UsageError(`${input} is not inside the NAT64 prefix (${tried})`)
+  }
+  return {
+    input,
+    output: formatIPv4(extract(ipv6, inside.prefix)),
+    direction: 'extract',
+    prefix: inside.prefix.text,
+    prefixSource: inside.source,
+    warnings: [],
+  }
+}
+
+export function translate(address: string, config: Config, explicit?: Nat64Prefix): Translation {
+  try {
+    if (ipaddr.IPv4.isValidFourPartDecimal(address))
+      return embed(parseIPv4(address), address, config, explicit)
+    if (ipaddr.IPv6.isValid(address)) return extractFrom(parseIPv6(address), address, config, explicit)
+  } catch (e) {
+    if (e instanceof AddressError) throw new UsageError(e.message)
+    throw e
+  }
+  throw new UsageError(`'${address}' is neither an IPv4 address (a.b.c.d) nor an IPv6 address`)
+}

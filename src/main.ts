@@ -1,0 +1,17 @@
+// Entry point behind bin/tnat64: runs oclif and applies the one error policy of src/lib/errors.ts.
+import { flush, run } from '@oclif/core'
+import { reportError } from './lib/errors.js'
+
+export async function main(argv: string[], root: string): Promise<void> {
+  try {
+    await run(argv, root)
+    await flush()
+  } catch (error) {
+    const { lines, exitCode } = reportError(error)
+    for (const line of lines) process.stderr.write(`${line}\n`)
+    if (process.env.TNAT64_DEBUG && error instanceof Error && exitCode === 1) {
+      process.stderr.write(`${error.stack}\n`)
+    }
+    process.exitCode = exitCode
+  }
+}

@@ -1,0 +1,163 @@
+// The CLI as a user meets it: a real process, its exit code, its output.
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { FIXTURES, rfc6052Vectors, tnat64 } from './helpers.js'
+
+const fixture = (name: string) => join(FIXTURES, 'config', `${name}.conf`)
+
+describe('tnat64 translate', () => {
+  it('prints the RFC 6052 example of the issue', () => {
+    const r = tnat64(['translate', '192.0.2.33', '--prefix', '2001:db8:100::/40'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, '2001:db8:1c0:2:21::\n')
+  })
+
+  it('embeds and extracts every vector, each way, as JSON', () => {
+    for (const v of rfc6052Vectors().embed) {
+      const there = tnat64(['translate', v.ipv4, '--prefix', v.prefix, '--json'])
+      assert.equal(there.status, 0, there.stderr)
+      assert.equal(JSON.parse(there.stdout).output, v.ipv6, `${v.ipv4} in ${v.prefix}`)
+      const back = tnat64(['translate', v.ipv6, '--prefix', v.prefix])
+      assert.equal(back.stdout.trim(), v.ipv4, `${v.ipv6} in ${v.prefix}`)
+    }
+  })
+
+  it('rejects every invalid prefix with a reason and exit 2', () => {
+    for (const v of rfc6052Vectors().reject) {
+      const r = tnat64(['translate', '192.0.2.1', '--prefix', v.prefix])
+      assert.equal(r.status, 2, v.prefix)
+      assert.equal(r.stdout, '')
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+      assert.match(r.stderr, /^tnat64: --prefix: /)
+    }
+  })
+
+  it('rejects bad addresses with one line and exit 2', () => {
+    for (const bad of ['1.2.3', 'example.org', '1.2.3.4.5', '']) {
+      const r = tnat64(['translate', bad])
+      assert.equal(r.status, 2, bad)
+      assert.match(r.stderr, /^tnat64: .*is neither an IPv4 address/, bad)
+    }
+    const outside = tnat64(['translate', '2001:db8::1'])
+    assert.equal(outside.status, 2)
+    assert.match(outside.stderr, /not inside the NAT64 prefix \(64:ff9b::\/96\)/)
+  })
+
+  it('defaults to the well-known prefix, and warns for a non-global address', () => {
+    assert.equal(tnat64(['translate', '8.8.8.8']).stdout, '64:ff9b::808:808\n')
+    const r = tnat64(['translate', '10.0.0.1'])
+    assert.equal(r.status, 0)
+    assert.equal(r.stdout, '64:ff9b::a00:1\n')
+    assert.match(r.stderr, /^warning: .*RFC 6052 §3\.1/)
+  })
+
+  it("takes the prefix of the destination's rule from the configuration, and finds it back", () => {
+    const conf = fixture('original-paths')
+    const r = tnat64(['translate', '150.1.3.3', '--config', conf, '--json'])
+    const out = JSON.parse(r.stdout)
+    assert.equal(out.output, '2001:db8:2:ffff::9601:303')
+    assert.equal(out.prefixSource, `${conf}:12`)
+    const back = tnat64(['translate', '2001:db8:2:ffff::9601:303'], { TNAT64_CONF_FILE: conf })
+    assert.equal(back.stdout, '150.1.3.3\n')
+  })
+
+  it('refuses a broken configuration with its lines and exit 2', () => {
+    const r = tnat64(['translate', '8.8.8.8', '--config', fixture('broken')])
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /broken\.conf:2: /)
+  })
+})
+
+describe('tnat64 config', () => {
+  it('check accepts a valid original tnat64.conf unchanged', () => {
+    const r = tnat64(['config', 'check', fixture('original-paths')])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /OK \(default prefix 64:ff9b::\/96, 2 local networks, 2 paths\)/)
+  })
+
+  it('check reports every error of a broken file with its line, and exits 1', () => {
+    const file = fixture('broken')
+    const r = tnat64(['config', 'check', file])
+    assert.equal(r.status, 1)
+    const lines = r.stderr.trim().split('\n')
+    assert.ok(lines.length >= 19, r.stderr)
+    for (const line of lines) assert.ok(line.startsWith(`${file}:`), line)
+    const json = JSON.parse(tnat64(['config', 'check', file, '--json']).stdout)
+    assert.equal(json.valid, false)
+    assert.equal(json.errors.length, lines.length)
+  })
+
+  it('check prints warnings but exits 0; a missing file exits 1 naming it', () => {
+    const r = tnat64(['config', 'check', fixture('warnings')])
+    assert.equal(r.status, 0)
+    assert.match(r.stderr, /warnings\.conf:4: warning: .*local wins/)
+    const missing = tnat64(['config', 'check', '/nonexistent/tnat64.conf'])
+    assert.equal(missing.status, 1)
+    assert.equal(missing.stderr, '/nonexistent/tnat64.conf: no such file\n')
+  })
+
+  it('show --host tells the rule and the address a destination gets', () => {
+    const conf = fixture('original-paths')
+    const r = tnat64(['config', 'show', '--config', conf, '--host', '150.0.3.4:443', '--json'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), {
+      destination: '150.0.3.4:443',
+      method: 'nat64',
+      connectTo: '[2001:db8:1:ffff::9600:304]:443',
+      rule: `path subnet 150.0.0.0/16 (${conf}:6)`,
+      prefix: '2001:db8:1:ffff::/96',
+      warnings: [],
+    })
+    const local = tnat64(['config', 'show', '--config', conf, '--host', '10.1.1.1'])
+    assert.match(local.stdout, /rule: +local 10\.0\.0\.0\/8/)
+    assert.match(local.stdout, /method: +IPv4, directly/)
+  })
+
+  it('show without --host summarizes the configuration, loopback included', () => {
+    const r = tnat64(['config', 'show', '--config', fixture('extended'), '--json'])
+    const out = JSON.parse(r.stdout)
+    assert.equal(out.defaultPrefix, undefined)
+    assert.deepEqual(out.local, ['127.0.0.0/8', '172.16.0.0/12', '203.0.113.77/32'])
+    assert.equal(out.paths.length, 3)
+  })
+
+  it('show rejects a bad --host with exit 2', () => {
+    for (const bad of ['1.2.3', '1.2.3.4:0', '1.2.3.4:70000', 'host:80']) {
+      const r = tnat64(['config', 'show', '--host', bad])
+      assert.equal(r.status, 2, bad)
+      assert.match(r.stderr, /^tnat64: --host: /)
+    }
+  })
+})
+
+describe('tnat64 usage', () => {
+  it('has --help on every command', () => {
+    for (const command of [
+      [],
+      ['translate'],
+      ['config', 'check'],
+      ['config', 'show'],
+      ['lab', 'up'],
+      ['demo'],
+    ]) {
+      const r = tnat64([...command, '--help'])
+      assert.equal(r.status, 0, command.join(' '))
+      assert.match(r.stdout, /USAGE/)
+    }
+  })
+
+  it('exits 2 with one line for unknown commands, unknown flags and missing arguments', () => {
+    for (const args of [
+      ['frobnicate'],
+      ['translate', '1.2.3.4', '--bogus'],
+      ['translate'],
+      ['translate', '1.2.3.4', '--prefix'],
+    ]) {
+      const r = tnat64(args)
+      assert.equal(r.status, 2, args.join(' '))
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+      assert.match(r.stderr, /^tnat64: .*\(see --help\)\n$/)
+    }
+  })
+})

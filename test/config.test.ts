@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { parseIPv4 } from '../src/lib/address.js'
+import { ConfigError, EMPTY_CONFIG, loadConfig, parseConfig, resolve } from '../src/lib/config.js'
+import { configFixtures } from './helpers.js'
+
+function methodOf(rule: ReturnType<typeof resolve>): [string, string | undefined] {
+  return rule.kind === 'nat64' ? ['nat64', rule.prefix.text] : [rule.kind, undefined]
+}
+
+describe('config fixtures', () => {
+  const fixtures = configFixtures()
+  it('include a valid original file, an extended one and a broken one', () => {
+    assert.ok(fixtures.some((f) => f.name.startsWith('original') && f.errorLines.length === 0))
+    assert.ok(fixtures.some((f) => f.errorLines.length > 5))
+  })
+
+  for (const fixture of fixtures) {
+    it(`${fixture.name}: errors on exactly the expected lines, and resolves as expected`, () => {
+      const { config, errors } = parseConfig(readFileSync(fixture.file, 'utf8'), fixture.file)
+      assert.deepEqual([...new Set(errors.map((e) => e.line))], fixture.errorLines)
+      for (const e of errors) assert.ok(e.message.length > 10, `line ${e.line} names the problem`)
+      for (const { destination, method, prefix } of fixture.expect) {
+        assert.deepEqual(methodOf(resolve(config, parseIPv4(destination))), [method, prefix], destination)
+      }
+    })
+  }
+})
+
+describe('config details', () => {
+  it('warns when a path subnet lies inside a local network, and when the well-known prefix meets private space', () => {
+    const text = readFileSync(configFixtures().find((f) => f.name === 'warnings')?.file ?? '', 'utf8')
+    const { warnings, errors } = parseConfig(text, 'w.conf')
+    assert.equal(errors.length, 0)
+    assert.deepEqual(
+      warnings.map((w) => w.line),
+      [4, 8],
+    )
+    assert.match(warnings[0].message, /local wins/)
+    assert.match(warnings[1].message, /RFC 6052 §3\.1/)
+  })
+
+  it('reports every error, not only the first', () => {
+    const { errors } = parseConfig('bogus = 1\nlocal = x\n', 'f')
+    assert.equal(errors.length, 2)
+  })
+
+  it('loads an explicit file, else $TNAT64_CONF_FILE; a missing file is an error naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tnat64-config-'))
+    const file = join(dir, 'a.conf')
+    writeFileSync(file, 'nat64_prefix = 2001:db8:64::/96\n')
+    assert.equal(loadConfig(file).config.defaultPrefix?.value.text, '2001:db8:64::/96')
+    assert.equal(loadConfig(undefined, { TNAT64_CONF_FILE: file }).config.defaultPrefix?.line, 1)
+    assert.throws(
+      () => loadConfig(join(dir, 'missing.conf')),
+      (e: unknown) => e instanceof ConfigError && /missing\.conf: no such file/.test(e.message),
+    )
+    writeFileSync(file, 'local = 1.2.3.4/33\n')
+    assert.throws(() => loadConfig(file), /a\.conf:1: .*at most 32/)
+  })
+
+  it('sends loopback direct even when a path claims it', () => {
+    const { config } = parseConfig('path {\n subnet = 0.0.0.0/0\n nat64_prefix = 2001:db8::/32\n}\n', 'f')
+    assert.equal(resolve(config, parseIPv4('127.0.0.1')).kind, 'local')
+    assert.equal(resolve(EMPTY_CONFIG, parseIPv4('8.8.8.8')).kind, 'none')
+  })
+})

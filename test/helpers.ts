@@ -1,0 +1,101 @@
+// Shared by the test files: the vector and fixture readers, the CLI runner, root checks.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const FIXTURES = join(ROOT, 'test', 'fixtures')
+
+/** Records of a shared vector or fixture file: blank-separated fields, '#' comments. */
+export function records(file: string): string[][] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '')
+    .map((line) => line.split(/\s+/))
+}
+
+export interface EmbedVector {
+  prefix: string
+  ipv4: string
+  ipv6: string
+}
+
+export function rfc6052Vectors(): { embed: EmbedVector[]; reject: { prefix: string; code: string }[] } {
+  const rows = records(join(ROOT, 'test', 'vectors', 'rfc6052.txt'))
+  return {
+    embed: rows.filter((r) => r[0] === 'embed').map(([, prefix, ipv4, ipv6]) => ({ prefix, ipv4, ipv6 })),
+    reject: rows.filter((r) => r[0] === 'reject').map(([, prefix, code]) => ({ prefix, code })),
+  }
+}
+
+export interface ConfigFixture {
+  name: string
+  file: string
+  /** Lines that must be reported as errors; empty for a valid file. */
+  errorLines: number[]
+  expect: { destination: string; method: string; prefix?: string }[]
+}
+
+export function configFixtures(): ConfigFixture[] {
+  const dir = join(FIXTURES, 'config')
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.conf'))
+    .sort()
+    .map((f) => {
+      const name = f.replace(/\.conf$/, '')
+      const rows = records(join(dir, `${name}.expect`))
+      return {
+        name,
+        file: join(dir, f),
+        errorLines: rows.filter((r) => r[0] === 'error').map((r) => Number(r[1])),
+        expect: rows
+          .filter((r) => r[0] !== 'error')
+          .map(([destination, method, prefix]) => ({ destination, method, prefix })),
+      }
+    })
+}
+
+export interface CliResult {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+export function tnat64(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  const result = spawnSync(join(ROOT, 'bin', 'tnat64'), args, {
+    encoding: 'utf8',
+    env: { ...process.env, TNAT64_CONF_FILE: '', ...env },
+    timeout: 60_000,
+  })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** Tests that need root fail, never skip, when they cannot run: CI runs as root. */
+export function assertRoot(): void {
+  assert.equal(process.getuid?.(), 0, 'this test needs root (network namespaces, tayga); CI runs it as root')
+}
+
+/**
+ * A lab name unique to this test process. Labs left by test processes that died (a crash, a
+ * killed CI run) are taken down first, so a failure never leaks into the next run.
+ */
+export async function freshLabName(tag: string): Promise<string> {
+  const { Lab } = await import('../src/lib/lab.js')
+  for (const name of Lab.list()) {
+    const owner = /^t64-[a-z]+-(\d+)$/.exec(name)
+    if (owner && !isAlive(Number(owner[1]))) new Lab(name).down()
+  }
+  return `t64-${tag}-${process.pid}`
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
