@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseIPv4 } from '../src/lib/address.js'
-import { ConfigError, EMPTY_CONFIG, loadConfig, parseConfig, resolve } from '../src/lib/config.js'
+import {
+  ConfigError,
+  EMPTY_CONFIG,
+  loadConfig,
+  parseConfig,
+  resolve,
+  withDefaultPrefix,
+} from '../src/lib/config.js'
+import { parsePrefix } from '../src/lib/rfc6052.js'
 import { configFixtures } from './helpers.js'
 
 function methodOf(rule: ReturnType<typeof resolve>): [string, string | undefined] {
@@ -65,6 +73,20 @@ describe('config details', () => {
   it('sends loopback direct even when a path claims it', () => {
     const { config } = parseConfig('path {\n subnet = 0.0.0.0/0\n nat64_prefix = 2001:db8::/32\n}\n', 'f')
     assert.equal(resolve(config, parseIPv4('127.0.0.1')).kind, 'local')
-    assert.equal(resolve(EMPTY_CONFIG, parseIPv4('8.8.8.8')).kind, 'none')
+  })
+
+  it('lets --prefix replace the default prefix, paths still first', () => {
+    const { config } = parseConfig(readFileSync(configFixtures()[0].file, 'utf8'), 'f')
+    const replaced = withDefaultPrefix(config, parsePrefix('2001:db8:64::/96'))
+    assert.deepEqual(resolve(replaced, parseIPv4('10.0.0.1')), {
+      kind: 'nat64',
+      why: 'default',
+      prefix: parsePrefix('2001:db8:64::/96'),
+      line: 0,
+    })
+    assert.equal(
+      resolve(withDefaultPrefix(EMPTY_CONFIG, parsePrefix('2001:db8::/32')), parseIPv4('10.0.0.1')).kind,
+      'nat64',
+    )
   })
 })

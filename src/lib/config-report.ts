@@ -13,7 +13,7 @@ import {
 } from './config.js'
 import { UsageError } from './errors.js'
 import { LOOPBACK_NET } from './ipv4net.js'
-import { synthesize, wellKnownPrefixWarning } from './rfc6052.js'
+import { synthesize } from './rfc6052.js'
 
 export interface CheckReport {
   readonly file: string
@@ -88,18 +88,18 @@ export interface HostReport {
 }
 
 function describeRule(config: Config, rule: Rule): string {
-  const at = (line: number) => `${config.file}:${line}`
+  const at = (line: number) => (line > 0 ? `${config.file}:${line}` : '--prefix or $TNAT64_PREFIX')
   switch (rule.kind) {
     case 'local':
       return rule.why === 'loopback'
         ? `loopback ${LOOPBACK_NET.text} (always local)`
         : `local ${rule.net.text} (${at(rule.line)})`
     case 'nat64':
-      return rule.why === 'path'
-        ? `path subnet ${rule.net.text} (${at(rule.line)})`
-        : `default nat64_prefix (${at(rule.line)})`
+      if (rule.why === 'path') return `path subnet ${rule.net.text} (${at(rule.line)})`
+      if (rule.why === 'default') return `default nat64_prefix (${at(rule.line)})`
+      return `built-in default ${rule.prefix.text} (no nat64_prefix configured)`
     case 'none':
-      return 'no nat64_prefix applies'
+      return `not global: the well-known prefix ${rule.prefix.text} must not carry it (RFC 6052 §3.1)`
   }
 }
 
@@ -116,18 +116,16 @@ export function showHost(config: Config, destination: Destination): HostReport {
       method: 'ipv4',
       connectTo: text,
       rule: describeRule(config, rule),
-      warnings:
-        rule.kind === 'none' ? ['no NAT64 prefix is configured for it: it is reached over IPv4 only'] : [],
+      warnings: [],
     }
   }
-  const warning = wellKnownPrefixWarning(ipv4, rule.prefix)
   return {
     destination: text,
     method: 'nat64',
     connectTo: withPort(formatIPv6(synthesize(ipv4, rule.prefix))),
     rule: describeRule(config, rule),
     prefix: rule.prefix.text,
-    warnings: warning ? [warning] : [],
+    warnings: [],
   }
 }
 

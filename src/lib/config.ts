@@ -15,13 +15,14 @@ import { AddressError } from './address.js'
 import {
   type Ipv4Net,
   ipv4ToNumber,
+  isNonGlobalIPv4,
   LOOPBACK_NET,
   netContains,
   netHasNonGlobal,
   netWithin,
   parseIpv4Net,
 } from './ipv4net.js'
-import { isWellKnownPrefix, type Nat64Prefix, parsePrefix } from './rfc6052.js'
+import { isWellKnownPrefix, type Nat64Prefix, parsePrefix, WELL_KNOWN_PREFIX } from './rfc6052.js'
 
 export const DEFAULT_CONFIG_FILE = '/etc/tnat64.conf'
 
@@ -245,15 +246,38 @@ export type Rule =
       readonly net: Ipv4Net
       readonly line: number
     }
+  /** `line` 0: the default prefix was given on the command line or in $TNAT64_PREFIX. */
   | { readonly kind: 'nat64'; readonly why: 'default'; readonly prefix: Nat64Prefix; readonly line: number }
-  | { readonly kind: 'none' }
+  | { readonly kind: 'nat64'; readonly why: 'builtin'; readonly prefix: Nat64Prefix }
+  /** The only prefix that applies is the well-known one, which must not carry this address (RFC 6052 §3.1). */
+  | { readonly kind: 'none'; readonly why: 'non-global'; readonly prefix: Nat64Prefix }
 
-/** Which rule a destination gets: loopback, then `local`, then the most specific path, then the default. */
+/** With no default prefix configured, destinations go through the well-known prefix. */
+export const BUILTIN_PREFIX: Nat64Prefix = parsePrefix(WELL_KNOWN_PREFIX)
+
+/** The configuration with its default prefix replaced (`tnat64 app --prefix`, $TNAT64_PREFIX). */
+export function withDefaultPrefix(config: Config, prefix: Nat64Prefix): Config {
+  return { ...config, defaultPrefix: { value: prefix, line: 0 } }
+}
+
+/**
+ * Which rule a destination gets: loopback, then `local`, then the most specific path, then the
+ * default prefix, else the well-known prefix; a non-global destination never goes through the
+ * well-known prefix (gateways drop it), it goes over IPv4.
+ */
 export function resolve(config: Config, ipv4: Uint8Array): Rule {
   const address = ipv4ToNumber(ipv4)
   if (netContains(LOOPBACK_NET, address)) return { kind: 'local', why: 'loopback', net: LOOPBACK_NET }
   const local = config.locals.find((l) => netContains(l.value, address))
   if (local) return { kind: 'local', why: 'local', net: local.value, line: local.line }
+  const rule = nat64Rule(config, address)
+  if (isWellKnownPrefix(rule.prefix) && isNonGlobalIPv4(ipv4)) {
+    return { kind: 'none', why: 'non-global', prefix: rule.prefix }
+  }
+  return rule
+}
+
+function nat64Rule(config: Config, address: number): Extract<Rule, { kind: 'nat64' }> {
   let best: { path: PathBlock; subnet: Located<Ipv4Net> } | undefined
   for (const path of config.paths) {
     for (const subnet of path.subnets) {
@@ -263,21 +287,12 @@ export function resolve(config: Config, ipv4: Uint8Array): Rule {
     }
   }
   if (best) {
-    return {
-      kind: 'nat64',
-      why: 'path',
-      prefix: best.path.prefix.value,
-      net: best.subnet.value,
-      line: best.subnet.line,
-    }
+    const { path, subnet } = best
+    return { kind: 'nat64', why: 'path', prefix: path.prefix.value, net: subnet.value, line: subnet.line }
   }
   if (config.defaultPrefix) {
-    return {
-      kind: 'nat64',
-      why: 'default',
-      prefix: config.defaultPrefix.value,
-      line: config.defaultPrefix.line,
-    }
+    const { value, line } = config.defaultPrefix
+    return { kind: 'nat64', why: 'default', prefix: value, line }
   }
-  return { kind: 'none' }
+  return { kind: 'nat64', why: 'builtin', prefix: BUILTIN_PREFIX }
 }

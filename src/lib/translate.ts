@@ -1,7 +1,7 @@
 // `tnat64 translate`: one address either way across RFC 6052, with the prefix chosen as the config says.
 import ipaddr from 'ipaddr.js'
 import { AddressError, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js'
-import { type Config, resolve } from './config.js'
+import { BUILTIN_PREFIX, type Config, resolve } from './config.js'
 import { UsageError } from './errors.js'
 import {
   extract,
@@ -9,7 +9,6 @@ import {
   type Nat64Prefix,
   parsePrefix,
   synthesize,
-  WELL_KNOWN_PREFIX,
   wellKnownPrefixWarning,
 } from './rfc6052.js'
 
@@ -50,30 +49,28 @@ function configPrefixes(config: Config): Choice[] {
   return choices
 }
 
-const BUILT_IN: Choice = { prefix: parsePrefix(WELL_KNOWN_PREFIX), source: 'built-in default' }
+const BUILT_IN: Choice = { prefix: BUILTIN_PREFIX, source: 'built-in default' }
+
+/** The prefix the configuration gives a destination; a local one still gets a translation, with a note. */
+function configChoice(config: Config, ipv4: Uint8Array, input: string, warnings: string[]): Choice {
+  const rule = resolve(config, ipv4)
+  const where = (line: number) => `${config.file}:${line}`
+  if (rule.kind === 'nat64') {
+    return rule.why === 'builtin' ? BUILT_IN : { prefix: rule.prefix, source: where(rule.line) }
+  }
+  if (rule.kind === 'none') return { prefix: rule.prefix, source: 'the only prefix that applies' }
+  const why = rule.why === 'loopback' ? '127.0.0.0/8 is always local' : `${where(rule.line)} makes it local`
+  warnings.push(`${input} is reached directly over IPv4, not through NAT64 (${why})`)
+  return config.defaultPrefix
+    ? { prefix: config.defaultPrefix.value, source: where(config.defaultPrefix.line) }
+    : BUILT_IN
+}
 
 function embed(ipv4: Uint8Array, input: string, config: Config, explicit?: Nat64Prefix): Translation {
   const warnings: string[] = []
-  let choice: Choice
-  if (explicit) {
-    choice = { prefix: explicit, source: '--prefix' }
-  } else {
-    const rule = resolve(config, ipv4)
-    if (rule.kind === 'nat64') {
-      choice = { prefix: rule.prefix, source: `${config.file}:${rule.line}` }
-    } else {
-      choice = config.defaultPrefix
-        ? { prefix: config.defaultPrefix.value, source: `${config.file}:${config.defaultPrefix.line}` }
-        : BUILT_IN
-      if (rule.kind === 'local') {
-        const where =
-          rule.why === 'loopback'
-            ? '127.0.0.0/8 is always local'
-            : `${config.file}:${rule.line} makes it local`
-        warnings.push(`${input} is reached directly over IPv4, not through NAT64 (${where})`)
-      }
-    }
-  }
+  const choice = explicit
+    ? { prefix: explicit, source: '--prefix' }
+    : configChoice(config, ipv4, input, warnings)
   const warning = wellKnownPrefixWarning(ipv4, choice.prefix)
   if (warning) warnings.push(warning)
   return {
