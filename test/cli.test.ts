@@ -1,8 +1,9 @@
 // The CLI as a user meets it: a real process, its exit code, its output.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { FIXTURES, rfc6052Vectors, tnat64 } from './helpers.js'
+import { FIXTURES, ROOT, rfc6052Vectors, tnat64 } from './helpers.js'
 
 const fixture = (name: string) => join(FIXTURES, 'config', `${name}.conf`)
 
@@ -139,7 +140,10 @@ describe('tnat64 usage', () => {
       ['config', 'check'],
       ['config', 'show'],
       ['lab', 'up'],
+      ['lab', 'down'],
+      ['lab', 'status'],
       ['demo'],
+      ['app'],
     ]) {
       const r = tnat64([...command, '--help'])
       assert.equal(r.status, 0, command.join(' '))
@@ -159,5 +163,43 @@ describe('tnat64 usage', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
       assert.match(r.stderr, /^tnat64: .*\(see --help\)\n$/)
     }
+  })
+})
+
+describe('tnat64 app (no lab needed)', () => {
+  it('runs the command with the library first in LD_PRELOAD, keeping what was there', () => {
+    const r = tnat64(
+      ['app', '--prefix', '2001:db8:64::/96', 'sh', '-c', 'echo "$LD_PRELOAD|$TNAT64_PREFIX"', '-x'],
+      {
+        LD_PRELOAD: '/nonexistent/other.so',
+      },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^\S+\/preload\/libtnat64\.so \/nonexistent\/other\.so\|2001:db8:64::\/96\n$/)
+  })
+
+  it('passes the exit status and the terminating signal through', () => {
+    assert.equal(tnat64(['app', '--', 'sh', '-c', 'exit 7']).status, 7)
+    const killed = spawnSync(join(ROOT, 'bin', 'tnat64'), ['app', '--', 'sh', '-c', 'kill -TERM $$'])
+    assert.equal(killed.signal, 'SIGTERM')
+  })
+
+  it('says what is wrong with the command, as a shell would', () => {
+    const missing = tnat64(['app', '--', 'no-such-command-tnat64'])
+    assert.equal(missing.status, 127)
+    assert.equal(missing.stderr, 'tnat64: no-such-command-tnat64: command not found\n')
+    const none = tnat64(['app'])
+    assert.equal(none.status, 2)
+    assert.match(none.stderr, /no command given/)
+  })
+
+  it('--env prints exports that a shell can eval', () => {
+    const r = tnat64(['app', '--env', '--config', join(FIXTURES, 'config', 'original-simple.conf')])
+    assert.equal(r.status, 0, r.stderr)
+    const shell = spawnSync('sh', ['-c', `${r.stdout}\necho "$LD_PRELOAD $TNAT64_CONF_FILE"`], {
+      encoding: 'utf8',
+    })
+    assert.match(shell.stdout, /libtnat64\.so \S+original-simple\.conf\n$/)
+    assert.equal(tnat64(['app', '--env', '--', 'true']).status, 2)
   })
 })

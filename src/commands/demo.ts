@@ -1,4 +1,5 @@
 import { Command, Flags } from '@oclif/core'
+import { shellQuote } from '../lib/app.js'
 import { runDemo } from '../lib/demo.js'
 import { CommandFailure } from '../lib/errors.js'
 import { Lab, requireRoot } from '../lib/lab.js'
@@ -19,7 +20,7 @@ export default class Demo extends Command {
     try {
       const steps = await runDemo(lab, (step) => {
         this.log(`\n== ${step.title}`)
-        this.log(`$ ${step.command.join(' ')}`)
+        this.log(`$ ${step.command.map(shellQuote).join(' ')}`)
         this.log(step.output || '(no output)')
         this.log(step.ok ? '-> succeeded' : '-> failed')
       })

@@ -1,5 +1,7 @@
 // `tnat64 demo`: the lab, and what a program in its IPv6-only client can and cannot reach.
+import { join } from 'node:path'
 import { LAB, type Lab } from './lab.js'
+import { PACKAGE_ROOT } from './paths.js'
 
 export interface DemoStep {
   readonly title: string
@@ -14,14 +16,30 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
   await lab.up({ directIPv4: false })
   const ipv4Url = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
   const nat64Url = `http://[${LAB.serverNat64}]:${LAB.httpPort}/`
+  const tnat64App = [join(PACKAGE_ROOT, 'bin', 'tnat64'), 'app', '--prefix', LAB.nat64Prefix, '--']
   const plan: [string, string[], boolean][] = [
     [
       'An IPv4-only program in the IPv6-only client cannot reach the IPv4 server',
-      ['curl', '-4', '-sS', '--max-time', '3', ipv4Url],
+      ['curl', '-sS', '--max-time', '3', ipv4Url],
       false,
     ],
     [
-      'A native IPv6 client reaches the same server through the NAT64 (tayga), at the RFC 6052 address',
+      'The same program, unchanged, under tnat64 app: it goes through the NAT64 (the server sees a tayga pool address)',
+      [...tnat64App, 'curl', '-sS', '--max-time', '3', ipv4Url],
+      true,
+    ],
+    [
+      'It still sees IPv4 names: AF_INET peer, and 192.0.0.1 standing in for its IPv6 source address',
+      [
+        ...tnat64App,
+        'python3',
+        '-c',
+        `import socket; s = socket.create_connection(("${LAB.serverIPv4}", ${LAB.echoPort})); print(s.family.name, "peer", s.getpeername(), "local", s.getsockname())`,
+      ],
+      true,
+    ],
+    [
+      'For reference: a native IPv6 client reaches the server at its RFC 6052 address',
       ['curl', '-sS', '-g', '--max-time', '3', nat64Url],
       true,
     ],

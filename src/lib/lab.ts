@@ -10,9 +10,9 @@
 // network, and nothing else: each can be switched off to make that path unreachable.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { CommandFailure } from './errors.js'
+import { LAB_SERVER_SCRIPT } from './paths.js'
 
 export const LAB = {
   nat64Prefix: '2001:db8:64::/96',
@@ -71,9 +71,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
 
-/** The compiled lab server; this module lies two levels below the package root in src/ and in dist/. */
-const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'lab', 'server.js')
-
 export class Lab {
   readonly name: string
   readonly stateDir: string
@@ -122,6 +119,8 @@ export class Lab {
     requireRoot('the lab')
     const before = this.status()
     if (before.tayga && before.server && ROLES.every((r) => before.namespaces[r])) {
+      this.setNat64Route(true)
+      this.setRouterNat64(true)
       if (options.directIPv4 !== undefined) this.setDirectIPv4(options.directIPv4)
       return this.status()
     }
@@ -129,7 +128,7 @@ export class Lab {
     try {
       this.build()
       this.startTayga()
-      await this.startServer()
+      await this.startServer('server', LAB.serverIPv4, LAB.httpPort, LAB.echoPort)
       if (options.directIPv4) this.setDirectIPv4(true)
       await this.waitForPath()
     } catch (e) {
@@ -206,18 +205,22 @@ export class Lab {
     this.exec('router', ['tayga', '-c', conf, '--pidfile', join(this.stateDir, 'tayga.pid')])
   }
 
-  private async startServer(): Promise<void> {
-    const log = join(this.stateDir, 'server.log')
+  /**
+   * Starts the lab server (HTTP and echo) on `address` in a role's namespace and waits until it
+   * listens; `lab down` stops it with everything else in the namespace.
+   */
+  async startServer(role: Role, address: string, httpPort: number, echoPort: number): Promise<void> {
+    const log = join(this.stateDir, `server-${role}-${address}.log`)
     const fd = openSync(log, 'w')
-    const args = ['--address', LAB.serverIPv4, '--http', String(LAB.httpPort), '--echo', String(LAB.echoPort)]
-    const [cmd, ...rest] = this.inNs('server', [process.execPath, SERVER_SCRIPT, ...args])
+    const args = ['--address', address, '--http', String(httpPort), '--echo', String(echoPort)]
+    const [cmd, ...rest] = this.inNs(role, [process.execPath, LAB_SERVER_SCRIPT, ...args])
     spawn(cmd, rest, { detached: true, stdio: ['ignore', fd, fd] }).unref()
     for (let waited = 0; waited < 10_000; waited += 50) {
       if (readFileSync(log, 'utf8').includes('listening')) return
       await sleep(50)
     }
     throw new CommandFailure(
-      `the lab server did not start: ${readFileSync(log, 'utf8').trim() || 'no output'}`,
+      `the lab server on ${address} did not start: ${readFileSync(log, 'utf8').trim() || 'no output'}`,
     )
   }
 
@@ -238,6 +241,15 @@ export class Lab {
   setNat64Route(on: boolean): void {
     const route = [LAB.nat64Prefix, 'via', LAB.routerIPv6]
     run('ip', ['-n', this.ns('client'), 'route', on ? 'replace' : 'del', ...route], { check: on })
+  }
+
+  /**
+   * Switches the NAT64 at the router: off answers the client's packets to the prefix with ICMPv6
+   * "no route", so connects fail after the SYN (asynchronously) rather than at the route lookup.
+   */
+  setRouterNat64(on: boolean): void {
+    const route = on ? [LAB.nat64Prefix, 'dev', 'nat64'] : ['unreachable', LAB.nat64Prefix]
+    run('ip', ['-n', this.ns('router'), '-6', 'route', 'replace', ...route])
   }
 
   /** Switches the client's direct IPv4 route to the server's network. */

@@ -1,0 +1,9 @@
+// Where the package's built parts are. This module lies two levels below the package root both
+// as src/lib/paths.ts (tests) and as dist/lib/paths.js (the CLI).
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** libtnat64.so, always by absolute path: nothing is ever loaded from the current directory. */
+export const PRELOAD_LIBRARY = join(PACKAGE_ROOT, 'preload', 'libtnat64.so')
+export const LAB_SERVER_SCRIPT = join(PACKAGE_ROOT, 'dist', 'lab', 'server.js')

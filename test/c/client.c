@@ -1,0 +1,288 @@
+/* A plain IPv4 TCP client, as an old program would be written: AF_INET sockets, IPv4 literals.
+ * It knows nothing of tnat64; the lab tests run it with and without the preload.
+ *
+ *   client http    ADDR PORT   blocking connect, GET /, print the peer and local names and the body
+ *   client http-nb ADDR PORT   the same with a non-blocking connect, poll and SO_ERROR
+ *   client names   ADDR PORT   getpeername/getsockname with short buffers, IP_TOS, SO_DOMAIN
+ *   client repeat  ADDR PORT N N blocking echo round-trips, one connection each
+ *   client threads ADDR PORT T N  T threads of N echo round-trips each
+ *   client fork    ADDR PORT P N  P child processes of N echo round-trips each
+ *
+ * Output is `key=value` lines; exit 0 only when every connection and check succeeded. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/ip.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct sockaddr_in server;
+
+static int fail(const char *what)
+{
+	printf("error=%s: %s\n", what, strerror(errno));
+	return -1;
+}
+
+static const char *name_of(const struct sockaddr_in *sin, socklen_t len, char *out, size_t size)
+{
+	char address[INET_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET, &sin->sin_addr, address, sizeof(address));
+	snprintf(out, size, "%s %s:%u len=%u", sin->sin_family == AF_INET ? "AF_INET" : "other", address,
+		 ntohs(sin->sin_port), (unsigned)len);
+	return out;
+}
+
+static void print_names(int fd)
+{
+	struct sockaddr_in peer, local;
+	socklen_t peer_len = sizeof(peer), local_len = sizeof(local);
+	char text[96];
+	if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0)
+		printf("peer=%s\n", name_of(&peer, peer_len, text, sizeof(text)));
+	else
+		fail("getpeername");
+	if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0)
+		printf("local=%s\n", name_of(&local, local_len, text, sizeof(text)));
+	else
+		fail("getsockname");
+}
+
+static int http_get(int fd)
+{
+	static const char request[] = "GET / HTTP/1.0\r\n\r\n";
+	char reply[4096];
+	size_t got = 0;
+	ssize_t n;
+	if (write(fd, request, sizeof(request) - 1) != (ssize_t)sizeof(request) - 1)
+		return fail("write");
+	while ((n = read(fd, reply + got, sizeof(reply) - 1 - got)) > 0)
+		got += (size_t)n;
+	reply[got] = '\0';
+	char *body = strstr(reply, "\r\n\r\n");
+	if (n < 0 || !body)
+		return fail("read");
+	printf("body=%s", body + 4);
+	return 0;
+}
+
+static int connect_blocking(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return fail("socket");
+	if (connect(fd, (struct sockaddr *)&server, sizeof(server)) < 0) {
+		fail("connect");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int connect_nonblocking(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, IPPROTO_TCP);
+	if (fd < 0)
+		return fail("socket");
+	int r = connect(fd, (struct sockaddr *)&server, sizeof(server));
+	printf("connect=%s\n", r == 0 ? "immediate" : errno == EINPROGRESS ? "in-progress" : strerror(errno));
+	if (r < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	int error = 0;
+	socklen_t len = sizeof(error);
+	if (poll(&p, 1, 5000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0 || error != 0) {
+		errno = error ? error : ETIMEDOUT;
+		fail("non-blocking connect");
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+static int http(bool blocking)
+{
+	int fd = blocking ? connect_blocking() : connect_nonblocking();
+	if (fd < 0)
+		return 1;
+	print_names(fd);
+	int r = http_get(fd);
+	close(fd);
+	return r < 0;
+}
+
+/* The details an IPv4 program may rely on, each printed for the test to check. */
+static int names(void)
+{
+	int fd = connect_blocking();
+	if (fd < 0)
+		return 1;
+	struct sockaddr_in peer;
+	socklen_t len = 4; /* short: family and port only, and the full size back */
+	memset(&peer, 0xee, sizeof(peer));
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+		return fail("getpeername short") < 0;
+	printf("short_peer_len=%u short_peer_family=%s short_peer_untouched=%s\n", (unsigned)len,
+	       peer.sin_family == AF_INET ? "AF_INET" : "other",
+	       peer.sin_addr.s_addr == 0xeeeeeeee ? "yes" : "no");
+	len = 0;
+	const char *result = getsockname(fd, (struct sockaddr *)&peer, &len) == 0 ? "ok" : strerror(errno);
+	printf("zero_len_getsockname=%s len=%u\n", result, (unsigned)len);
+	int tos = IPTOS_LOWDELAY, got = 0;
+	socklen_t got_len = sizeof(got);
+	printf("ip_tos_set=%s\n", setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) == 0 ? "ok" : strerror(errno));
+	result = getsockopt(fd, IPPROTO_IP, IP_TOS, &got, &got_len) == 0 ? "ok" : strerror(errno);
+	printf("ip_tos_get=%s value=%d\n", result, got);
+	int domain = 0;
+	socklen_t domain_len = sizeof(domain);
+	getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len);
+	printf("so_domain=%s\n", domain == AF_INET ? "AF_INET" : domain == AF_INET6 ? "AF_INET6" : "other");
+	int copy = dup(fd);
+	struct sockaddr_in dup_peer;
+	socklen_t dup_len = sizeof(dup_peer);
+	char text[96];
+	getpeername(copy, (struct sockaddr *)&dup_peer, &dup_len);
+	printf("dup_peer=%s\n", name_of(&dup_peer, dup_len, text, sizeof(text)));
+	close(copy);
+	close(fd);
+	return 0;
+}
+
+/* One connection, one echo round-trip: 0 when the reply matched. */
+static int echo_once(unsigned id)
+{
+	char out[32], in[32];
+	int n = snprintf(out, sizeof(out), "ping %u\n", id);
+	int fd = connect_blocking();
+	if (fd < 0)
+		return -1;
+	int r = -1;
+	if (write(fd, out, (size_t)n) == n && shutdown(fd, SHUT_WR) == 0) {
+		ssize_t got = 0, k;
+		while (got < n && (k = read(fd, in + got, sizeof(in) - (size_t)got)) > 0)
+			got += k;
+		r = got == n && memcmp(in, out, (size_t)n) == 0 ? 0 : -1;
+	}
+	close(fd);
+	return r;
+}
+
+static int echo_many(unsigned base, int count)
+{
+	int failures = 0;
+	for (int i = 0; i < count; i++)
+		failures += echo_once(base + (unsigned)i) != 0;
+	return failures;
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+struct job {
+	unsigned base;
+	int count;
+	int failures;
+};
+
+static void *thread_main(void *arg)
+{
+	struct job *job = arg;
+	job->failures = echo_many(job->base, job->count);
+	return NULL;
+}
+
+static int threads(int n_threads, int count)
+{
+	pthread_t tids[256];
+	struct job jobs[256];
+	if (n_threads > 256)
+		n_threads = 256;
+	int before = count_fds(), failures = 0;
+	for (int t = 0; t < n_threads; t++) {
+		jobs[t] = (struct job){.base = (unsigned)(t * count), .count = count};
+		pthread_create(&tids[t], NULL, thread_main, &jobs[t]);
+	}
+	for (int t = 0; t < n_threads; t++) {
+		pthread_join(tids[t], NULL);
+		failures += jobs[t].failures;
+	}
+	printf("connections=%d failures=%d fds_before=%d fds_after=%d\n", n_threads * count, failures, before,
+	       count_fds());
+	return failures != 0 || before != count_fds();
+}
+
+static int forks(int n_children, int count)
+{
+	int before = count_fds(), failures = 0;
+	/* A connection before the fork, so the children inherit a process that already used tnat64. */
+	failures += echo_once(0) != 0;
+	for (int c = 0; c < n_children; c++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			int child_failures = echo_many((unsigned)(c * count), count);
+			_exit(child_failures > 255 ? 255 : child_failures);
+		}
+		if (pid < 0)
+			return fail("fork") < 0;
+	}
+	int status;
+	while (wait(&status) > 0)
+		failures += WIFEXITED(status) ? WEXITSTATUS(status) : count;
+	printf("connections=%d failures=%d fds_before=%d fds_after=%d\n", n_children * count + 1, failures, before,
+	       count_fds());
+	return failures != 0 || before != count_fds();
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s http|http-nb|names|repeat|threads|fork ADDR PORT [N [M]]\n", argv[0]);
+		return 2;
+	}
+	server.sin_family = AF_INET;
+	server.sin_port = htons((uint16_t)atoi(argv[3]));
+	if (inet_pton(AF_INET, argv[2], &server.sin_addr) != 1) {
+		fprintf(stderr, "%s: not an IPv4 address\n", argv[2]);
+		return 2;
+	}
+	const char *mode = argv[1];
+	int n = argc > 4 ? atoi(argv[4]) : 1, m = argc > 5 ? atoi(argv[5]) : 1;
+	if (strcmp(mode, "http") == 0)
+		return http(true);
+	if (strcmp(mode, "http-nb") == 0)
+		return http(false);
+	if (strcmp(mode, "names") == 0)
+		return names();
+	if (strcmp(mode, "repeat") == 0) {
+		int failures = echo_many(0, n);
+		printf("connections=%d failures=%d\n", n, failures);
+		return failures != 0;
+	}
+	if (strcmp(mode, "threads") == 0)
+		return threads(n, m);
+	if (strcmp(mode, "fork") == 0)
+		return forks(n, m);
+	fprintf(stderr, "%s: unknown mode\n", mode);
+	return 2;
+}
