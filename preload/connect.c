@@ -98,16 +98,8 @@ TNAT64_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	uint64_t word = registry_get(fd);
 	if (!(word & FD_SWAPPED) || !addr || len < sizeof(sa_family_t) || addr->sa_family == AF_UNSPEC)
 		return libc.connect(fd, addr, len);
-	/* What the kernel says to an AF_INET socket given another family or a short address. */
-	if (addr->sa_family != AF_INET) {
-		errno = EAFNOSUPPORT;
-		return -1;
-	}
-	if (len < sizeof(struct sockaddr_in)) {
-		errno = EINVAL;
-		return -1;
-	}
 	struct sockaddr_in dest;
-	memcpy(&dest, addr, sizeof(dest));
+	if (ipv4_sockaddr_arg(addr, len, false, &dest) < 0)
+		return -1;
 	return connect_swapped(fd, &dest);
 }

@@ -12,6 +12,7 @@
 struct libc_calls libc;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static bool ready; /* set once load() has finished: the common path skips pthread_once */
 static bool active;
 static struct config config;
 
@@ -106,7 +107,10 @@ static void load(void)
 
 void tnat64_init(void)
 {
-	pthread_once(&once, load);
+	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+		pthread_once(&once, load);
+		__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
+	}
 }
 
 bool tnat64_active(void)

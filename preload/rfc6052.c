@@ -109,33 +109,36 @@ const char *prefix_error_text(enum prefix_error error)
 	return texts[error];
 }
 
-/* The byte offsets that carry the IPv4 address: right after the prefix, skipping the u-octet. */
-static void ipv4_offsets(unsigned length, unsigned offsets[4])
+/* The byte offsets that carry the IPv4 address for each prefix length: right after the prefix,
+ * skipping the u-octet (RFC 6052 §2.2, figure 1). */
+static const uint8_t *ipv4_offsets(unsigned length)
 {
-	unsigned i = length / 8;
-	for (int n = 0; n < 4; i++)
-		if (i != U_OCTET)
-			offsets[n++] = i;
+	static const uint8_t offsets[6][4] = {
+		{4, 5, 6, 7},     /* /32 */
+		{5, 6, 7, 9},     /* /40 */
+		{6, 7, 9, 10},    /* /48 */
+		{7, 9, 10, 11},   /* /56 */
+		{9, 10, 11, 12},  /* /64 */
+		{12, 13, 14, 15}, /* /96 */
+	};
+	return offsets[length == 96 ? 5 : (length - 32) / 8];
 }
 
 void nat64_synthesize(const struct nat64_prefix *prefix, struct in_addr ipv4, struct in6_addr *out)
 {
-	unsigned offsets[4];
+	const uint8_t *offsets = ipv4_offsets(prefix->length);
 	const uint8_t *v4 = (const uint8_t *)&ipv4.s_addr;
-	memset(out, 0, sizeof(*out));
-	memcpy(out->s6_addr, prefix->bytes, prefix->length / 8);
-	ipv4_offsets(prefix->length, offsets);
+	memcpy(out->s6_addr, prefix->bytes, 16); /* bits past the prefix are zero: checked at parse */
 	for (int i = 0; i < 4; i++)
 		out->s6_addr[offsets[i]] = v4[i];
 }
 
 bool nat64_extract(const struct nat64_prefix *prefix, const struct in6_addr *ipv6, struct in_addr *out)
 {
-	unsigned offsets[4];
 	uint8_t *v4 = (uint8_t *)&out->s_addr;
 	if (!bits_equal(ipv6->s6_addr, prefix->bytes, prefix->length) || ipv6->s6_addr[U_OCTET] != 0)
 		return false;
-	ipv4_offsets(prefix->length, offsets);
+	const uint8_t *offsets = ipv4_offsets(prefix->length);
 	for (int i = 0; i < 4; i++)
 		v4[i] = ipv6->s6_addr[offsets[i]];
 	return true;

@@ -58,3 +58,19 @@ int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, sockl
 	*len = sizeof(*sin);
 	return 0;
 }
+
+int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out)
+{
+	if (len < sizeof(*out)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(out, addr, sizeof(*out));
+	if (out->sin_family == AF_UNSPEC && unspec_any && out->sin_addr.s_addr == htonl(INADDR_ANY))
+		out->sin_family = AF_INET;
+	if (out->sin_family != AF_INET) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	return 0;
+}

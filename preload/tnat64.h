@@ -172,6 +172,9 @@ const struct config *tnat64_config(void);
 void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out);
 /* The IPv4 address an AF_INET6 socket address stands for, as an IPv4 application sees it. */
 void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out);
+/* The sockaddr_in an application passed for its AF_INET socket, checked as the kernel checks it
+ * (EINVAL when short, EAFNOSUPPORT for another family; bind() also takes AF_UNSPEC with 0.0.0.0). */
+int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out);
 /* Copies a sockaddr_in out as the kernel would: truncated to *len, *len set to the full size. */
 int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, socklen_t *len);
 
