@@ -1,10 +1,12 @@
 // Entry point behind bin/tnat64: runs oclif and applies the one error policy of src/lib/errors.ts.
+import { fileURLToPath } from 'node:url'
 import { flush, run } from '@oclif/core'
 import { reportError } from './lib/errors.js'
 
 export async function main(argv: string[], root: string): Promise<void> {
   try {
-    await run(argv, root)
+    // No user or dev plugins: nothing is read from the caller's home, and start-up stays short.
+    await run(argv, { root: fileURLToPath(root), userPlugins: false, devPlugins: false })
     await flush()
   } catch (error) {
     const { lines, exitCode } = reportError(error)

@@ -1,20 +1,15 @@
 // App mode in the lab: real IPv4-only programs in the IPv6-only client reach the IPv4-only server
 // through tayga under `tnat64 app`, see IPv4 addresses, fall back to IPv4, and lose nothing.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { LAB, Lab } from '../src/lib/lab.js'
 import { PRELOAD_LIBRARY } from '../src/lib/paths.js'
-import { assertRoot, FIXTURES, freshLabName, ROOT } from './helpers.js'
+import { assertRoot, FIXTURES, freshLabName, PYTHON, ROOT } from './helpers.js'
 
 const TNAT64 = join(ROOT, 'bin', 'tnat64')
-/** The interpreter itself, not a wrapper script (pyenv's shims run several programs per call). */
-const PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], {
-  encoding: 'utf8',
-}).stdout.trim()
 const CLIENT = join(ROOT, 'test', 'c', 'bin', 'client')
 const URL = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
 const VIA_NAT64 = /hello 192\.0\.2\.(1[3-9]\d|2[0-5]\d) port (\d+)/
@@ -279,7 +274,10 @@ describe('app mode: bad configuration', () => {
 
   it('under a plain LD_PRELOAD the program runs untouched, with one warning line', async () => {
     await lab.startServer('client', '127.0.0.2', 8081, 7008)
-    for (const env of [{ TNAT64_CONF_FILE: broken }, { TNAT64_PREFIX: 'not-a-prefix' }]) {
+    for (const env of [{ TNAT64_CONF_FILE: broken }, { TNAT64_PREFIX: 'not-a-prefix' }] as Record<
+      string,
+      string
+    >[]) {
       const r = inClient([PYTHON, '-c', KERNEL_FAMILY, '127.0.0.2', '8081'], {
         LD_PRELOAD: PRELOAD_LIBRARY,
         ...env,

@@ -99,3 +99,8 @@ function isAlive(pid: number): boolean {
     return false
   }
 }
+
+/** The Python interpreter itself, not a wrapper script (pyenv's shims run several programs per call). */
+export const PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+  encoding: 'utf8',
+}).stdout.trim()

@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core'
-import { appEnvironment, runUnder, shellExports, splitCommand } from '../lib/app.js'
+import { appEnvironment, exitAs, runCommand, shellExports, splitCommand, valueFlags } from '../lib/app.js'
 import { UsageError } from '../lib/errors.js'
 
 export default class App extends Command {
@@ -34,12 +34,7 @@ The configuration is --config, else $TNAT64_CONF_FILE, else /etc/tnat64.conf; a 
   }
 
   async run(): Promise<void> {
-    const withValues = new Set(
-      Object.entries(App.flags)
-        .filter(([, flag]) => flag.type === 'option')
-        .flatMap(([name, flag]) => [`--${name}`, ...(flag.char ? [`-${flag.char}`] : [])]),
-    )
-    const { own, command } = splitCommand(this.argv, withValues)
+    const { own, command } = splitCommand(this.argv, valueFlags(App.flags))
     const { flags } = await this.parse(App, own)
     const vars = appEnvironment(flags)
     if (flags.env) {
@@ -48,6 +43,6 @@ The configuration is --config, else $TNAT64_CONF_FILE, else /etc/tnat64.conf; a 
       return
     }
     if (command.length === 0) throw new UsageError('app: no command given (tnat64 app -- CMD [ARGS...])')
-    await runUnder(command, vars)
+    exitAs(await runCommand(command, vars))
   }
 }

@@ -1,6 +1,8 @@
-// The lab's IPv4-only server: an HTTP server and a TCP echo service. Each HTTP answer names the
+// The lab's IPv4-only server: an HTTP server and a TCP and UDP echo service. Each HTTP answer names the
 // client's address as the server saw it, so a test can tell which way the traffic came (through the
 // NAT64 pool, or over the direct IPv4 path).
+
+import { createSocket } from 'node:dgram'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createTcpServer } from 'node:net'
 import { parseArgs } from 'node:util'
@@ -25,17 +27,23 @@ const echo = createTcpServer((socket) => {
   socket.pipe(socket)
 })
 
+const udp = createSocket('udp4')
+udp.on('message', (message, peer) => udp.send(message, peer.port, peer.address))
+
 let listening = 0
 const ready = () => {
-  if (++listening === 2)
-    process.stdout.write(`listening on ${address}: http ${values.http}, echo ${values.echo}\n`)
+  if (++listening === 3) {
+    process.stdout.write(`listening on ${address}: http ${values.http}, echo ${values.echo} (tcp, udp)\n`)
+  }
 }
 http.listen(Number(values.http), address, ready)
 echo.listen(Number(values.echo), address, ready)
+udp.bind(Number(values.echo), address, ready)
 
 const stop = () => {
   http.close()
   echo.close()
+  udp.close()
   process.exit(0)
 }
 process.on('SIGTERM', stop)

@@ -1,6 +1,7 @@
 // `tnat64 app`: run a program with libtnat64.so preloaded, its configuration checked first.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { constants } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { loadConfig } from './config.js'
 import { CommandFailure } from './errors.js'
@@ -65,32 +66,55 @@ export function splitCommand(
   return { own: argv, command: [] }
 }
 
+/** The words that name our flags taking a value (`--config`, `-c`, ...), for splitCommand. */
+export function valueFlags(flags: Record<string, { type: string; char?: string }>): Set<string> {
+  return new Set(
+    Object.entries(flags)
+      .filter(([, flag]) => flag.type === 'option')
+      .flatMap(([name, flag]) => [`--${name}`, ...(flag.char ? [`-${flag.char}`] : [])]),
+  )
+}
+
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']
 // The terminal sends these to the whole process group, the program included: not sent twice.
 const LEFT_TO_THE_TERMINAL: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT']
 
+export interface Ending {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
 /**
- * Runs the program and ends this process the way the program ended: with its exit status, or by
- * the same signal. Start failures exit as a shell would (127 not found, 126 not executable).
+ * Runs a program with `vars` added to the environment, forwarding signals, until it ends. Start
+ * failures are reported as a shell would (127 not found, 126 not executable).
  */
-export function runUnder(command: string[], vars: Record<string, string>): Promise<never> {
+export function runCommand(command: string[], vars: Record<string, string>): Promise<Ending> {
   const [file, ...args] = command
   const child = spawn(file, args, { stdio: 'inherit', env: { ...process.env, ...vars } })
   const forward = (signal: NodeJS.Signals) => child.kill(signal)
+  const ignore = () => {}
   for (const signal of FORWARDED) process.on(signal, forward)
-  for (const signal of LEFT_TO_THE_TERMINAL) process.on(signal, () => {})
-  return new Promise((_, reject) => {
+  for (const signal of LEFT_TO_THE_TERMINAL) process.on(signal, ignore)
+  const stopForwarding = () => {
+    for (const signal of FORWARDED) process.off(signal, forward)
+    for (const signal of LEFT_TO_THE_TERMINAL) process.off(signal, ignore)
+  }
+  return new Promise((resolve, reject) => {
     child.on('error', (error: NodeJS.ErrnoException) => {
+      stopForwarding()
       const exitCode = error.code === 'ENOENT' ? 127 : 126
       const why = error.code === 'ENOENT' ? 'command not found' : error.message
       reject(new CommandFailure(`${file}: ${why}`, exitCode))
     })
     child.on('exit', (code, signal) => {
-      if (signal) {
-        for (const s of [...FORWARDED, ...LEFT_TO_THE_TERMINAL]) process.removeAllListeners(s)
-        process.kill(process.pid, signal)
-      }
-      process.exit(code ?? 128)
+      stopForwarding()
+      resolve({ code, signal })
     })
   })
+}
+
+/** Ends this process the way the program ended: with its exit status, or by the same signal. */
+export function exitAs(ending: Ending): never {
+  if (ending.signal) process.kill(process.pid, ending.signal)
+  process.exit(ending.code ?? 128 + (ending.signal ? constants.signals[ending.signal] : 0))
 }

@@ -296,3 +296,16 @@ function nat64Rule(config: Config, address: number): Extract<Rule, { kind: 'nat6
   }
   return { kind: 'nat64', why: 'builtin', prefix: BUILTIN_PREFIX }
 }
+
+/** The configuration as tnat64.conf text, which parses back to the same rules. */
+export function formatConfig(config: Config, heading = ''): string {
+  const lines = heading ? [`# ${heading}`] : []
+  if (config.defaultPrefix) lines.push(`nat64_prefix = ${config.defaultPrefix.value.text}`)
+  for (const local of config.locals) lines.push(`local = ${local.value.text}`)
+  for (const path of config.paths) {
+    lines.push('path {')
+    for (const subnet of path.subnets) lines.push(`  subnet = ${subnet.value.text}`)
+    lines.push(`  nat64_prefix = ${path.prefix.value.text}`, '}')
+  }
+  return `${lines.join('\n')}\n`
+}

@@ -16,26 +16,38 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
   await lab.up({ directIPv4: false })
   const ipv4Url = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
   const nat64Url = `http://[${LAB.serverNat64}]:${LAB.httpPort}/`
-  const tnat64App = [join(PACKAGE_ROOT, 'bin', 'tnat64'), 'app', '--prefix', LAB.nat64Prefix, '--']
+  const tnat64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
+  const app = [tnat64, 'app', '--prefix', LAB.nat64Prefix, '--']
+  const java = ['java', join(PACKAGE_ROOT, 'test', 'java', 'Client.java'), ipv4Url]
   const plan: [string, string[], boolean][] = [
     [
-      'An IPv4-only program in the IPv6-only client cannot reach the IPv4 server',
+      'App mode. An IPv4-only program in the IPv6-only client cannot reach the IPv4 server',
       ['curl', '-sS', '--max-time', '3', ipv4Url],
       false,
     ],
     [
       'The same program, unchanged, under tnat64 app: it goes through the NAT64 (the server sees a tayga pool address)',
-      [...tnat64App, 'curl', '-sS', '--max-time', '3', ipv4Url],
+      [...app, 'curl', '-sS', '--max-time', '3', ipv4Url],
       true,
     ],
     [
       'It still sees IPv4 names: AF_INET peer, and 192.0.0.1 standing in for its IPv6 source address',
       [
-        ...tnat64App,
+        ...app,
         'python3',
         '-c',
         `import socket; s = socket.create_connection(("${LAB.serverIPv4}", ${LAB.echoPort})); print(s.family.name, "peer", s.getpeername(), "local", s.getsockname())`,
       ],
+      true,
+    ],
+    [
+      'Kernel mode. Java (dual-stack sockets, IPv4 address connected as ::ffff:198.51.100.10) fails alone',
+      java,
+      false,
+    ],
+    [
+      'The same Java program in a cgroup served by the BPF programs (tnat64 run), with no LD_PRELOAD',
+      [tnat64, 'run', '--prefix', LAB.nat64Prefix, '--', ...java],
       true,
     ],
     [
@@ -46,7 +58,7 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
   ]
   const steps: DemoStep[] = []
   for (const [title, command, expectOk] of plan) {
-    const result = lab.exec('client', command, { check: false, timeoutMs: 10_000 })
+    const result = lab.exec('client', command, { check: false, timeoutMs: 30_000 })
     const step = {
       title,
       command: lab.inNs('client', command),

@@ -71,7 +71,7 @@ export const LOOPBACK_NET: Ipv4Net = parseIpv4Net('127.0.0.0/8')
  * Special-purpose IPv4 ranges that are not globally reachable (RFC 6890 and its registry): the
  * well-known NAT64 prefix must not carry them (RFC 6052 §3.1).
  */
-const NON_GLOBAL_NETS = [
+export const NON_GLOBAL_NETS: readonly Ipv4Net[] = [
   '0.0.0.0/8',
   '10.0.0.0/8',
   '100.64.0.0/10',

@@ -96,9 +96,12 @@ export class Lab {
     return join(NETNS_DIR, this.ns(role))
   }
 
-  /** argv that runs `command` inside a role's namespace. */
+  /**
+   * argv that runs `command` inside a role's network namespace. nsenter, not `ip netns exec`: the
+   * latter remounts /sys, which hides the cgroup2 mount and bpffs that kernel mode needs.
+   */
   inNs(role: Role, command: string[]): string[] {
-    return ['ip', 'netns', 'exec', this.ns(role), ...command]
+    return ['nsenter', `--net=${this.nsPath(role)}`, ...command]
   }
 
   exec(role: Role, command: string[], options: { check?: boolean; timeoutMs?: number } = {}): RunResult {

@@ -6,10 +6,10 @@ export default class LabUp extends Command {
     'Bring the lab up: an IPv6-only client, a tayga NAT64 router and an IPv4-only server'
   static override description =
     `Network namespaces NAME-cli, NAME-nat and NAME-srv (root). Idempotent: a healthy lab is left as it is, a broken one is rebuilt.
-Run a program in the client with: ip netns exec NAME-cli PROGRAM (or nsenter --net=/run/netns/NAME-cli, which keeps /sys).`
+Run a program in the client with nsenter --net=/run/netns/NAME-cli PROGRAM (ip netns exec works too, but hides the cgroup2 mount and bpffs).`
   static override examples = [
     '<%= config.bin %> lab up',
-    `ip netns exec tnat64lab-cli curl -g http://[${LAB.serverNat64}]:${LAB.httpPort}/`,
+    `nsenter --net=/run/netns/tnat64lab-cli curl -g http://[${LAB.serverNat64}]:${LAB.httpPort}/`,
   ]
   static override flags = {
     name: Flags.string({ description: 'lab name, the prefix of its namespaces', default: 'tnat64lab' }),

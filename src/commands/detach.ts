@@ -1,0 +1,35 @@
+import { Command, Flags } from '@oclif/core'
+import { resolveCgroup } from '../lib/cgroup.js'
+import { detach, detachAll } from '../lib/kernel.js'
+
+export default class Detach extends Command {
+  static override summary = 'Detach tnat64 from a cgroup, or from every cgroup (root)'
+  static override description =
+    'Open connections keep working. When no cgroup is left attached, the maps and the pin directory are removed too: nothing of tnat64 stays in the kernel or in bpffs.'
+  static override examples = [
+    '<%= config.bin %> detach --cgroup tnat64-apps',
+    '<%= config.bin %> detach --all',
+  ]
+  static override flags = {
+    cgroup: Flags.string({
+      char: 'g',
+      description: 'cgroup: absolute, or relative to the cgroup2 mount',
+      exactlyOne: ['cgroup', 'all'],
+    }),
+    all: Flags.boolean({
+      description: 'every attached cgroup, and every pin',
+      exactlyOne: ['cgroup', 'all'],
+    }),
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Detach)
+    if (flags.all) {
+      const n = detachAll()
+      this.log(`detached from ${n} cgroup${n === 1 ? '' : 's'}; nothing of tnat64 is left in the kernel`)
+      return
+    }
+    const cgroup = resolveCgroup(flags.cgroup as string)
+    this.log(detach(cgroup.id) ? `detached from ${cgroup.path}` : `${cgroup.path} was not attached`)
+  }
+}

@@ -1,0 +1,19 @@
+// `tnat64 run`: one command in a fresh cgroup with kernel mode attached, cleaned up after it.
+import { join } from 'node:path'
+import { type Ending, runCommand } from './app.js'
+import { createCgroup, removeCgroup } from './cgroup.js'
+import type { Config } from './config.js'
+import { attach, detach } from './kernel.js'
+
+export async function runInCgroup(command: string[], config: Config): Promise<Ending> {
+  const cgroup = createCgroup(`tnat64-run-${process.pid}`)
+  try {
+    attach(cgroup, config)
+    // The shell joins the cgroup first, then becomes the command: nothing runs outside it.
+    const enter = `echo $$ > ${join(cgroup.path, 'cgroup.procs')} && exec "$@"`
+    return await runCommand(['sh', '-c', enter, 'sh', ...command], {})
+  } finally {
+    detach(cgroup.id)
+    removeCgroup(cgroup)
+  }
+}
