@@ -5,7 +5,7 @@
  *   cgroup/connect6      rewrite ::ffff:a.b.c.d to the NAT64 address its rule gives
  *   cgroup/getpeername6  give a rewritten socket's peer back as ::ffff:a.b.c.d
  *   cgroup/recvmsg6      the same for the source of datagrams on a rewritten UDP socket
- *   cgroup/sock_release  forget a rewritten socket
+ *   cgroup/sock_release  forget a rewritten socket (its slot is free for the next)
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_endian.h>
@@ -15,6 +15,9 @@
 
 /* A cgroup/connect6 program that returns 1 lets the call proceed (0 would refuse it). */
 #define PROCEED 1
+/* Socket API constants, which the uapi headers do not carry. */
+#define AF_INET6 10
+#define SOCK_DGRAM 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -39,11 +42,19 @@ struct {
 } tnat64_cache SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TNAT64_MARK_SLOTS);
+	__type(key, __u32);
+	__type(value, struct mark_slot);
+} tnat64_marks SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TNAT64_MAX_MARKS);
+	__uint(max_entries, TNAT64_MAX_OVERFLOW);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct mark_value);
-} tnat64_marks SEC(".maps");
+} tnat64_marks_overflow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -75,6 +86,54 @@ static __always_inline void set_ipv4_mapped(struct bpf_sock_addr *ctx, const __u
 	ctx->user_ip6[3] = word;
 }
 
+static __always_inline struct mark_slot *slot_of(__u64 cookie)
+{
+	__u32 index = cookie & (TNAT64_MARK_SLOTS - 1);
+	return bpf_map_lookup_elem(&tnat64_marks, &index);
+}
+
+/* Records that this socket was rewritten from ::ffff:addr (again, for a UDP socket that reconnects). */
+static __always_inline void mark(__u64 cookie, const __u8 addr[4])
+{
+	struct mark_slot *slot = slot_of(cookie);
+	if (!slot)
+		return;
+	__u64 holder = __sync_val_compare_and_swap(&slot->cookie, 0, cookie);
+	if (holder == 0 || holder == cookie) {
+		__builtin_memcpy(slot->addr, addr, 4);
+		return;
+	}
+	struct mark_value value;
+	__builtin_memcpy(value.addr, addr, 4);
+	if (bpf_map_update_elem(&tnat64_marks_overflow, &cookie, &value, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&slot->overflow, 1);
+}
+
+/* The IPv4 address a rewritten socket asked for; NULL for every other socket. */
+static __always_inline const __u8 *marked(__u64 cookie)
+{
+	struct mark_slot *slot = slot_of(cookie);
+	if (!slot)
+		return 0;
+	if (slot->cookie == cookie)
+		return slot->addr;
+	if (!slot->overflow)
+		return 0;
+	struct mark_value *value = bpf_map_lookup_elem(&tnat64_marks_overflow, &cookie);
+	return value ? value->addr : 0;
+}
+
+static __always_inline void unmark(__u64 cookie)
+{
+	struct mark_slot *slot = slot_of(cookie);
+	if (!slot)
+		return;
+	if (__sync_val_compare_and_swap(&slot->cookie, cookie, 0) == cookie)
+		return;
+	if (slot->overflow && bpf_map_delete_elem(&tnat64_marks_overflow, &cookie) == 0)
+		__sync_fetch_and_sub(&slot->overflow, 1);
+}
+
 /* RFC 6052 §2.2: the IPv4 address follows the prefix, around the u-octet (byte 8), which stays
  * zero like the suffix. The prefix's own bytes past its length are zero (user space checks). */
 static __always_inline void synthesize(const struct prefix_value *prefix, const __u8 v4[4], __u8 out[16])
@@ -104,28 +163,37 @@ static __always_inline void synthesize(const struct prefix_value *prefix, const 
 SEC("cgroup/connect6")
 int tnat64_connect6(struct bpf_sock_addr *ctx)
 {
-	if (!is_ipv4_mapped(ctx))
-		return PROCEED; /* native IPv6: never touched */
+	if (!is_ipv4_mapped(ctx)) {
+		/* Native IPv6: never touched. A UDP socket may have been rewritten by an earlier
+		 * connect; it is not any more. (TCP sockets connect once: they skip the cookie.) */
+		if (ctx->type == SOCK_DGRAM)
+			unmark(bpf_get_socket_cookie(ctx));
+		return PROCEED;
+	}
 
 	struct rule_key key = {.prefixlen = 32};
 	__u32 word = ctx->user_ip6[3];
 	__builtin_memcpy(key.addr, &word, 4);
 
 	struct rule_value *rule = bpf_map_lookup_elem(&tnat64_rules, &key);
-	if (!rule || rule->action != ACTION_NAT64) {
-		count(rule && rule->action == ACTION_NONE ? COUNT_NON_GLOBAL : COUNT_LOCAL);
-		return PROCEED;
-	}
+	enum counter outcome = COUNT_REWRITTEN;
 	__u32 destination = word;
-	struct cache_value *cached = bpf_map_lookup_elem(&tnat64_cache, &destination);
-	if (cached && cached->method == METHOD_IPV4) {
-		count(COUNT_CACHE_IPV4);
-		return PROCEED;
+	struct cache_value *cached = 0;
+	struct prefix_value *prefix = 0;
+	if (!rule || rule->action != ACTION_NAT64) {
+		outcome = rule && rule->action == ACTION_NONE ? COUNT_NON_GLOBAL : COUNT_LOCAL;
+	} else if ((cached = bpf_map_lookup_elem(&tnat64_cache, &destination)) && cached->method == METHOD_IPV4) {
+		outcome = COUNT_CACHE_IPV4;
+	} else {
+		__u32 id = rule->prefix_id;
+		prefix = bpf_map_lookup_elem(&tnat64_prefixes, &id);
+		if (!prefix || !prefix->reachable)
+			outcome = COUNT_UNREACHABLE;
 	}
-	__u32 id = rule->prefix_id;
-	struct prefix_value *prefix = bpf_map_lookup_elem(&tnat64_prefixes, &id);
-	if (!prefix || !prefix->reachable) {
-		count(COUNT_UNREACHABLE);
+	if (outcome != COUNT_REWRITTEN || !prefix) {
+		if (ctx->type == SOCK_DGRAM)
+			unmark(bpf_get_socket_cookie(ctx));
+		count(outcome);
 		return PROCEED;
 	}
 
@@ -138,10 +206,7 @@ int tnat64_connect6(struct bpf_sock_addr *ctx)
 	ctx->user_ip6[2] = words[2];
 	ctx->user_ip6[3] = words[3];
 
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct mark_value mark;
-	__builtin_memcpy(mark.addr, key.addr, 4);
-	bpf_map_update_elem(&tnat64_marks, &cookie, &mark, BPF_ANY);
+	mark(bpf_get_socket_cookie(ctx), key.addr);
 	if (!cached) {
 		struct cache_value seen = {
 			.updated_ns = bpf_ktime_get_ns(), .method = METHOD_NAT64, .source = SOURCE_CONNECT};
@@ -154,10 +219,9 @@ int tnat64_connect6(struct bpf_sock_addr *ctx)
 /* The mapped address back, for the sockets connect6 rewrote and no others. */
 static __always_inline int reverse(struct bpf_sock_addr *ctx)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct mark_value *mark = bpf_map_lookup_elem(&tnat64_marks, &cookie);
-	if (mark) {
-		set_ipv4_mapped(ctx, mark->addr);
+	const __u8 *addr = marked(bpf_get_socket_cookie(ctx));
+	if (addr) {
+		set_ipv4_mapped(ctx, addr);
 		count(COUNT_REVERSED);
 	}
 	return PROCEED;
@@ -178,10 +242,8 @@ int tnat64_recvmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_release")
 int tnat64_sock_release(struct bpf_sock *sk)
 {
-	if (sk->family == 10 /* AF_INET6 */) {
-		__u64 cookie = bpf_get_socket_cookie(sk);
-		bpf_map_delete_elem(&tnat64_marks, &cookie);
-	}
+	if (sk->family == AF_INET6)
+		unmark(bpf_get_socket_cookie(sk));
 	return PROCEED;
 }
 

@@ -8,9 +8,10 @@
 #include <linux/types.h>
 
 #define TNAT64_MAX_PREFIXES 256
-#define TNAT64_MAX_RULES 65536
+#define TNAT64_MAX_RULES (1 << 18)
 #define TNAT64_MAX_CACHE 65536
-#define TNAT64_MAX_MARKS 65536
+#define TNAT64_MARK_SLOTS 16384 /* direct-mapped by socket cookie; a power of two */
+#define TNAT64_MAX_OVERFLOW 65536
 
 /* tnat64_rules: LPM trie keyed by IPv4 network; user space compiles the configuration into it so
  * that the longest match is the configured rule (local beats path beats default). */
@@ -56,9 +57,18 @@ enum cache_source {
 	SOURCE_CONNECT = 2, /* recorded by connect6 the first time it rewrote the destination */
 };
 
-/* tnat64_marks: hash, socket cookie -> the IPv4 address the application asked for; present
- * exactly for the sockets connect6 rewrote (sock_release removes them), so only they are
- * reverse-mapped. */
+/* Which sockets connect6 rewrote, so that only they are reverse-mapped. tnat64_marks is an array
+ * indexed by socket cookie modulo TNAT64_MARK_SLOTS: a slot belongs to the socket whose cookie it
+ * holds, until sock_release frees it. Cookies are handed out in sequence, so neighbouring sockets
+ * use neighbouring slots and the common path is one array write (a hash insert costs ~170 ns of
+ * cache misses). A socket whose slot is held by a live one goes to tnat64_marks_overflow, a hash
+ * keyed by cookie, and the slot counts it, so lookups and releases try the hash only when needed. */
+struct mark_slot {
+	__u64 cookie; /* 0: free */
+	__u8 addr[4]; /* the IPv4 address the application asked for */
+	__u32 overflow; /* sockets of this slot that are in tnat64_marks_overflow */
+};
+
 struct mark_value {
 	__u8 addr[4];
 };

@@ -3,7 +3,7 @@
 // Everything lives under one bpffs directory, mode 0700, every pin 0600 (a pin's file mode is its
 // only protection: whoever may open a map may rewrite where traffic goes):
 //
-//   /sys/fs/bpf/tnat64/tnat64_{rules,prefixes,cache,marks,counters}   the maps, shared
+//   /sys/fs/bpf/tnat64/tnat64_{rules,prefixes,cache,marks,...}         the maps, shared
 //   /sys/fs/bpf/tnat64/links/cg<ID>/{connect6,getpeername6,...}         one bpf_link per program
 //
 // The rules in force are kept as tnat64.conf text in /run/tnat64/kernel.conf (0600), so
@@ -91,7 +91,8 @@ function openMap(name: string): PinnedMap {
     [MAPS.rules]: [LAYOUTS.rule_key.size, LAYOUTS.rule_value.size],
     [MAPS.prefixes]: [4, LAYOUTS.prefix_value.size],
     [MAPS.cache]: [4, LAYOUTS.cache_value.size],
-    [MAPS.marks]: [8, LAYOUTS.mark_value.size],
+    [MAPS.marks]: [4, LAYOUTS.mark_slot.size],
+    [MAPS.marksOverflow]: [8, LAYOUTS.mark_value.size],
     [MAPS.counters]: [4, 8 * possibleCpus()],
   }
   const [keySize, valueSize] = sizes[name]

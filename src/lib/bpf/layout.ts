@@ -12,6 +12,7 @@ export const LAYOUTS: Readonly<Record<string, StructLayout>> = {
   rule_value: { size: 4, fields: { action: 0, prefix_id: 1, pad: 2 } },
   prefix_value: { size: 20, fields: { addr: 0, length: 16, reachable: 17, pad: 18 } },
   cache_value: { size: 16, fields: { updated_ns: 0, method: 8, source: 12 } },
+  mark_slot: { size: 16, fields: { cookie: 0, addr: 8, overflow: 12 } },
   mark_value: { size: 4, fields: { addr: 0 } },
 }
 
@@ -20,6 +21,7 @@ export const MAPS = {
   prefixes: 'tnat64_prefixes',
   cache: 'tnat64_cache',
   marks: 'tnat64_marks',
+  marksOverflow: 'tnat64_marks_overflow',
   counters: 'tnat64_counters',
 } as const
 
