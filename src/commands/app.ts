@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core'
-import { appEnvironment, exitAs, runCommand, shellExports, splitCommand, valueFlags } from '../lib/app.js'
-import { UsageError } from '../lib/errors.js'
+import { exitAs, runCommand } from '../lib/command-line.js'
+import { APP_LAUNCHER } from '../lib/paths.js'
 
 export default class App extends Command {
   static override summary =
@@ -33,16 +33,9 @@ The configuration is --config, else $TNAT64_CONF_FILE, else /etc/tnat64.conf; a 
     }),
   }
 
+  // `tnat64 app` is served by the C launcher (bin/tnat64 execs it directly); this class gives it
+  // its help, and serves `node bin/tnat64.js app ...` by handing over to the launcher.
   async run(): Promise<void> {
-    const { own, command } = splitCommand(this.argv, valueFlags(App.flags))
-    const { flags } = await this.parse(App, own)
-    const vars = appEnvironment(flags)
-    if (flags.env) {
-      if (command.length > 0) throw new UsageError('--env prints the environment; it takes no command')
-      process.stdout.write(shellExports(vars))
-      return
-    }
-    if (command.length === 0) throw new UsageError('app: no command given (tnat64 app -- CMD [ARGS...])')
-    exitAs(await runCommand(command, vars))
+    exitAs(await runCommand([APP_LAUNCHER, ...this.argv], {}))
   }
 }

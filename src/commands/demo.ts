@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core'
-import { shellQuote } from '../lib/app.js'
+import { shellQuote } from '../lib/command-line.js'
 import { runDemo } from '../lib/demo.js'
 import { CommandFailure } from '../lib/errors.js'
 import { Lab, requireRoot } from '../lib/lab.js'

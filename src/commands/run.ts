@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core'
-import { exitAs, splitCommand, valueFlags } from '../lib/app.js'
+import { exitAs, splitCommand, valueFlags } from '../lib/command-line.js'
 import { UsageError } from '../lib/errors.js'
 import { requireKernelPrivilege } from '../lib/kernel.js'
 import { configFromFlags } from '../lib/kernel-config.js'

@@ -1,7 +1,7 @@
 // `tnat64 run`: one command in a fresh cgroup with kernel mode attached, cleaned up after it.
 import { join } from 'node:path'
-import { type Ending, runCommand } from './app.js'
 import { createCgroup, removeCgroup } from './cgroup.js'
+import { type Ending, runCommand } from './command-line.js'
 import type { Config } from './config.js'
 import { attach, detach } from './kernel.js'
 

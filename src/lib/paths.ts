@@ -7,3 +7,5 @@ export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', 
 /** libtnat64.so, always by absolute path: nothing is ever loaded from the current directory. */
 export const PRELOAD_LIBRARY = join(PACKAGE_ROOT, 'preload', 'libtnat64.so')
 export const LAB_SERVER_SCRIPT = join(PACKAGE_ROOT, 'dist', 'lab', 'server.js')
+/** The launcher behind `tnat64 app` (preload/tnat64-app.c). */
+export const APP_LAUNCHER = join(PACKAGE_ROOT, 'preload', 'tnat64-app')

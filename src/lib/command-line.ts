@@ -1,57 +1,18 @@
-// `tnat64 app`: run a program with libtnat64.so preloaded, its configuration checked first.
+// Command lines: where our flags end and the command begins, and running that command as a
+// wrapper should (signals forwarded, its ending passed on).
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { constants } from 'node:os'
-import { resolve as resolvePath } from 'node:path'
-import { loadConfig } from './config.js'
 import { CommandFailure } from './errors.js'
-import { PRELOAD_LIBRARY } from './paths.js'
-import { prefixArgument } from './translate.js'
-
-export interface AppOptions {
-  readonly config?: string
-  readonly prefix?: string
-  readonly debug?: boolean
-}
-
-/**
- * The variables that put a program under tnat64. The configuration (and --prefix) are validated
- * here, so a broken file is refused up front with its lines rather than silently ignored.
- */
-export function appEnvironment(
-  options: AppOptions,
-  env: NodeJS.ProcessEnv = process.env,
-): Record<string, string> {
-  if (options.prefix !== undefined) prefixArgument(options.prefix)
-  const config = options.config === undefined ? undefined : resolvePath(options.config)
-  loadConfig(config, env)
-  if (!existsSync(PRELOAD_LIBRARY)) {
-    throw new CommandFailure(`${PRELOAD_LIBRARY} is not built (run: npm run build)`)
-  }
-  const preload = (env.LD_PRELOAD ?? '').split(/[:\s]+/).filter((p) => p !== '' && p !== PRELOAD_LIBRARY)
-  const vars: Record<string, string> = { LD_PRELOAD: [PRELOAD_LIBRARY, ...preload].join(' ') }
-  if (config !== undefined) vars.TNAT64_CONF_FILE = config
-  if (options.prefix !== undefined) vars.TNAT64_PREFIX = options.prefix
-  if (options.debug && !Number(env.TNAT64_DEBUG)) vars.TNAT64_DEBUG = '1'
-  return vars
-}
 
 /** A word as a POSIX shell reads it back: quoted only when it has to be. */
 export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
 }
 
-/** `export NAME='value'` lines for `eval "$(tnat64 app --env)"`. */
-export function shellExports(vars: Record<string, string>): string {
-  return Object.entries(vars)
-    .map(([name, value]) => `export ${name}=${shellQuote(value)}\n`)
-    .join('')
-}
-
 /**
  * Splits `[FLAGS] [--] CMD [ARGS...]` at the command: the first word that is neither one of our
- * flags nor the value of one, or whatever follows `--`. So `tnat64 app curl -v URL` works as
- * `tnat64 app -- curl -v URL` does.
+ * flags nor the value of one, or whatever follows `--`. So `tnat64 run java -jar x.jar` works as
+ * `tnat64 run -- java -jar x.jar` does.
  */
 export function splitCommand(
   argv: string[],

@@ -1,0 +1,229 @@
+/* tnat64-app: what `tnat64 app` runs. It checks the configuration with the library's own parser,
+ * puts libtnat64.so first in LD_PRELOAD and becomes the command (execvp), so the command starts
+ * about as fast as it would alone, and its exit status and signals are its own.
+ *
+ *   tnat64-app [--config F] [--prefix P] [--debug] [--] CMD [ARGS...]
+ *   tnat64-app --env [--config F] [--prefix P]         the environment, as shell exports
+ *
+ * --help is the node CLI's (src/commands/app.ts declares the same flags for it). */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tnat64.h"
+
+#define DEFAULT_CONFIG "/etc/tnat64.conf"
+
+struct options {
+	const char *config;
+	const char *prefix;
+	bool debug;
+	bool env;
+	char **command;
+};
+
+static void __attribute__((noreturn)) usage_error(const char *fmt, const char *arg)
+{
+	fputs("tnat64: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see --help)\n", stderr);
+	exit(2);
+}
+
+/* The package root: this program lives in <root>/preload/. */
+static void package_root(char root[PATH_MAX])
+{
+	ssize_t n = readlink("/proc/self/exe", root, PATH_MAX - 1);
+	if (n < 0) {
+		perror("tnat64: /proc/self/exe");
+		exit(1);
+	}
+	root[n] = '\0';
+	char *preload = dirname(root);
+	memmove(root, preload, strlen(preload) + 1);
+	char *up = dirname(root);
+	memmove(root, up, strlen(up) + 1);
+}
+
+static void __attribute__((noreturn)) show_help(const char *root)
+{
+	char cli[PATH_MAX + 32];
+	snprintf(cli, sizeof(cli), "%s/bin/tnat64.js", root);
+	execlp("node", "node", cli, "app", "--help", (char *)NULL);
+	perror("tnat64: node");
+	exit(1);
+}
+
+/* A value flag: --name VALUE, --name=VALUE or -c VALUE. */
+static bool value_flag(char **argv, int *i, const char *name, char letter, const char **out)
+{
+	const char *arg = argv[*i];
+	size_t len = strlen(name);
+	if (strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, name, len) == 0 && arg[2 + len] == '=') {
+		*out = arg + 3 + len;
+		return true;
+	}
+	if (!((strncmp(arg, "--", 2) == 0 && strcmp(arg + 2, name) == 0) || (arg[0] == '-' && arg[1] == letter && !arg[2])))
+		return false;
+	if (!argv[*i + 1])
+		usage_error("Flag --%s expects a value", name);
+	*out = argv[++*i];
+	return true;
+}
+
+static struct options parse(int argc, char **argv, const char *root)
+{
+	struct options o = {0};
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--") == 0) {
+			i++;
+			break;
+		}
+		if (arg[0] != '-' || arg[1] == '\0')
+			break; /* the command: `tnat64 app curl -v URL` works without -- */
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+			show_help(root);
+		if (value_flag(argv, &i, "config", 'c', &o.config) || value_flag(argv, &i, "prefix", 'p', &o.prefix))
+			continue;
+		if (strcmp(arg, "--debug") == 0 || strcmp(arg, "-d") == 0)
+			o.debug = true;
+		else if (strcmp(arg, "--env") == 0)
+			o.env = true;
+		else
+			usage_error("Nonexistent flag: %s", arg);
+	}
+	o.command = argv + i;
+	return o;
+}
+
+struct report {
+	const char *file;
+};
+
+static void print_error(void *ctx, int line, const char *message)
+{
+	const struct report *r = ctx;
+	if (line > 0)
+		fprintf(stderr, "%s:%d: %s\n", r->file, line, message);
+	else
+		fprintf(stderr, "%s: %s\n", r->file, message);
+}
+
+/* The configuration in force must parse: it is refused here, with every error, before CMD runs. */
+static const char *check_config(const char *given, char absolute[PATH_MAX])
+{
+	const char *file = given;
+	if (!file) {
+		const char *env = getenv("TNAT64_CONF_FILE");
+		file = env && *env ? env : access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
+	}
+	if (!file)
+		return NULL;
+	if (file[0] != '/' && getcwd(absolute, PATH_MAX) && strlen(absolute) + strlen(file) + 2 <= PATH_MAX) {
+		strcat(absolute, "/");
+		strcat(absolute, file);
+		file = absolute;
+	}
+	struct config cfg;
+	struct report r = {.file = file};
+	int errors = config_load(file, &cfg, print_error, &r);
+	config_free(&cfg);
+	if (errors > 0)
+		exit(2);
+	return file;
+}
+
+/* LD_PRELOAD with the library first, and no second copy of it. */
+static char *preload_list(const char *library)
+{
+	const char *old = getenv("LD_PRELOAD");
+	size_t size = strlen(library) + (old ? strlen(old) : 0) + 2;
+	char *list = malloc(size);
+	char *rest = old ? strdup(old) : NULL;
+	if (!list || (old && !rest)) {
+		perror("tnat64");
+		exit(1);
+	}
+	strcpy(list, library);
+	for (char *save, *word = rest ? strtok_r(rest, ": \t", &save) : NULL; word; word = strtok_r(NULL, ": \t", &save)) {
+		if (strcmp(word, library) != 0) {
+			strcat(list, " ");
+			strcat(list, word);
+		}
+	}
+	free(rest);
+	return list;
+}
+
+static void print_export(const char *name, const char *value)
+{
+	printf("export %s='", name);
+	for (const char *c = value; *c; c++) {
+		if (*c == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*c);
+	}
+	puts("'");
+}
+
+int main(int argc, char **argv)
+{
+	char root[PATH_MAX], library[PATH_MAX + 32], config_path[PATH_MAX];
+	package_root(root);
+	struct options o = parse(argc, argv, root);
+
+	if (o.prefix) {
+		struct nat64_prefix prefix;
+		enum prefix_error e = nat64_prefix_parse(o.prefix, &prefix);
+		if (e != PREFIX_OK) {
+			fprintf(stderr, "tnat64: --prefix: '%s': %s\n", o.prefix, prefix_error_text(e));
+			return 2;
+		}
+	}
+	const char *config = check_config(o.config, config_path);
+	snprintf(library, sizeof(library), "%s/preload/libtnat64.so", root);
+	if (access(library, R_OK) != 0) {
+		fprintf(stderr, "tnat64: %s is not built (run: npm run build)\n", library);
+		return 1;
+	}
+
+	char *preload = preload_list(library);
+	const char *debug = getenv("TNAT64_DEBUG");
+	bool set_debug = o.debug && !(debug && atoi(debug) > 0);
+	if (o.env) {
+		if (*o.command)
+			usage_error("--env prints the environment; it takes no command%s", "");
+		print_export("LD_PRELOAD", preload);
+		if (o.config)
+			print_export("TNAT64_CONF_FILE", config);
+		if (o.prefix)
+			print_export("TNAT64_PREFIX", o.prefix);
+		if (set_debug)
+			print_export("TNAT64_DEBUG", "1");
+		return 0;
+	}
+	if (!*o.command) {
+		fputs("tnat64: app: no command given (tnat64 app -- CMD [ARGS...])\n", stderr);
+		return 2;
+	}
+	if (setenv("LD_PRELOAD", preload, 1) != 0 || (o.config && setenv("TNAT64_CONF_FILE", config, 1) != 0) ||
+	    (o.prefix && setenv("TNAT64_PREFIX", o.prefix, 1) != 0) || (set_debug && setenv("TNAT64_DEBUG", "1", 1) != 0)) {
+		perror("tnat64: setenv");
+		return 1;
+	}
+	execvp(o.command[0], o.command);
+	int error = errno;
+	if (error == ENOENT) {
+		fprintf(stderr, "tnat64: %s: command not found\n", o.command[0]);
+		return 127;
+	}
+	fprintf(stderr, "tnat64: %s: %s\n", o.command[0], strerror(error));
+	return 126;
+}
