@@ -21,6 +21,11 @@ function maskOf(length: number): number {
   return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0
 }
 
+/** The first address of the /length network that holds `address`. */
+export function networkAddress(address: number, length: number): number {
+  return (address & maskOf(length)) >>> 0
+}
+
 function maskLength(mask: number, text: string): number {
   const length = Math.clz32(~mask >>> 0)
   if (maskOf(length) !== mask) {
@@ -47,7 +52,7 @@ export function parseIpv4Net(text: string): Ipv4Net {
       throw new AddressError('syntax', `'${text}': '${lengthText}' is neither a prefix length nor a netmask`)
     }
   }
-  const network = (address & maskOf(length)) >>> 0
+  const network = networkAddress(address, length)
   const canonical = `${numberToIPv4(network)}/${length}`
   if (network !== address) {
     throw new AddressError('host-bits', `'${text}': host bits are set (did you mean ${canonical}?)`)
@@ -56,7 +61,7 @@ export function parseIpv4Net(text: string): Ipv4Net {
 }
 
 export function netContains(net: Ipv4Net, address: number): boolean {
-  return (address & maskOf(net.length)) >>> 0 === net.address
+  return networkAddress(address, net.length) === net.address
 }
 
 /** True when `inner` lies wholly inside `outer`. */

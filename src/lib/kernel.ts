@@ -315,17 +315,14 @@ export function flushCache(): number {
   return withMap(MAPS.cache, (map) => map.keys().filter((key) => map.delete(key)).length)
 }
 
-/** Pins a destination to a method (`ipv4` keeps it off NAT64 whatever its rule says). */
-export function setCache(destination: string, method: 'nat64' | 'ipv4'): void {
+/** Pins destinations to a method (`ipv4` keeps them off NAT64 whatever their rule says). */
+export function setCache(destinations: string[], method: 'nat64' | 'ipv4'): void {
   requireLoaded()
-  const key = Buffer.from(parseIPv4(destination))
   const clock = process.hrtime.bigint() // not the kernel's clock, but ordered: only shown to people
-  withMap(MAPS.cache, (map) =>
-    map.update(
-      key,
-      encodeCacheValue(method === 'ipv4' ? Method.IPv4 : Method.Nat64, CacheSource.User, clock),
-    ),
-  )
+  const value = encodeCacheValue(method === 'ipv4' ? Method.IPv4 : Method.Nat64, CacheSource.User, clock)
+  withMap(MAPS.cache, (map) => {
+    for (const destination of destinations) map.update(Buffer.from(parseIPv4(destination)), value)
+  })
 }
 
 export function counters(): Record<CounterName, number> {

@@ -15,6 +15,7 @@ import {
   NON_GLOBAL_NETS,
   netContains,
   netWithin,
+  networkAddress,
   parseIpv4Net,
 } from './ipv4net.js'
 import { isWellKnownPrefix, type Nat64Prefix } from './rfc6052.js'
@@ -31,18 +32,35 @@ export interface CompiledRules {
   readonly entries: RuleEntry[]
 }
 
-function ruleForNet(config: Config, net: Ipv4Net): { action: Action; prefix?: Nat64Prefix } {
-  if (netWithin(net, LOOPBACK_NET) || config.locals.some((l) => netWithin(net, l.value)))
-    return { action: Action.Local }
-  let best: { length: number; prefix: Nat64Prefix } | undefined
-  for (const path of config.paths) {
-    for (const subnet of path.subnets) {
-      if (netWithin(net, subnet.value) && (!best || subnet.value.length > best.length)) {
-        best = { length: subnet.value.length, prefix: path.prefix.value }
-      }
-    }
+/** Networks by prefix length, so "which of them contain this network" costs one probe per length. */
+class NetIndex<T> {
+  private readonly byLength = new Map<number, Map<number, T>>()
+
+  add(net: Ipv4Net, value: T): void {
+    let nets = this.byLength.get(net.length)
+    if (!nets) this.byLength.set(net.length, (nets = new Map()))
+    if (!nets.has(net.address)) nets.set(net.address, value)
   }
-  const prefix = best?.prefix ?? config.defaultPrefix?.value ?? BUILTIN_PREFIX
+
+  /** The value of the most specific indexed network that contains `net` whole. */
+  mostSpecific(net: Ipv4Net): T | undefined {
+    for (let length = net.length; length >= 0; length--) {
+      const nets = this.byLength.get(length)
+      const found = nets?.get(networkAddress(net.address, length))
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+}
+
+function ruleFor(
+  net: Ipv4Net,
+  locals: NetIndex<true>,
+  paths: NetIndex<Nat64Prefix>,
+  fallback: Nat64Prefix,
+): { action: Action; prefix?: Nat64Prefix } {
+  if (netWithin(net, LOOPBACK_NET) || locals.mostSpecific(net)) return { action: Action.Local }
+  const prefix = paths.mostSpecific(net) ?? fallback
   if (isWellKnownPrefix(prefix) && NON_GLOBAL_NETS.some((ng) => netWithin(net, ng)))
     return { action: Action.None }
   return { action: Action.Nat64, prefix }
@@ -64,8 +82,14 @@ export function compileRules(config: Config): CompiledRules {
     if (id >= MAX_PREFIXES) throw new CommandFailure(`more than ${MAX_PREFIXES} distinct NAT64 prefixes`)
     return id
   }
+  const locals = new NetIndex<true>()
+  for (const local of config.locals) locals.add(local.value, true)
+  const paths = new NetIndex<Nat64Prefix>()
+  for (const path of config.paths)
+    for (const subnet of path.subnets) paths.add(subnet.value, path.prefix.value)
+  const fallback = config.defaultPrefix?.value ?? BUILTIN_PREFIX
   const entries = [...nets.values()].map((net) => {
-    const { action, prefix } = ruleForNet(config, net)
+    const { action, prefix } = ruleFor(net, locals, paths, fallback)
     return { net, action, prefixId: prefix ? idOf(prefix) : 0 }
   })
   return { prefixes, entries }

@@ -26,7 +26,7 @@ export default class CacheSet extends Command {
       throw e
     }
     requireKernelPrivilege()
-    setCache(args.destination, flags.method as 'ipv4' | 'nat64')
+    setCache([args.destination], flags.method as 'ipv4' | 'nat64')
     this.log(`${args.destination} -> ${flags.method}`)
   }
 }

@@ -1,0 +1,349 @@
+// npm run bench [-- --quick]: tnat64's cost side by side with native IPv6 and a CLAT, measured in
+// one run on one machine, each figure as a ratio to a baseline taken in the same run. Root.
+// Writes benchmarks/latest.{json,md} and benchmarks/chart.svg (--quick: benchmarks/quick/).
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, release } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { parseConfig } from '../lib/config.js'
+import { CommandFailure, reportError } from '../lib/errors.js'
+import { attachedCgroups, counters, requireKernelPrivilege, setCache, writeRules } from '../lib/kernel.js'
+import { PACKAGE_ROOT, PRELOAD_LIBRARY } from '../lib/paths.js'
+import { BenchNet, CLIENT, NET } from './net.js'
+import { type Measure, renderMarkdown, renderSvg, summarize } from './report.js'
+
+const TNAT64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
+
+const PLANS = {
+  quick: {
+    rounds: 3,
+    connects: 2000,
+    bytes: 64 << 20,
+    starts: 5,
+    firsts: 5,
+    callgrind: [100, 200],
+    scale: 100_000,
+  },
+  full: {
+    rounds: 7,
+    connects: 10_000,
+    bytes: 512 << 20,
+    starts: 15,
+    firsts: 15,
+    callgrind: [500, 1000],
+    scale: 100_000,
+  },
+}
+
+type Plan = (typeof PLANS)['quick']
+type Mode = 'native' | 'app' | 'kernel' | 'clat'
+const MODES: Mode[] = ['native', 'app', 'kernel', 'clat']
+
+const APP_ENV = { LD_PRELOAD: PRELOAD_LIBRARY, TNAT64_PREFIX: NET.prefix, TNAT64_CONF_FILE: '/dev/null' }
+
+/** The client's address and how it is run, per mode: all four reach the same server socket. */
+function client(net: BenchNet, mode: Mode, args: string[]): string {
+  const [verb, ...rest] = args
+  const address = { native: NET.serverIPv6, app: NET.serverIPv4, kernel: NET.mapped, clat: NET.serverIPv4 }[
+    mode
+  ]
+  return net.run([CLIENT, verb, address, ...rest], {
+    cgroup: mode === 'kernel',
+    env: mode === 'app' ? APP_ENV : {},
+  })
+}
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`)
+}
+
+/** Each mode's traffic first proves it went the intended way, so a misrouted run cannot pass as fast. */
+function checkPaths(net: BenchNet): void {
+  const expected: Record<Mode, string> = {
+    native: NET.serverIPv6, // the client's own address: it is in the same namespace
+    app: NET.serverIPv6, // IPv6 to the NAT64 address: an IPv4 attempt would have no route at all
+    kernel: NET.serverIPv6,
+    clat: NET.clatIPv6, // through tayga: the server sees the CLAT's address
+  }
+  const before = counters().rewritten
+  for (const mode of MODES) {
+    const seen = client(net, mode, ['probe', String(NET.port + 1)]).trim()
+    if (seen !== expected[mode])
+      throw new CommandFailure(`${mode}: the server saw ${seen}, expected ${expected[mode]}`)
+  }
+  if (counters().rewritten !== before + 1)
+    throw new CommandFailure('kernel: connect6 did not rewrite the probe')
+}
+
+function connectCost(net: BenchNet, plan: Plan): Measure[] {
+  const values: Record<Mode, number[]> = { native: [], app: [], kernel: [], clat: [] }
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const mode of MODES) {
+      values[mode].push(
+        Number(client(net, mode, ['connect', String(NET.port), String(plan.connects)])) / 1000,
+      )
+    }
+  }
+  log(`connect: ${plan.rounds} rounds x ${plan.connects} connects per mode`)
+  return MODES.map((mode) =>
+    summarize(`connect+close, ${mode}`, 'µs', values[mode], values.native, {
+      group: 'connect',
+      paired: true,
+      mode,
+      target: mode === 'app' ? { ratio: 1.05, what: 'within 5% of native' } : undefined,
+    }),
+  )
+}
+
+function throughput(net: BenchNet, plan: Plan): Measure[] {
+  const values: Record<Mode, number[]> = { native: [], app: [], kernel: [], clat: [] }
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const mode of MODES) {
+      const ns = Number(client(net, mode, ['stream', String(NET.port + 2), String(plan.bytes)]))
+      values[mode].push((plan.bytes * 8) / ns) // Gbit/s
+    }
+  }
+  log(`throughput: ${plan.rounds} rounds x ${plan.bytes >> 20} MiB per mode`)
+  return MODES.map((mode) =>
+    summarize(`one TCP stream, ${mode}`, 'Gbit/s', values[mode], values.native, {
+      group: 'throughput',
+      paired: true,
+      mode,
+      higherIsBetter: true,
+      target: mode === 'app' || mode === 'kernel' ? { ratio: 0.98, what: 'within 2% of native' } : undefined,
+    }),
+  )
+}
+
+/** valgrind counts instructions, not time: the same count every run. Two loop lengths, so the
+ * difference is the per-connect cost alone, start-up excluded. */
+function instructions(net: BenchNet, plan: Plan): Measure[] {
+  const count = (mode: 'native' | 'app', n: number) => {
+    const address = mode === 'native' ? NET.serverIPv6 : NET.serverIPv4
+    const stderr = net.runWithStderr(
+      [
+        'valgrind',
+        '--tool=callgrind',
+        '--callgrind-out-file=/dev/null',
+        CLIENT,
+        'connect',
+        address,
+        String(NET.port),
+        String(n),
+      ],
+      mode === 'app' ? APP_ENV : {},
+    )
+    const collected = /Collected : (\d+)/.exec(stderr)
+    if (!collected) throw new CommandFailure(`callgrind gave no count: ${stderr.slice(-200)}`)
+    return Number(collected[1])
+  }
+  const [short, long] = plan.callgrind
+  const perConnect = (mode: 'native' | 'app') => (count(mode, long) - count(mode, short)) / (long - short)
+  const native = perConnect('native')
+  const app = perConnect('app')
+  log('callgrind: done')
+  return [
+    summarize(
+      'user-space instructions per socket+connect+close, native',
+      'instructions',
+      [native],
+      [native],
+      { group: 'instructions' },
+    ),
+    summarize('user-space instructions per socket+connect+close, app', 'instructions', [app], [native], {
+      group: 'instructions',
+    }),
+  ]
+}
+
+/** bpf_stats run counts and times of the programs, over the kernel-mode connects of this run. */
+function kernelCost(net: BenchNet, plan: Plan): Measure[] {
+  const sysctl = '/proc/sys/kernel/bpf_stats_enabled'
+  const was = readFileSync(sysctl, 'utf8').trim()
+  writeFileSync(sysctl, '1')
+  const before = new Map(attachedCgroups()[0].programs.map((p) => [p.program, p]))
+  try {
+    for (let round = 0; round < plan.rounds; round++) {
+      client(net, 'kernel', ['connect', String(NET.port), String(plan.connects)])
+      client(net, 'native', ['connect', String(NET.port), String(plan.connects)]) // runs in no cgroup: 0 calls
+    }
+  } finally {
+    writeFileSync(sysctl, was)
+  }
+  log('bpf_stats: done')
+  return attachedCgroups()[0].programs.flatMap((p) => {
+    const b = before.get(p.program)
+    const runs = p.runCount - (b?.runCount ?? 0)
+    if (runs === 0) return []
+    const ns = (p.runTimeNs - (b?.runTimeNs ?? 0)) / runs
+    return [
+      summarize(`${p.program} per call (${runs} calls)`, 'ns', [ns], undefined, {
+        group: 'bpf',
+        target: p.program === 'connect6' ? { absolute: 300, what: 'at most 300 ns' } : undefined,
+      }),
+    ]
+  })
+}
+
+/** The first connect to a destination whose NAT64 path is unreachable pays the failed attempt;
+ * the next goes straight to IPv4 from the cache. Baseline: the same program over IPv4, no tnat64. */
+function fallback(net: BenchNet, plan: Plan): Measure[] {
+  const firsts: number[] = []
+  const seconds: number[] = []
+  const baseFirst: number[] = []
+  const baseSecond: number[] = []
+  const env = { ...APP_ENV, TNAT64_PREFIX: NET.deadPrefix }
+  for (let i = 0; i < plan.firsts; i++) {
+    const [a, b] = net
+      .run([CLIENT, 'first', NET.ipv4Only, String(NET.port)], { env })
+      .trim()
+      .split(' ')
+      .map(Number)
+    const [c, d] = net
+      .run([CLIENT, 'first', NET.ipv4Only, String(NET.port)])
+      .trim()
+      .split(' ')
+      .map(Number)
+    firsts.push(a / 1000)
+    seconds.push(b / 1000)
+    baseFirst.push(c / 1000)
+    baseSecond.push(d / 1000)
+  }
+  log('fallback: done')
+  return [
+    summarize('first connect, NAT64 unreachable (falls back)', 'µs', firsts, baseFirst, {
+      group: 'fallback',
+    }),
+    summarize('next connect, same destination (cached: IPv4 first)', 'µs', seconds, baseSecond, {
+      group: 'fallback',
+    }),
+  ]
+}
+
+function wallMs(argv: string[], env: Record<string, string> = {}): number {
+  const start = process.hrtime.bigint()
+  const r = spawnSync(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: 'ignore' })
+  if (r.status !== 0) throw new CommandFailure(`${argv.join(' ')} exited ${r.status}`)
+  return Number(process.hrtime.bigint() - start) / 1e6
+}
+
+function startUp(net: BenchNet, plan: Plan): Measure[] {
+  const times = (argv: string[]) => Array.from({ length: plan.starts }, () => wallMs(argv))
+  const node = times(['node', '-e', '0'])
+  const bare = times(['true'])
+  const inNs = ['nsenter', `--net=${net.nsPath}`, TNAT64]
+  const extra = `${net.cgroup}-extra`
+  spawnSync('mkdir', [join(net.cgroupPath, '..', extra)])
+  const attach: number[] = []
+  const detach: number[] = []
+  try {
+    for (let i = 0; i < plan.starts; i++) {
+      attach.push(wallMs([...inNs, 'attach', '--cgroup', extra, '--prefix', NET.prefix]))
+      detach.push(wallMs([TNAT64, 'detach', '--cgroup', extra]))
+    }
+  } finally {
+    spawnSync('rmdir', [join(net.cgroupPath, '..', extra)])
+  }
+  log('start-up: done')
+  return [
+    summarize('true', 'ms', bare, node, { group: 'start' }),
+    summarize('node -e 0', 'ms', node, node, { group: 'start' }),
+    summarize('tnat64 app -- true', 'ms', times([TNAT64, 'app', '--', 'true']), node, {
+      group: 'start',
+      target: { ratio: 1.5, what: 'at most 1.5 x node -e 0' },
+    }),
+    summarize('tnat64 translate 192.0.2.33', 'ms', times([TNAT64, 'translate', '192.0.2.33']), node, {
+      group: 'start',
+    }),
+    summarize('tnat64 status', 'ms', times([TNAT64, 'status']), node, { group: 'start' }),
+    summarize('tnat64 attach (another cgroup)', 'ms', attach, node, { group: 'start' }),
+    summarize('tnat64 detach (that cgroup)', 'ms', detach, node, { group: 'start' }),
+  ]
+}
+
+function mapScale(net: BenchNet, plan: Plan): Measure[] {
+  const n = plan.scale
+  const locals = Array.from(
+    { length: n },
+    (_, i) => `local = 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+  )
+  const file = join(net.stateDir, 'scale.conf')
+  writeFileSync(file, `nat64_prefix = ${NET.prefix}\n${locals.join('\n')}\n`)
+  const inNs = ['nsenter', `--net=${net.nsPath}`, TNAT64]
+  const load = wallMs([...inNs, 'attach', '--cgroup', net.cgroup, '--config', file])
+  const list = wallMs([TNAT64, 'status', '--json'])
+  const destinations = Array.from(
+    { length: n },
+    (_, i) => `100.${64 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255}`,
+  )
+  const start = process.hrtime.bigint()
+  setCache(destinations, 'ipv4')
+  const cacheLoad = Number(process.hrtime.bigint() - start) / 1e6
+  const cacheList = wallMs([TNAT64, 'cache', 'list', '--json'])
+  spawnSync(TNAT64, ['cache', 'flush'])
+  writeRules(parseConfig(`nat64_prefix = ${NET.prefix}\n`, 'bench').config)
+  log('map scale: done')
+  const one = (name: string, value: number) => summarize(name, 'ms', [value], undefined, { group: 'scale' })
+  return [
+    one(`tnat64 attach --config with ${n} local networks (parse, compile, load)`, load),
+    one(`tnat64 status --json over those rules`, list),
+    one(`load ${n} cache entries (LRU of 65 536: the rest evicted)`, cacheLoad),
+    one('tnat64 cache list --json (65 536 entries)', cacheList),
+  ]
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' } } })
+  const quick = values.quick ?? false
+  const plan = quick ? PLANS.quick : PLANS.full
+  const out = values.out ?? join(PACKAGE_ROOT, 'benchmarks', quick ? 'quick' : '')
+  requireKernelPrivilege()
+  const net = new BenchNet()
+  const started = Date.now()
+  const measures: Measure[] = []
+  try {
+    await net.up()
+    const attach = spawnSync(
+      'nsenter',
+      [`--net=${net.nsPath}`, TNAT64, 'attach', '--cgroup', net.cgroup, '--prefix', NET.prefix],
+      {
+        encoding: 'utf8',
+      },
+    )
+    if (attach.status !== 0) throw new CommandFailure(`attach: ${attach.stderr.trim()}`)
+    checkPaths(net)
+    measures.push(...connectCost(net, plan))
+    measures.push(...instructions(net, plan))
+    measures.push(...kernelCost(net, plan))
+    measures.push(...throughput(net, plan))
+    measures.push(...fallback(net, plan))
+    measures.push(...startUp(net, plan))
+    measures.push(...mapScale(net, plan))
+  } finally {
+    spawnSync(TNAT64, ['detach', '--cgroup', net.cgroup])
+    net.down()
+  }
+  const machine = {
+    date: new Date().toISOString(),
+    kernel: release(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    node: process.version,
+    mode: quick ? 'quick' : 'full',
+    seconds: Math.round((Date.now() - started) / 1000),
+    command: quick ? 'npm run bench -- --quick' : 'npm run bench',
+  }
+  mkdirSync(out, { recursive: true })
+  const markdown = renderMarkdown(measures, machine)
+  writeFileSync(join(out, 'latest.json'), `${JSON.stringify({ machine, measures }, null, 2)}\n`)
+  writeFileSync(join(out, 'latest.md'), markdown)
+  writeFileSync(join(out, 'chart.svg'), renderSvg(measures))
+  process.stdout.write(markdown)
+  log(`wrote ${out}/latest.json, latest.md, chart.svg`)
+}
+
+main().catch((error) => {
+  for (const line of reportError(error).lines) process.stderr.write(`${line}\n`)
+  process.exitCode = 1
+})
