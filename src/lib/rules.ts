@@ -37,8 +37,8 @@ class NetIndex<T> {
   private readonly byLength = new Map<number, Map<number, T>>()
 
   add(net: Ipv4Net, value: T): void {
-    let nets = this.byLength.get(net.length)
-    if (!nets) this.byLength.set(net.length, (nets = new Map()))
+    const nets = this.byLength.get(net.length) ?? new Map<number, T>()
+    this.byLength.set(net.length, nets)
     if (!nets.has(net.address)) nets.set(net.address, value)
   }
 
