@@ -46,7 +46,8 @@ static int attempt(int fd, const struct sockaddr_in *dest, enum method method, c
 	return r;
 }
 
-static void warn_once_no_prefix(const struct sockaddr_in *dest, const struct nat64_prefix *prefix)
+/* RULE_NONE: the well-known prefix was the only one for a non-global destination. */
+static void warn_once_no_prefix(const struct sockaddr_in *dest)
 {
 	static atomic_flag warned = ATOMIC_FLAG_INIT;
 	if (atomic_flag_test_and_set(&warned))
@@ -54,16 +55,16 @@ static void warn_once_no_prefix(const struct sockaddr_in *dest, const struct nat
 	char text[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &dest->sin_addr, text, sizeof(text));
 	log_msg(LOG_WARN,
-		"%s is not a global address and the only prefix for it is the well-known %s, which must not "
-		"carry it (RFC 6052 §3.1): such destinations go over IPv4 (configure a network-specific prefix)",
-		text, nat64_is_well_known(prefix) ? "64:ff9b::/96" : "prefix");
+		"%s is not a global address and the only prefix for it is the well-known 64:ff9b::/96, which must "
+		"not carry it (RFC 6052 §3.1): such destinations go over IPv4 (configure a network-specific prefix)",
+		text);
 }
 
 static int connect_swapped(int fd, const struct sockaddr_in *dest)
 {
 	struct rule rule = config_resolve(tnat64_config(), dest->sin_addr);
 	if (rule.kind == RULE_NONE)
-		warn_once_no_prefix(dest, rule.prefix);
+		warn_once_no_prefix(dest);
 	if (rule.kind != RULE_NAT64)
 		return attempt(fd, dest, METHOD_IPV4, NULL);
 

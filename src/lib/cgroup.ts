@@ -1,14 +1,6 @@
 // cgroup v2: where it is mounted (never assumed: hybrid layouts put it at /sys/fs/cgroup/unified),
 // which directory a --cgroup argument means, and fresh cgroups for `tnat64 run`.
-import {
-  type Dirent,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
+import { type Dirent, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { CommandFailure, UsageError } from './errors.js'
 
@@ -67,10 +59,6 @@ export function removeCgroup(cgroup: Cgroup): boolean {
     if ((e as NodeJS.ErrnoException).code === 'EBUSY') return false
     throw e
   }
-}
-
-export function moveToCgroup(cgroup: Cgroup, pid: number): void {
-  writeFileSync(join(cgroup.path, 'cgroup.procs'), `${pid}\n`)
 }
 
 /** The cgroup of the given id, found by walking the hierarchy; undefined once it is gone. */

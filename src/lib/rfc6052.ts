@@ -7,8 +7,6 @@ import { isNonGlobalIPv4 } from './ipv4net.js'
 export const PREFIX_LENGTHS: readonly number[] = [32, 40, 48, 56, 64, 96]
 /** RFC 6052 §2.1: must not carry non-global IPv4 addresses. */
 export const WELL_KNOWN_PREFIX = '64:ff9b::/96'
-/** RFC 8215: local-use prefix, free of the well-known prefix's restriction. */
-export const LOCAL_USE_PREFIX = '64:ff9b:1::/48'
 
 /** Bits 64–71 of every IPv4-embedded address; RFC 6052 §2.2 requires them zero. */
 const U_OCTET = 8

@@ -64,22 +64,11 @@ export function encodeRuleKey(address: Uint8Array, prefixlen: number): Buffer {
   return b
 }
 
-export function decodeRuleKey(b: Buffer): { address: Uint8Array; prefixlen: number } {
-  return {
-    prefixlen: b.readUInt32LE(rule_key.fields.prefixlen),
-    address: Uint8Array.from(b.subarray(rule_key.fields.addr, rule_key.fields.addr + 4)),
-  }
-}
-
 export function encodeRuleValue(action: Action, prefixId: number): Buffer {
   const b = Buffer.alloc(rule_value.size)
   b.writeUInt8(action, rule_value.fields.action)
   b.writeUInt8(prefixId, rule_value.fields.prefix_id)
   return b
-}
-
-export function decodeRuleValue(b: Buffer): { action: Action; prefixId: number } {
-  return { action: b.readUInt8(rule_value.fields.action), prefixId: b.readUInt8(rule_value.fields.prefix_id) }
 }
 
 export function encodePrefixValue(address: Uint8Array, length: number, reachable: boolean): Buffer {

@@ -65,9 +65,8 @@ function errno(): number {
   return libbpf().koffi.errno()
 }
 
-/** The map update flags of the bpf(2) API. */
-export const BPF_ANY = 0
-export const BPF_NOEXIST = 1
+/** bpf(2)'s map update flag: create or replace. */
+const BPF_ANY = 0
 
 /** A map opened from its pin: key and value sizes come from the layout mirror. */
 export class PinnedMap {
