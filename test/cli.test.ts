@@ -178,6 +178,11 @@ describe('tnat64 app (no lab needed)', () => {
     assert.match(r.stdout, /^\S+\/preload\/libtnat64\.so \/nonexistent\/other\.so\|2001:db8:64::\/96\n$/)
   })
 
+  it('--debug turns the library decision log on, unless a level is already set', () => {
+    assert.equal(tnat64(['app', '--debug', 'sh', '-c', 'echo $TNAT64_DEBUG']).stdout, '1\n')
+    assert.equal(tnat64(['app', '-d', 'sh', '-c', 'echo $TNAT64_DEBUG'], { TNAT64_DEBUG: '2' }).stdout, '2\n')
+  })
+
   it('passes the exit status and the terminating signal through', () => {
     assert.equal(tnat64(['app', '--', 'sh', '-c', 'exit 7']).status, 7)
     const killed = spawnSync(join(ROOT, 'bin', 'tnat64'), ['app', '--', 'sh', '-c', 'kill -TERM $$'])

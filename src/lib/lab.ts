@@ -1,4 +1,5 @@
-// The lab: a real NAT64 in network namespaces, for tests, the demo and the benchmark.
+// The lab: a real NAT64 in network namespaces, for the tests and the demo (the benchmark builds its
+// own one-namespace network, src/bench/net.ts, so that no translator stands between its endpoints).
 //
 //   client (IPv6 only)          router                           server (IPv4 only)
 //   eth0 2001:db8:1::2 ------- cl0 2001:db8:1::1
