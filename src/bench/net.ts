@@ -3,8 +3,9 @@
 // turns an IPv4 client's packets into IPv6 ones towards the same server.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { cgroup2Mount } from '../lib/cgroup.js'
+import { privateDir, removeIfEmpty } from '../lib/dirs.js'
 import { CommandFailure } from '../lib/errors.js'
 import { PACKAGE_ROOT } from '../lib/paths.js'
 
@@ -47,7 +48,7 @@ export class BenchNet {
   }
 
   up(): Promise<void> {
-    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 })
+    privateDir(this.stateDir)
     must(['ip', 'netns', 'add', this.ns])
     const ip = (...args: string[]) => must(['ip', '-n', this.ns, ...args])
     ip('link', 'set', 'lo', 'up')
@@ -156,5 +157,6 @@ export class BenchNet {
       // never made, or already gone
     }
     rmSync(this.stateDir, { recursive: true, force: true })
+    removeIfEmpty(dirname(this.stateDir))
   }
 }

@@ -41,6 +41,7 @@ import {
 import { loadAndAttach, PinnedMap, possibleCpus } from './bpf/libbpf.js'
 import { type Cgroup, findCgroupById } from './cgroup.js'
 import { type Config, EMPTY_CONFIG, formatConfig, parseConfig } from './config.js'
+import { privateDir, removeIfEmpty } from './dirs.js'
 import { CommandFailure } from './errors.js'
 import type { Ipv4Net } from './ipv4net.js'
 import { PACKAGE_ROOT } from './paths.js'
@@ -75,11 +76,6 @@ export function ensureBpffs(): void {
   mkdirSync(BPFFS, { recursive: true })
   const r = spawnSync('mount', ['-t', 'bpf', 'bpf', BPFFS], { encoding: 'utf8' })
   if (r.status !== 0) throw new CommandFailure(`cannot mount bpffs at ${BPFFS}: ${r.stderr.trim()}`)
-}
-
-function privateDir(path: string): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 })
-  chmodSync(path, 0o700)
 }
 
 function linkDir(cgroupId: bigint): string {
@@ -281,6 +277,7 @@ export function detachAll(): number {
 function removeAll(): void {
   if (isBpffsMounted()) rmSync(PIN_DIR, { recursive: true, force: true })
   rmSync(STATE_FILE, { force: true })
+  removeIfEmpty(STATE_DIR)
 }
 
 export interface CacheEntry {

@@ -10,8 +10,9 @@
 // The client has routes to the NAT64 prefix and (when the direct path is on) to the server's IPv4
 // network, and nothing else: each can be switched off to make that path unreachable.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { privateDir, removeIfEmpty } from './dirs.js'
 import { CommandFailure } from './errors.js'
 import { LAB_SERVER_SCRIPT } from './paths.js'
 
@@ -143,7 +144,7 @@ export class Lab {
   }
 
   private build(): void {
-    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 })
+    privateDir(this.stateDir)
     for (const role of ROLES) {
       run('ip', ['netns', 'add', this.ns(role)])
       this.ip(role, ['link', 'set', 'lo', 'up'])
@@ -189,7 +190,7 @@ export class Lab {
 
   private startTayga(): void {
     const dataDir = join(this.stateDir, 'tayga')
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    privateDir(dataDir)
     const conf = join(this.stateDir, 'tayga.conf')
     writeFileSync(
       conf,
@@ -302,6 +303,8 @@ export class Lab {
       if (this.exists(role)) run('ip', ['netns', 'del', this.ns(role)], { check: false })
     }
     rmSync(this.stateDir, { recursive: true, force: true })
+    removeIfEmpty(STATE_DIR)
+    removeIfEmpty(dirname(STATE_DIR))
   }
 
   /** Names of the labs whose namespaces exist on this host. */
