@@ -3,6 +3,7 @@
 // turns an IPv4 client's packets into IPv6 ones towards the same server.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { cgroup2Mount } from '../lib/cgroup.js'
 import { privateDir, removeIfEmpty } from '../lib/dirs.js'
@@ -27,6 +28,8 @@ export const NET = {
 
 export const CLIENT = join(PACKAGE_ROOT, 'scripts', 'bench', 'bin', 'client')
 const SERVER = join(PACKAGE_ROOT, 'scripts', 'bench', 'bin', 'server')
+const CLIENT_CPU = '0'
+const SERVER_CPU = String(Math.min(1, cpus().length - 1))
 
 function must(argv: string[]): string {
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 30_000 })
@@ -96,7 +99,8 @@ export class BenchNet {
   private async startServer(): Promise<void> {
     const log = join(this.stateDir, 'server.log')
     const fd = openSync(log, 'w')
-    spawn('nsenter', [`--net=${this.nsPath}`, SERVER, String(NET.port)], {
+    // Server and client each on a CPU of their own: less noise from the scheduler moving them.
+    spawn('nsenter', [`--net=${this.nsPath}`, 'taskset', '-c', SERVER_CPU, SERVER, String(NET.port)], {
       detached: true,
       stdio: ['ignore', fd, fd],
     }).unref()
@@ -116,7 +120,12 @@ export class BenchNet {
     const vars = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)
     const r = spawnSync(
       'sh',
-      ['-c', `${enter}exec nsenter --net=${this.nsPath} env ${vars.join(' ')} "$@"`, 'sh', ...argv],
+      [
+        '-c',
+        `${enter}exec nsenter --net=${this.nsPath} taskset -c ${CLIENT_CPU} env ${vars.join(' ')} "$@"`,
+        'sh',
+        ...argv,
+      ],
       {
         encoding: 'utf8',
         timeout: 600_000,

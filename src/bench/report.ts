@@ -100,32 +100,34 @@ export function renderMarkdown(measures: Measure[], machine: Record<string, stri
   return `${lines.join('\n')}\n`
 }
 
-/** Two bar panels: connect cost and throughput per mode. */
+/** Two bar panels, connect cost and throughput per mode: the median as a bar, the spread as a line. */
 export function renderSvg(measures: Measure[]): string {
   const panels = [
     { group: 'connect', title: 'connect + close (µs, lower is better)' },
     { group: 'throughput', title: 'one TCP stream (Gbit/s, higher is better)' },
   ]
   const width = 720
-  const barHeight = 22
-  const panelHeight = 40 + 4 * (barHeight + 8)
+  const label = 150 // room for the mode's name left of the bars
+  const bar = 22
+  const colour = (mode = '') => (mode.startsWith('native') ? '#888' : mode === 'clat' ? '#c66' : '#4a7')
   const parts: string[] = []
-  panels.forEach((panel, p) => {
+  let top = 0
+  for (const panel of panels) {
     const rows = measures.filter((m) => m.group === panel.group)
-    const top = p * panelHeight
     const max = Math.max(...rows.map((m) => m.max), 1e-9)
+    const x = (v: number) => (label + (v / max) * (width - label - 110)).toFixed(1)
     parts.push(`<text x="10" y="${top + 24}" font-size="15" font-weight="bold">${panel.title}</text>`)
     rows.forEach((m, i) => {
-      const y = top + 36 + i * (barHeight + 8)
-      const scale = (v: number) => (v / max) * (width - 260)
+      const y = top + 36 + i * (bar + 8)
+      const ratio = m.ratio === undefined ? '' : ` (${m.ratio.toFixed(2)}×)`
       parts.push(
         `<text x="10" y="${y + 16}" font-size="13">${m.mode}</text>`,
-        `<rect x="90" y="${y}" width="${scale(m.median).toFixed(1)}" height="${barHeight}" fill="${m.mode === 'native' ? '#888' : m.mode === 'clat' ? '#c66' : '#4a7'}"/>`,
-        `<line x1="${(90 + scale(m.min)).toFixed(1)}" x2="${(90 + scale(m.max)).toFixed(1)}" y1="${y + barHeight / 2}" y2="${y + barHeight / 2}" stroke="#000"/>`,
-        `<text x="${(100 + scale(m.max)).toFixed(1)}" y="${y + 16}" font-size="12">${format(m.median)}${m.ratio === undefined ? '' : ` (${m.ratio.toFixed(2)}×)`}</text>`,
+        `<rect x="${label}" y="${y}" width="${(Number(x(m.median)) - label).toFixed(1)}" height="${bar}" fill="${colour(m.mode)}"/>`,
+        `<line x1="${x(m.min)}" x2="${x(m.max)}" y1="${y + bar / 2}" y2="${y + bar / 2}" stroke="#000"/>`,
+        `<text x="${Number(x(m.max)) + 8}" y="${y + 16}" font-size="12">${format(m.median)}${ratio}</text>`,
       )
     })
-  })
-  const height = panels.length * panelHeight
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`
+    top += 44 + rows.length * (bar + 8)
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`
 }
