@@ -10,7 +10,7 @@
 #define TNAT64_MAX_PREFIXES 256
 #define TNAT64_MAX_RULES (1 << 18)
 #define TNAT64_MAX_CACHE 65536
-#define TNAT64_MARK_SLOTS 16384 /* direct-mapped by socket cookie; a power of two */
+#define TNAT64_MARK_SLOTS 8192 /* direct-mapped by socket cookie; a power of two */
 #define TNAT64_MAX_OVERFLOW 65536
 
 /* tnat64_rules: LPM trie keyed by IPv4 network; user space compiles the configuration into it so
