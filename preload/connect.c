@@ -29,13 +29,11 @@ static int attempt(int fd, const struct sockaddr_in *dest, enum method method, c
 		nat64_synthesize(prefix, dest->sin_addr, &target.sin6_addr);
 	else
 		ipv4_mapped(dest->sin_addr, &target.sin6_addr);
-	/* Pending before the call: a non-blocking connect's outcome comes later, through SO_ERROR. */
-	uint64_t word = fd_peer_word(dest, method);
-	registry_set(fd, word | FD_PENDING);
 	int r = libc.connect(fd, (const struct sockaddr *)&target, sizeof(target));
 	int error = errno;
-	if (r == 0 || error != EINPROGRESS)
-		registry_set(fd, word);
+	/* A non-blocking connect's outcome comes later, through SO_ERROR: keep it pending till then. */
+	bool pending = r < 0 && error == EINPROGRESS;
+	registry_set(fd, fd_peer_word(dest, method) | (pending ? FD_PENDING : 0));
 	if (log_enabled(LOG_DEBUG)) {
 		char text[INET6_ADDRSTRLEN];
 		inet_ntop(AF_INET6, &target.sin6_addr, text, sizeof(text));

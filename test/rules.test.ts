@@ -6,12 +6,9 @@ import { describe, it } from 'node:test'
 import { formatIPv4 } from '../src/lib/address.js'
 import { Action } from '../src/lib/bpf/layout.js'
 import { parseConfig, resolve } from '../src/lib/config.js'
+import { numberToIPv4Bytes } from '../src/lib/ipv4net.js'
 import { compileRules, lookupRule } from '../src/lib/rules.js'
 import { configFixtures } from './helpers.js'
-
-function bytes(n: number): Uint8Array {
-  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
-}
 
 /** Addresses worth checking: each named network's first and last address and their neighbours,
  * and a deterministic spread over the whole space. */
@@ -32,11 +29,11 @@ describe('kernel rule table', () => {
       const { config } = parseConfig(readFileSync(fixture.file, 'utf8'), fixture.file)
       const rules = compileRules(config)
       for (const address of probes(rules.entries.map((e) => e.net))) {
-        const want = resolve(config, bytes(address))
+        const want = resolve(config, numberToIPv4Bytes(address))
         const got = lookupRule(rules, address)
-        assert.ok(got, formatIPv4(bytes(address)))
+        assert.ok(got, formatIPv4(numberToIPv4Bytes(address)))
         const gotKind = got.action === Action.Nat64 ? 'nat64' : got.action === Action.Local ? 'local' : 'none'
-        assert.equal(gotKind, want.kind, formatIPv4(bytes(address)))
+        assert.equal(gotKind, want.kind, formatIPv4(numberToIPv4Bytes(address)))
         if (want.kind === 'nat64') assert.equal(rules.prefixes[got.prefixId].text, want.prefix.text)
       }
     })

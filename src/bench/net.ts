@@ -1,7 +1,7 @@
 // The benchmark's network: one namespace holding the server on the NAT64 address of 198.51.100.10,
 // so no translator stands between client and server, and a CLAT (tayga on the client side) that
 // turns an IPv4 client's packets into IPv6 ones towards the same server.
-import { spawn, spawnSync } from 'node:child_process'
+import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -112,40 +112,29 @@ export class BenchNet {
   }
 
   /**
-   * Runs argv in the namespace, optionally in the bench cgroup and with extra environment.
-   * Returns stdout; fails on a non-zero exit.
+   * Runs argv in the namespace on the client's CPU, optionally in the bench cgroup and with extra
+   * environment. Returns stdout; fails on a non-zero exit.
    */
   run(argv: string[], options: { cgroup?: boolean; env?: Record<string, string> } = {}): string {
-    const enter = options.cgroup ? `echo $$ > ${join(this.cgroupPath, 'cgroup.procs')} && ` : ''
-    const vars = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)
-    const r = spawnSync(
-      'sh',
-      [
-        '-c',
-        `${enter}exec nsenter --net=${this.nsPath} taskset -c ${CLIENT_CPU} env ${vars.join(' ')} "$@"`,
-        'sh',
-        ...argv,
-      ],
-      {
-        encoding: 'utf8',
-        timeout: 600_000,
-        maxBuffer: 64 << 20,
-      },
-    )
-    if (r.status !== 0)
-      throw new CommandFailure(`${argv.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`)
-    return r.stdout
+    return this.spawn(argv, options).stdout
   }
 
-  /** Same, returning what the command wrote on stderr too (valgrind reports there). */
-  runWithStderr(argv: string[], env: Record<string, string> = {}): string {
-    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`)
-    const r = spawnSync('nsenter', [`--net=${this.nsPath}`, 'env', ...vars, ...argv], {
+  /** Runs argv as `run` does and returns both its outputs (valgrind reports on stderr). */
+  spawn(
+    argv: string[],
+    options: { cgroup?: boolean; env?: Record<string, string> } = {},
+  ): SpawnSyncReturns<string> {
+    const enter = options.cgroup ? `echo $$ > ${join(this.cgroupPath, 'cgroup.procs')} && ` : ''
+    const vars = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)
+    const script = `${enter}exec nsenter --net=${this.nsPath} taskset -c ${CLIENT_CPU} env ${vars.join(' ')} "$@"`
+    const r = spawnSync('sh', ['-c', script, 'sh', ...argv], {
       encoding: 'utf8',
       timeout: 600_000,
+      maxBuffer: 64 << 20,
     })
-    if (r.status !== 0) throw new CommandFailure(`${argv.join(' ')}: ${r.stderr.trim().split('\n').pop()}`)
-    return r.stderr
+    if (r.status !== 0)
+      throw new CommandFailure(`${argv.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`)
+    return r
   }
 
   down(): void {

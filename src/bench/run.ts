@@ -140,7 +140,7 @@ function throughput(net: BenchNet, plan: Plan): Measure[] {
 function instructions(net: BenchNet, plan: Plan): Measure[] {
   const count = (mode: 'native' | 'app', n: number) => {
     const address = mode === 'native' ? NET.serverIPv6 : NET.serverIPv4
-    const stderr = net.runWithStderr(
+    const stderr = net.spawn(
       [
         'valgrind',
         '--tool=callgrind',
@@ -151,8 +151,8 @@ function instructions(net: BenchNet, plan: Plan): Measure[] {
         String(NET.port),
         String(n),
       ],
-      mode === 'app' ? APP_ENV : {},
-    )
+      { env: mode === 'app' ? APP_ENV : {} },
+    ).stderr
     const collected = /Collected : (\d+)/.exec(stderr)
     if (!collected) throw new CommandFailure(`callgrind gave no count: ${stderr.slice(-200)}`)
     return Number(collected[1])

@@ -5,9 +5,9 @@ import {
   cacheEntries,
   counters,
   isLoaded,
+  kernelRules,
   prefixStates,
   requireKernelPrivilege,
-  rulesCount,
 } from '../lib/kernel.js'
 
 export default class Status extends Command {
@@ -23,10 +23,11 @@ export default class Status extends Command {
     const { flags } = await this.parse(Status)
     requireKernelPrivilege()
     const loaded = isLoaded()
+    const rules = loaded ? kernelRules() : undefined
     const status = {
       attached: loaded ? attachedCgroups() : [],
-      prefixes: loaded ? prefixStates() : [],
-      rules: loaded ? rulesCount() : 0,
+      prefixes: rules ? prefixStates(rules) : [],
+      rules: rules?.entries.length ?? 0,
       cacheEntries: loaded ? cacheEntries().length : 0,
       counters: loaded ? counters() : undefined,
       bpfStatsEnabled: bpfStatsEnabled(),

@@ -1,16 +1,6 @@
 // What `tnat64 config check` and `tnat64 config show` report, as data that the commands print or emit as JSON.
-
-import { readFileSync } from 'node:fs'
 import { AddressError, formatIPv6, parseIPv4 } from './address.js'
-import {
-  type Config,
-  type ConfigIssue,
-  DEFAULT_CONFIG_FILE,
-  formatIssue,
-  parseConfig,
-  type Rule,
-  resolve,
-} from './config.js'
+import { type Config, type ConfigIssue, formatIssue, type Rule, readConfigFile, resolve } from './config.js'
 import { UsageError } from './errors.js'
 import { LOOPBACK_NET } from './ipv4net.js'
 import { synthesize } from './rfc6052.js'
@@ -23,22 +13,8 @@ export interface CheckReport {
   readonly summary?: { defaultPrefix?: string; locals: number; paths: number }
 }
 
-/** Which file `config check` reads when none is named. */
-export function configFileInForce(env: NodeJS.ProcessEnv = process.env): string {
-  return env.TNAT64_CONF_FILE || DEFAULT_CONFIG_FILE
-}
-
 export function checkConfigFile(file: string): CheckReport {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message
-    return { file, valid: false, errors: [`${file}: ${reason}`], warnings: [] }
-  }
-  const { config, errors, warnings } = parseConfig(text, file)
+  const { config, errors, warnings } = readConfigFile(file)
   const lines = (issues: ConfigIssue[]) => issues.map(formatIssue)
   return {
     file,

@@ -212,17 +212,30 @@ function checkOverlaps(
 }
 
 /** Reads a configuration file; every error is reported at once through ConfigError. */
-export function loadConfigFile(file: string): ParseResult {
+/** Reads and parses a file; a file that cannot be read is one error for the file as a whole. */
+export function readConfigFile(file: string): ParseResult {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message
-    throw new ConfigError([{ file, line: 0, message: reason }])
+    const code = (e as NodeJS.ErrnoException).code
+    const reason =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message
+    return { config: EMPTY_CONFIG, errors: [{ file, line: 0, message: reason }], warnings: [] }
   }
-  const result = parseConfig(text, file)
+  return parseConfig(text, file)
+}
+
+/** Reads a configuration file; every error is reported at once through ConfigError. */
+export function loadConfigFile(file: string): ParseResult {
+  const result = readConfigFile(file)
   if (result.errors.length > 0) throw new ConfigError(result.errors)
   return result
+}
+
+/** Which file is in force: an explicit one, else $TNAT64_CONF_FILE, else /etc/tnat64.conf. */
+export function configFileInForce(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return explicit ?? (env.TNAT64_CONF_FILE || DEFAULT_CONFIG_FILE)
 }
 
 /**
@@ -230,10 +243,10 @@ export function loadConfigFile(file: string): ParseResult {
  * it exists, else the empty configuration.
  */
 export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env): ParseResult {
-  const file = explicit ?? (env.TNAT64_CONF_FILE || undefined)
-  if (file !== undefined) return loadConfigFile(file)
-  if (existsSync(DEFAULT_CONFIG_FILE)) return loadConfigFile(DEFAULT_CONFIG_FILE)
-  return { config: EMPTY_CONFIG, errors: [], warnings: [] }
+  const file = configFileInForce(explicit, env)
+  if (file === DEFAULT_CONFIG_FILE && !existsSync(file))
+    return { config: EMPTY_CONFIG, errors: [], warnings: [] }
+  return loadConfigFile(file)
 }
 
 export type Rule =

@@ -13,8 +13,12 @@ export function ipv4ToNumber(bytes: Uint8Array): number {
   return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0
 }
 
+export function numberToIPv4Bytes(n: number): Uint8Array {
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
+}
+
 function numberToIPv4(n: number): string {
-  return formatIPv4(Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff))
+  return formatIPv4(numberToIPv4Bytes(n))
 }
 
 function maskOf(length: number): number {

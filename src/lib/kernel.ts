@@ -43,11 +43,11 @@ import { type Cgroup, findCgroupById } from './cgroup.js'
 import { type Config, EMPTY_CONFIG, formatConfig, parseConfig } from './config.js'
 import { privateDir, removeIfEmpty } from './dirs.js'
 import { CommandFailure } from './errors.js'
-import type { Ipv4Net } from './ipv4net.js'
+import { type Ipv4Net, numberToIPv4Bytes } from './ipv4net.js'
 import { PACKAGE_ROOT } from './paths.js'
 import type { Nat64Prefix } from './rfc6052.js'
 import { prefixReachable, watchRoutes } from './routes.js'
-import { compileRules } from './rules.js'
+import { type CompiledRules, compileRules } from './rules.js'
 
 export const BPFFS = '/sys/fs/bpf'
 export const PIN_DIR = join(BPFFS, 'tnat64')
@@ -146,7 +146,7 @@ export function writeRules(config: Config): { rules: number; prefixes: number } 
   withMap(MAPS.rules, (rules) => {
     const wanted = new Set<string>()
     for (const entry of compiled.entries) {
-      const key = encodeRuleKey(parseIPv4(entry.net.text.split('/')[0]), entry.net.length)
+      const key = encodeRuleKey(numberToIPv4Bytes(entry.net.address), entry.net.length)
       wanted.add(key.toString('hex'))
       rules.update(key, encodeRuleValue(entry.action, entry.prefixId))
     }
@@ -169,11 +169,15 @@ export interface PrefixState {
   readonly reachable: boolean
 }
 
+/** The rules in force, compiled as the maps hold them. */
+export function kernelRules(): CompiledRules {
+  return compileRules(kernelConfig())
+}
+
 /** The prefixes the maps hold, with what the kernel believes of their reachability. */
-export function prefixStates(): PrefixState[] {
-  const count = compileRules(kernelConfig()).prefixes.length
+export function prefixStates(rules: CompiledRules = kernelRules()): PrefixState[] {
   return withMap(MAPS.prefixes, (map) =>
-    Array.from({ length: Math.min(count, MAX_PREFIXES) }, (_, id) => {
+    Array.from({ length: Math.min(rules.prefixes.length, MAX_PREFIXES) }, (_, id) => {
       const value = decodePrefixValue(map.lookup(indexKey(id)) ?? Buffer.alloc(LAYOUTS.prefix_value.size))
       return { id, prefix: `${formatIPv6(value.address)}/${value.length}`, reachable: value.reachable }
     }),
@@ -183,8 +187,9 @@ export function prefixStates(): PrefixState[] {
 /** Re-reads the routing table and tells the kernel which prefixes are reachable. */
 export function refreshReachability(): PrefixState[] {
   requireLoaded()
-  writePrefixes(compileRules(kernelConfig()).prefixes)
-  return prefixStates()
+  const rules = kernelRules()
+  writePrefixes(rules.prefixes)
+  return prefixStates(rules)
 }
 
 /** Keeps reachability current: refreshes after every route change until SIGINT or SIGTERM. */
@@ -402,10 +407,6 @@ export function attachedCgroups(): AttachedCgroup[] {
     })
     return { id: id.toString(), path, programs: stats }
   })
-}
-
-export function rulesCount(): number {
-  return compileRules(kernelConfig()).entries.length
 }
 
 /**

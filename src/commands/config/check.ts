@@ -1,5 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
-import { checkConfigFile, configFileInForce } from '../../lib/config-report.js'
+import { configFileInForce } from '../../lib/config.js'
+import { checkConfigFile } from '../../lib/config-report.js'
 
 export default class ConfigCheck extends Command {
   static override summary = 'Check a configuration file and list every problem with its line'
@@ -20,7 +21,7 @@ export default class ConfigCheck extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ConfigCheck)
-    const report = checkConfigFile(args.file ?? configFileInForce())
+    const report = checkConfigFile(configFileInForce(args.file))
     if (flags.json) {
       this.log(JSON.stringify(report, null, 2))
     } else {

@@ -1,5 +1,6 @@
 import { Command, Flags } from '@oclif/core'
 import { kernelConfig, prefixStates, requireKernelPrivilege } from '../../lib/kernel.js'
+import { compileRules } from '../../lib/rules.js'
 
 export default class PrefixList extends Command {
   static override summary =
@@ -10,7 +11,7 @@ export default class PrefixList extends Command {
     const { flags } = await this.parse(PrefixList)
     requireKernelPrivilege()
     const config = kernelConfig()
-    const list = prefixStates().map((state) => ({
+    const list = prefixStates(compileRules(config)).map((state) => ({
       ...state,
       default:
         config.defaultPrefix?.value.text === state.prefix ||
