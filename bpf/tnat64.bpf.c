@@ -2,10 +2,13 @@
 /* Kernel mode: IPv4-mapped destinations (::ffff:a.b.c.d) of dual-stack sockets in a cgroup go
  * through NAT64 (RFC 6052), and the application still sees the mapped address it asked for.
  *
- *   cgroup/connect6      rewrite ::ffff:a.b.c.d to the NAT64 address its rule gives
+ *   cgroup/connect6      rewrite ::ffff:a.b.c.d to the NAT64 address its cgroup's rule gives
  *   cgroup/getpeername6  give a rewritten socket's peer back as ::ffff:a.b.c.d
  *   cgroup/recvmsg6      the same for the source of datagrams on a rewritten UDP socket
- *   cgroup/sock_release  forget a rewritten socket (its slot is free for the next)
+ *   cgroup/sock_release  free a rewritten socket's reverse slot for the next
+ *
+ * One object is loaded per attached cgroup; its read-only tnat64_cgroup says whose rules it
+ * applies, so every attachment keeps its own configuration in the shared maps.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_endian.h>
@@ -13,11 +16,13 @@
 
 #include "tnat64.h"
 
-/* A cgroup/connect6 program that returns 1 lets the call proceed (0 would refuse it). */
+/* A cgroup sock_addr program that returns 1 lets the call proceed (0 would refuse it). */
 #define PROCEED 1
 /* Socket API constants, which the uapi headers do not carry. */
 #define AF_INET6 10
-#define SOCK_DGRAM 2
+
+/* The id of the cgroup this copy of the programs is attached to, set by user space at load. */
+const volatile __u64 tnat64_cgroup = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -35,26 +40,26 @@ struct {
 } tnat64_prefixes SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TNAT64_MAX_CACHE);
-	__type(key, __u32);
-	__type(value, struct cache_value);
-} tnat64_cache SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TNAT64_MAX_NETNS);
+	__type(key, __u64);
+	__type(value, struct prefix_set);
+} tnat64_unreachable SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TNAT64_MARK_SLOTS);
+	__uint(max_entries, TNAT64_REVERSE_SLOTS);
 	__type(key, __u32);
-	__type(value, struct mark_slot);
-} tnat64_marks SEC(".maps");
+	__type(value, struct reverse_slot);
+} tnat64_reverse SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TNAT64_MAX_OVERFLOW);
+	__uint(max_entries, TNAT64_MAX_REVERSE_OVERFLOW);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
-	__type(value, struct mark_value);
-} tnat64_marks_overflow SEC(".maps");
+	__type(value, struct reverse_record);
+} tnat64_reverse_overflow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -63,7 +68,7 @@ struct {
 	__type(value, __u64);
 } tnat64_counters SEC(".maps");
 
-static __always_inline void count(enum counter which)
+static __always_inline void counter_add(enum counter which)
 {
 	__u32 key = which;
 	__u64 *value = bpf_map_lookup_elem(&tnat64_counters, &key);
@@ -71,72 +76,64 @@ static __always_inline void count(enum counter which)
 		*value += 1;
 }
 
-static __always_inline int is_ipv4_mapped(const struct bpf_sock_addr *ctx)
+static __always_inline int addr6_is_v4_mapped(const __u32 words[4])
 {
-	return ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 && ctx->user_ip6[2] == bpf_htonl(0xffff);
+	return words[0] == 0 && words[1] == 0 && words[2] == bpf_htonl(0xffff);
 }
 
-static __always_inline void set_ipv4_mapped(struct bpf_sock_addr *ctx, const __u8 ipv4[4])
+/* A socket bound to an IPv4-mapped source (a specific address, or ::ffff:0.0.0.0), or given one by
+ * an earlier IPv4 connect, can only reach IPv4: an IPv6 destination would fail EAFNOSUPPORT. */
+static __always_inline int sock6_has_v4_source(const struct bpf_sock_addr *ctx)
 {
-	__u32 word;
-	__builtin_memcpy(&word, ipv4, 4);
-	ctx->user_ip6[0] = 0;
-	ctx->user_ip6[1] = 0;
-	ctx->user_ip6[2] = bpf_htonl(0xffff);
-	ctx->user_ip6[3] = word;
-}
-
-static __always_inline struct mark_slot *slot_of(__u64 cookie)
-{
-	__u32 index = cookie & (TNAT64_MARK_SLOTS - 1);
-	return bpf_map_lookup_elem(&tnat64_marks, &index);
-}
-
-/* Records that this socket was rewritten from ::ffff:addr (again, for a UDP socket that reconnects). */
-static __always_inline void mark(__u64 cookie, const __u8 addr[4])
-{
-	struct mark_slot *slot = slot_of(cookie);
-	if (!slot)
-		return;
-	__u64 holder = __sync_val_compare_and_swap(&slot->cookie, 0, cookie);
-	if (holder == 0 || holder == cookie) {
-		__builtin_memcpy(slot->addr, addr, 4);
-		return;
-	}
-	struct mark_value value;
-	__builtin_memcpy(value.addr, addr, 4);
-	if (bpf_map_update_elem(&tnat64_marks_overflow, &cookie, &value, BPF_NOEXIST) == 0)
-		__sync_fetch_and_add(&slot->overflow, 1);
-}
-
-/* The IPv4 address a rewritten socket asked for; NULL for every other socket. */
-static __always_inline const __u8 *marked(__u64 cookie)
-{
-	struct mark_slot *slot = slot_of(cookie);
-	if (!slot)
+	const struct bpf_sock *sk = ctx->sk;
+	if (!sk)
 		return 0;
-	if (slot->cookie == cookie)
-		return slot->addr;
-	if (!slot->overflow)
-		return 0;
-	struct mark_value *value = bpf_map_lookup_elem(&tnat64_marks_overflow, &cookie);
-	return value ? value->addr : 0;
+	__u32 source[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
+	return addr6_is_v4_mapped(source);
 }
 
-static __always_inline void unmark(__u64 cookie)
+/* A namespace that no one has refreshed has no entry: its prefixes count as reachable. */
+static __always_inline int prefix_is_unreachable(struct bpf_sock_addr *ctx, __u8 id)
 {
-	struct mark_slot *slot = slot_of(cookie);
-	if (!slot)
-		return;
-	if (__sync_val_compare_and_swap(&slot->cookie, cookie, 0) == cookie)
-		return;
-	if (slot->overflow && bpf_map_delete_elem(&tnat64_marks_overflow, &cookie) == 0)
-		__sync_fetch_and_sub(&slot->overflow, 1);
+	__u64 netns = bpf_get_netns_cookie(ctx);
+	const struct prefix_set *unreachable = bpf_map_lookup_elem(&tnat64_unreachable, &netns);
+	return unreachable && (unreachable->bits[id / 64] >> (id % 64)) & 1;
+}
+
+/* Where a mapped destination goes: COUNT_REWRITTEN with its prefix, or the reason it stays IPv4. */
+static __always_inline enum counter sock6_decide(struct bpf_sock_addr *ctx, const __u8 ipv4[4],
+						 const struct prefix_value **prefix)
+{
+	if (sock6_has_v4_source(ctx))
+		return COUNT_BOUND_IPV4;
+
+	struct rule_key key = {.prefixlen = 64 + 32};
+	__u64 cgroup = bpf_cpu_to_be64(tnat64_cgroup);
+	__builtin_memcpy(key.cgroup, &cgroup, 8);
+	__builtin_memcpy(key.addr, ipv4, 4);
+	const struct rule_value *rule = bpf_map_lookup_elem(&tnat64_rules, &key);
+	if (!rule)
+		return COUNT_NO_RULES; /* every rule set has a 0.0.0.0/0 entry */
+	if (rule->action == ACTION_NONE)
+		return COUNT_NON_GLOBAL;
+	if (rule->action != ACTION_NAT64)
+		return rule->flags & RULE_PINNED ? COUNT_PINNED_IPV4 : COUNT_IPV4;
+
+	__u32 id = rule->prefix_id;
+	*prefix = bpf_map_lookup_elem(&tnat64_prefixes, &id);
+	/* A free entry: user space writes a prefix before any rule names it, so only a rule being
+	 * replaced can see one; staying IPv4 for that one call is safe. */
+	if (!*prefix || !(*prefix)->length)
+		return COUNT_NO_RULES;
+	if (prefix_is_unreachable(ctx, rule->prefix_id))
+		return COUNT_UNREACHABLE;
+	return COUNT_REWRITTEN;
 }
 
 /* RFC 6052 §2.2: the IPv4 address follows the prefix, around the u-octet (byte 8), which stays
  * zero like the suffix. The prefix's own bytes past its length are zero (user space checks). */
-static __always_inline void synthesize(const struct prefix_value *prefix, const __u8 v4[4], __u8 out[16])
+static __always_inline void nat64_synthesize(const struct prefix_value *prefix, const __u8 v4[4],
+					     __u8 out[16])
 {
 	__builtin_memcpy(out, prefix->addr, 16);
 	switch (prefix->length) {
@@ -160,90 +157,127 @@ static __always_inline void synthesize(const struct prefix_value *prefix, const 
 	}
 }
 
+static __always_inline struct reverse_slot *reverse_slot_of(__u64 cookie)
+{
+	__u32 index = cookie & (TNAT64_REVERSE_SLOTS - 1);
+	return bpf_map_lookup_elem(&tnat64_reverse, &index);
+}
+
+/* Records the rewrite for the reverse path: in the socket's slot (claimed atomically, or already
+ * its own from an earlier connect), else in the overflow hash. */
+static __always_inline void reverse_record_save(__u64 cookie, const struct reverse_record *record)
+{
+	struct reverse_slot *slot = reverse_slot_of(cookie);
+	if (!slot)
+		return;
+	__u64 holder = __sync_val_compare_and_swap(&slot->cookie, 0, cookie);
+	if (holder == 0 || holder == cookie) {
+		__builtin_memcpy(&slot->record, record, sizeof(*record));
+		return;
+	}
+	struct reverse_record *kept = bpf_map_lookup_elem(&tnat64_reverse_overflow, &cookie);
+	if (kept) {
+		__builtin_memcpy(kept, record, sizeof(*record));
+		return;
+	}
+	if (bpf_map_update_elem(&tnat64_reverse_overflow, &cookie, record, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&slot->overflow, 1);
+	else
+		counter_add(COUNT_REVERSE_LOST); /* full: this socket shows its NAT64 peer */
+}
+
+static __always_inline const struct reverse_record *reverse_record_find(__u64 cookie)
+{
+	struct reverse_slot *slot = reverse_slot_of(cookie);
+	if (!slot)
+		return 0;
+	if (slot->cookie == cookie)
+		return &slot->record;
+	if (!slot->overflow)
+		return 0;
+	return bpf_map_lookup_elem(&tnat64_reverse_overflow, &cookie);
+}
+
+static __always_inline void reverse_record_free(__u64 cookie)
+{
+	struct reverse_slot *slot = reverse_slot_of(cookie);
+	if (!slot)
+		return;
+	if (slot->overflow && bpf_map_delete_elem(&tnat64_reverse_overflow, &cookie) == 0)
+		__sync_fetch_and_sub(&slot->overflow, 1);
+	__sync_val_compare_and_swap(&slot->cookie, cookie, 0);
+}
+
+/* The forward translation: a mapped destination that its rule sends through a reachable prefix
+ * becomes the NAT64 address; every other destination is left as the program gave it. */
+static __always_inline enum counter sock6_xlate_fwd(struct bpf_sock_addr *ctx)
+{
+	__u32 words[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+	struct reverse_record record = {.cgroup = tnat64_cgroup, .port = ctx->user_port};
+	__builtin_memcpy(record.ipv4, &words[3], 4);
+
+	const struct prefix_value *prefix = 0;
+	enum counter outcome = sock6_decide(ctx, record.ipv4, &prefix);
+	if (outcome != COUNT_REWRITTEN || !prefix)
+		return outcome;
+
+	nat64_synthesize(prefix, record.ipv4, (__u8 *)record.nat64);
+	ctx->user_ip6[0] = record.nat64[0];
+	ctx->user_ip6[1] = record.nat64[1];
+	ctx->user_ip6[2] = record.nat64[2];
+	ctx->user_ip6[3] = record.nat64[3];
+	reverse_record_save(bpf_get_socket_cookie(ctx), &record);
+	return COUNT_REWRITTEN;
+}
+
+/* The reverse: the mapped address back, only while the address in hand is the one connect6 wrote
+ * for this very socket. Anything else (a native peer, a reconnected socket) passes untouched. */
+static __always_inline void sock6_xlate_rev(struct bpf_sock_addr *ctx)
+{
+	const struct reverse_record *record = reverse_record_find(bpf_get_socket_cookie(ctx));
+	if (!record || record->port != ctx->user_port || record->nat64[0] != ctx->user_ip6[0] ||
+	    record->nat64[1] != ctx->user_ip6[1] || record->nat64[2] != ctx->user_ip6[2] ||
+	    record->nat64[3] != ctx->user_ip6[3])
+		return;
+	__u32 ipv4;
+	__builtin_memcpy(&ipv4, record->ipv4, 4);
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	ctx->user_ip6[2] = bpf_htonl(0xffff);
+	ctx->user_ip6[3] = ipv4;
+	counter_add(COUNT_REVERSED);
+}
+
 SEC("cgroup/connect6")
 int tnat64_connect6(struct bpf_sock_addr *ctx)
 {
-	if (!is_ipv4_mapped(ctx)) {
-		/* Native IPv6: never touched. A UDP socket may have been rewritten by an earlier
-		 * connect; it is not any more. (TCP sockets connect once: they skip the cookie.) */
-		if (ctx->type == SOCK_DGRAM)
-			unmark(bpf_get_socket_cookie(ctx));
+	/* Native IPv6 (also what a nested cgroup's copy already rewrote): never touched. */
+	__u32 words[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], 0};
+	if (!addr6_is_v4_mapped(words))
 		return PROCEED;
-	}
-
-	struct rule_key key = {.prefixlen = 32};
-	__u32 word = ctx->user_ip6[3];
-	__builtin_memcpy(key.addr, &word, 4);
-
-	struct rule_value *rule = bpf_map_lookup_elem(&tnat64_rules, &key);
-	enum counter outcome = COUNT_REWRITTEN;
-	__u32 destination = word;
-	struct cache_value *cached = 0;
-	struct prefix_value *prefix = 0;
-	if (!rule || rule->action != ACTION_NAT64) {
-		outcome = rule && rule->action == ACTION_NONE ? COUNT_NON_GLOBAL : COUNT_LOCAL;
-	} else if ((cached = bpf_map_lookup_elem(&tnat64_cache, &destination)) && cached->method == METHOD_IPV4) {
-		outcome = COUNT_CACHE_IPV4;
-	} else {
-		__u32 id = rule->prefix_id;
-		prefix = bpf_map_lookup_elem(&tnat64_prefixes, &id);
-		if (!prefix || !prefix->reachable)
-			outcome = COUNT_UNREACHABLE;
-	}
-	if (outcome != COUNT_REWRITTEN || !prefix) {
-		if (ctx->type == SOCK_DGRAM)
-			unmark(bpf_get_socket_cookie(ctx));
-		count(outcome);
-		return PROCEED;
-	}
-
-	__u8 address[16];
-	synthesize(prefix, key.addr, address);
-	__u32 words[4];
-	__builtin_memcpy(words, address, 16);
-	ctx->user_ip6[0] = words[0];
-	ctx->user_ip6[1] = words[1];
-	ctx->user_ip6[2] = words[2];
-	ctx->user_ip6[3] = words[3];
-
-	mark(bpf_get_socket_cookie(ctx), key.addr);
-	if (!cached) {
-		struct cache_value seen = {
-			.updated_ns = bpf_ktime_get_ns(), .method = METHOD_NAT64, .source = SOURCE_CONNECT};
-		bpf_map_update_elem(&tnat64_cache, &destination, &seen, BPF_NOEXIST);
-	}
-	count(COUNT_REWRITTEN);
-	return PROCEED;
-}
-
-/* The mapped address back, for the sockets connect6 rewrote and no others. */
-static __always_inline int reverse(struct bpf_sock_addr *ctx)
-{
-	const __u8 *addr = marked(bpf_get_socket_cookie(ctx));
-	if (addr) {
-		set_ipv4_mapped(ctx, addr);
-		count(COUNT_REVERSED);
-	}
+	counter_add(sock6_xlate_fwd(ctx));
 	return PROCEED;
 }
 
 SEC("cgroup/getpeername6")
 int tnat64_getpeername6(struct bpf_sock_addr *ctx)
 {
-	return reverse(ctx);
+	sock6_xlate_rev(ctx);
+	return PROCEED;
 }
 
 SEC("cgroup/recvmsg6")
 int tnat64_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	return reverse(ctx);
+	sock6_xlate_rev(ctx);
+	return PROCEED;
 }
 
 SEC("cgroup/sock_release")
 int tnat64_sock_release(struct bpf_sock *sk)
 {
 	if (sk->family == AF_INET6)
-		unmark(bpf_get_socket_cookie(sk));
+		reverse_record_free(bpf_get_socket_cookie(sk));
 	return PROCEED;
 }
 

@@ -1,5 +1,6 @@
 /* The contract between tnat64.bpf.c and user space (src/lib/bpf/layout.ts mirrors it; a test
- * compares that mirror with the BTF of the built object). Every map's key and value is here.
+ * compares that mirror with the BTF of the built object and with this file's constants).
+ * Every map's key and value is here.
  *
  * Addresses are kept as the kernel keeps them: network byte order, as bytes or __u32 words. */
 #ifndef TNAT64_BPF_H
@@ -7,81 +8,94 @@
 
 #include <linux/types.h>
 
-#define TNAT64_MAX_PREFIXES 256
+#define TNAT64_MAX_PREFIXES 256 /* a multiple of 64: struct prefix_set is a bitmap of them */
 #define TNAT64_MAX_RULES (1 << 18)
-#define TNAT64_MAX_CACHE 65536
-#define TNAT64_MARK_SLOTS 8192 /* direct-mapped by socket cookie; a power of two */
-#define TNAT64_MAX_OVERFLOW 65536
+#define TNAT64_MAX_NETNS 4096
+#define TNAT64_REVERSE_SLOTS 8192 /* direct-mapped by socket cookie; a power of two */
+#define TNAT64_MAX_REVERSE_OVERFLOW 65536
 
-/* tnat64_rules: LPM trie keyed by IPv4 network; user space compiles the configuration into it so
- * that the longest match is the configured rule (local beats path beats default). */
+/* IPv4 networks that never go through NAT64, whatever the configuration says: "this network",
+ * loopback, multicast and the reserved 240/4 (with the limited broadcast). {address, length}
+ * pairs, host byte order; the preload and the CLI use this table too (a test holds them equal). */
+#define TNAT64_ALWAYS_IPV4_NETS                                                                    \
+	{                                                                                          \
+		{0x00000000, 8}, {0x7f000000, 8}, {0xe0000000, 4}, { 0xf0000000, 4 }               \
+	}
+
+/* tnat64_rules: LPM trie of every attached cgroup's rules. The key starts with the cgroup's id,
+ * so one lookup of {id, destination} with prefixlen 64 + 32 finds that cgroup's longest match
+ * and never another's. User space compiles each configuration into it (local beats path beats
+ * default; operator pins are /32 entries). */
 struct rule_key {
-	__u32 prefixlen; /* 0..32 */
+	__u32 prefixlen; /* 64 (the cgroup) + 0..32 (the IPv4 network) */
+	__u8 cgroup[8];  /* the cgroup's id, big-endian: the trie matches from the first byte */
 	__u8 addr[4];
 };
 
 enum rule_action {
-	ACTION_LOCAL = 1, /* stays IPv4 (127/8, `local`) */
+	ACTION_IPV4 = 1,  /* stays IPv4 (127/8, `local`, a pin to IPv4) */
 	ACTION_NAT64 = 2, /* rewritten into tnat64_prefixes[prefix_id] */
 	ACTION_NONE = 3,  /* non-global under the well-known prefix (RFC 6052 §3.1): stays IPv4 */
+};
+
+enum rule_flag {
+	RULE_PINNED = 1, /* set by an operator (tnat64 cache set), not compiled from the configuration */
 };
 
 struct rule_value {
 	__u8 action;    /* enum rule_action */
 	__u8 prefix_id; /* index into tnat64_prefixes, for ACTION_NAT64 */
-	__u8 pad[2];
+	__u8 flags;     /* enum rule_flag */
+	__u8 pad;
 };
 
-/* tnat64_prefixes: array of NAT64 prefixes, with whether this host has a route to each. */
+/* tnat64_prefixes: array of the NAT64 prefixes that rules use; length 0 marks a free entry. */
 struct prefix_value {
 	__u8 addr[16];
-	__u8 length;    /* 32, 40, 48, 56, 64 or 96 */
-	__u8 reachable; /* set by user space from the routing table; 0: destinations stay IPv4 */
-	__u8 pad[2];
+	__u8 length; /* 32, 40, 48, 56, 64 or 96 */
+	__u8 pad[3];
 };
 
-/* tnat64_cache: LRU hash, IPv4 destination (network order) -> the method it uses. */
-enum method {
-	METHOD_NAT64 = 1,
-	METHOD_IPV4 = 2,
+/* tnat64_unreachable: per network namespace (bpf_get_netns_cookie), the prefixes it has no route
+ * to. A namespace without an entry has never been refreshed: every prefix counts as reachable. */
+struct prefix_set {
+	__u64 bits[TNAT64_MAX_PREFIXES / 64]; /* bit id%64 of word id/64 */
 };
 
-struct cache_value {
-	__u64 updated_ns; /* bpf_ktime_get_ns() of the last change */
-	__u32 method;     /* enum method */
-	__u32 source;     /* enum cache_source */
+/* What connect6 wrote into a socket's destination, so that getpeername6 and recvmsg6 give the
+ * mapped address back only while the socket's peer is still exactly that NAT64 address and port:
+ * a record that outlives its connection (refused, disconnected, reconnected) can never match. */
+struct reverse_record {
+	__u64 cgroup;    /* whose connect6 wrote it: detaching that cgroup frees its records */
+	__u32 nat64[4];  /* the address connect6 wrote */
+	__u32 port;      /* the destination port, as in bpf_sock_addr.user_port */
+	__u8 ipv4[4];    /* the IPv4 address the application asked for */
 };
 
-enum cache_source {
-	SOURCE_USER = 1,    /* set by an operator (tnat64 cache set) */
-	SOURCE_CONNECT = 2, /* recorded by connect6 the first time it rewrote the destination */
-};
-
-/* Which sockets connect6 rewrote, so that only they are reverse-mapped. tnat64_marks is an array
- * indexed by socket cookie modulo TNAT64_MARK_SLOTS: a slot belongs to the socket whose cookie it
- * holds, until sock_release frees it. Cookies are handed out in sequence, so neighbouring sockets
- * use neighbouring slots and the common path is one array write (a hash insert costs ~170 ns of
- * cache misses). A socket whose slot is held by a live one goes to tnat64_marks_overflow, a hash
- * keyed by cookie, and the slot counts it, so lookups and releases try the hash only when needed. */
-struct mark_slot {
+/* tnat64_reverse: array indexed by socket cookie modulo TNAT64_REVERSE_SLOTS. A slot belongs to
+ * the socket whose cookie it holds until sock_release frees it. Cookies are handed out in
+ * sequence, so the common path is one array write to a warm line (a hash insert costs ~170 ns of
+ * cache misses). A socket whose slot a live one holds goes to tnat64_reverse_overflow, a hash
+ * keyed by cookie, and the slot counts it, so readers try the hash only when needed. */
+struct reverse_slot {
 	__u64 cookie; /* 0: free */
-	__u8 addr[4]; /* the IPv4 address the application asked for */
-	__u32 overflow; /* sockets of this slot that are in tnat64_marks_overflow */
-};
-
-struct mark_value {
-	__u8 addr[4];
+	struct reverse_record record;
+	__u32 overflow; /* records of this slot's cookies in tnat64_reverse_overflow */
+	__u32 pad;
 };
 
 /* tnat64_counters: per-CPU array of __u64, indexed by enum counter. */
 enum counter {
-	COUNT_REWRITTEN = 0,   /* connect6 rewrote a mapped destination to NAT64 */
-	COUNT_LOCAL = 1,       /* a mapped destination stayed IPv4 by rule (local) */
-	COUNT_NON_GLOBAL = 2,  /* stayed IPv4: the well-known prefix must not carry it */
-	COUNT_UNREACHABLE = 3, /* stayed IPv4: no route to its NAT64 prefix */
-	COUNT_CACHE_IPV4 = 4,  /* stayed IPv4: the cache says IPv4 works for it */
-	COUNT_REVERSED = 5,    /* getpeername6/recvmsg6 gave back the mapped address */
-	COUNT_MAX = 6,
+	COUNT_REWRITTEN = 0,    /* connect6 rewrote a mapped destination to NAT64 */
+	COUNT_IPV4 = 1,         /* a mapped destination stayed IPv4 by rule (local, always-IPv4 nets) */
+	COUNT_NON_GLOBAL = 2,   /* stayed IPv4: the well-known prefix must not carry it */
+	COUNT_UNREACHABLE = 3,  /* stayed IPv4: no route to its NAT64 prefix in this namespace */
+	COUNT_PINNED_IPV4 = 4,  /* stayed IPv4: an operator pinned the destination to IPv4 */
+	COUNT_BOUND_IPV4 = 5,   /* stayed IPv4: the socket is bound to an IPv4(-mapped) source */
+	COUNT_NO_RULES = 6,     /* stayed IPv4: no rules for this cgroup (being attached or detached) */
+	COUNT_REVERSED = 7,     /* getpeername6/recvmsg6 gave back the mapped address */
+	COUNT_REVERSE_LOST = 8, /* rewritten, but no room to record it: the program sees the NAT64 address */
+	COUNT_MAX = 9,
 };
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tnat64.h"
+#include "../bpf/tnat64.h"
 
 /* The largest configuration file read; a bigger one is an error, not a truncation. */
 #define CONFIG_MAX_BYTES (1 << 20)
@@ -342,13 +343,20 @@ void config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+/* Never through NAT64 (loopback, multicast, ...): the table bpf/tnat64.h keeps for every part. */
+static const struct {
+	uint32_t address;
+	uint8_t length;
+} always_ipv4[] = TNAT64_ALWAYS_IPV4_NETS;
+
 static const struct nat64_prefix builtin_prefix = {.bytes = {0x00, 0x64, 0xff, 0x9b}, .length = 96};
 
 struct rule config_resolve(const struct config *cfg, struct in_addr ipv4)
 {
 	uint32_t address = ntohl(ipv4.s_addr);
-	if ((address >> 24) == 127)
-		return (struct rule){.kind = RULE_LOCAL};
+	for (size_t i = 0; i < sizeof(always_ipv4) / sizeof(always_ipv4[0]); i++)
+		if ((address & (0xffffffffu << (32 - always_ipv4[i].length))) == always_ipv4[i].address)
+			return (struct rule){.kind = RULE_LOCAL};
 	for (size_t i = 0; i < cfg->n_locals; i++)
 		if (net_contains(&cfg->locals[i], address))
 			return (struct rule){.kind = RULE_LOCAL};

@@ -1,10 +1,12 @@
-// The TypeScript mirror of bpf/tnat64.h against the BTF of the built object: sizes and offsets.
+// The TypeScript mirror of bpf/tnat64.h against the built object's BTF (every struct's size and
+// offsets, every map's type, sizes, entries and flags, the read-only variable) and against the
+// header's own text (every constant and enum user space copies).
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { COUNTERS, LAYOUTS, MAPS, PROGRAMS } from '../src/lib/bpf/layout.js'
+import * as layout from '../src/lib/bpf/layout.js'
 import { ROOT } from './helpers.js'
 
 interface BtfType {
@@ -12,10 +14,14 @@ interface BtfType {
   kind: string
   name: string
   size?: number
-  members?: { name: string; bits_offset: number }[]
+  type_id?: number
+  nr_elems?: number
+  members?: { name: string; type_id: number; bits_offset: number }[]
+  vars?: { type_id: number; offset: number; size: number }[]
 }
 
 const OBJECT = join(ROOT, 'bpf', 'tnat64.bpf.o')
+const HEADER = readFileSync(join(ROOT, 'bpf', 'tnat64.h'), 'utf8')
 
 function btf(): BtfType[] {
   const r = spawnSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT], { encoding: 'utf8' })
@@ -23,35 +29,98 @@ function btf(): BtfType[] {
   return (JSON.parse(r.stdout) as { types: BtfType[] }).types
 }
 
-describe('BPF map layouts', () => {
-  const types = btf()
+/** `#define NAME VALUE` of the header, evaluated (the values are numbers and shifts). */
+function define(name: string): number {
+  const value = new RegExp(`#define ${name} (\\S.*?)(\\s*/\\*.*)?$`, 'm').exec(HEADER)?.[1]
+  assert.ok(value, `${name} is defined in bpf/tnat64.h`)
+  return Number(Function(`return (${value})`)())
+}
 
-  for (const [name, layout] of Object.entries(LAYOUTS)) {
+/** `enum NAME { A = 1, ... }` of the header. */
+function enumValues(name: string): Record<string, number> {
+  const body = new RegExp(`enum ${name} \\{([^}]*)\\}`).exec(HEADER)?.[1] ?? ''
+  return Object.fromEntries([...body.matchAll(/(\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]))
+}
+
+describe('BPF contract (bpf/tnat64.h) and its TypeScript mirror', () => {
+  const types = btf()
+  const byId = new Map(types.map((t) => [t.id, t]))
+  const sizeOf = (id: number): number => {
+    const t = byId.get(id) as BtfType
+    return t.size ?? sizeOf(t.type_id as number) // typedefs, const, volatile
+  }
+
+  for (const [name, struct] of Object.entries(layout.LAYOUTS)) {
     it(`struct ${name} has the size and offsets user space writes`, () => {
-      const struct = types.find((t) => t.kind === 'STRUCT' && t.name === name)
-      assert.ok(struct, `struct ${name} is in the BTF`)
-      assert.equal(struct.size, layout.size)
-      const offsets = Object.fromEntries((struct.members ?? []).map((m) => [m.name, m.bits_offset / 8]))
-      assert.deepEqual(offsets, layout.fields)
+      const found = types.find((t) => t.kind === 'STRUCT' && t.name === name)
+      assert.ok(found, `struct ${name} is in the BTF`)
+      assert.equal(found.size, struct.size)
+      const offsets = Object.fromEntries((found.members ?? []).map((m) => [m.name, m.bits_offset / 8]))
+      assert.deepEqual(offsets, struct.fields)
     })
   }
 
-  it('has every map and program the loader names', () => {
-    const names = new Set(types.map((t) => t.name))
-    for (const map of Object.values(MAPS)) assert.ok(names.has(map), map)
-    for (const program of Object.values(PROGRAMS)) assert.ok(names.has(program), program)
+  it('declares every map as user space checks it: type, key and value size, entries, flags', () => {
+    const maps = types.find((t) => t.kind === 'DATASEC' && t.name === '.maps')
+    const declared = (maps?.vars ?? []).map((v) => byId.get(v.type_id) as BtfType)
+    assert.deepEqual(
+      declared.map((v) => v.name).sort(),
+      Object.values(layout.MAPS)
+        .map((m) => m.name)
+        .sort(),
+    )
+    for (const variable of declared) {
+      const spec = Object.values(layout.MAPS).find((m) => m.name === variable.name) as layout.MapSpec
+      const fields = Object.fromEntries(
+        ((byId.get(variable.type_id as number) as BtfType).members ?? []).map((m) => {
+          const pointee = byId.get((byId.get(m.type_id) as BtfType).type_id as number) as BtfType
+          return [m.name, pointee.kind === 'ARRAY' ? pointee.nr_elems : sizeOf(pointee.id)]
+        }),
+      )
+      assert.equal(fields.type, spec.type, `${spec.name} type`)
+      assert.equal(fields.key, spec.keySize, `${spec.name} key`)
+      assert.equal(fields.value, spec.valueSize, `${spec.name} value`)
+      assert.equal(fields.max_entries, spec.maxEntries, `${spec.name} entries`)
+      assert.equal(fields.map_flags ?? 0, spec.flags, `${spec.name} flags`)
+    }
   })
 
-  it('counts the counters the header declares, in its order', () => {
-    // Enums used only as arguments of inlined helpers leave no BTF: read the header itself.
-    const header = readFileSync(join(ROOT, 'bpf', 'tnat64.h'), 'utf8')
-    const body = /enum counter \{([^}]*)\}/.exec(header)?.[1] ?? ''
-    const values = Object.fromEntries(
-      [...body.matchAll(/(COUNT_\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]),
+  it('has the one read-only variable user space sets, and every program it attaches', () => {
+    const rodata = types.find((t) => t.kind === 'DATASEC' && t.name === '.rodata')
+    const vars = (rodata?.vars ?? []).map((v) => ({ ...v, name: (byId.get(v.type_id) as BtfType).name }))
+    assert.deepEqual(
+      vars.map((v) => [v.name, v.offset, v.size]),
+      [[layout.CGROUP_VARIABLE, 0, 8]],
     )
-    assert.equal(values.COUNT_MAX, COUNTERS.length)
-    COUNTERS.forEach((name, index) => {
-      assert.equal(values[`COUNT_${name.toUpperCase()}`], index, name)
+    const names = new Set(types.map((t) => t.name))
+    for (const program of Object.values(layout.PROGRAMS)) assert.ok(names.has(program), program)
+  })
+
+  it('copies every constant the header defines for user space', () => {
+    assert.equal(define('TNAT64_MAX_PREFIXES'), layout.MAX_PREFIXES)
+    assert.equal(define('TNAT64_MAX_RULES'), layout.MAX_RULES)
+    assert.equal(define('TNAT64_MAX_NETNS'), layout.MAX_NETNS)
+    assert.equal(define('TNAT64_REVERSE_SLOTS'), layout.REVERSE_SLOTS)
+    assert.equal(define('TNAT64_MAX_REVERSE_OVERFLOW'), layout.MAX_REVERSE_OVERFLOW)
+    const table = /#define TNAT64_ALWAYS_IPV4_NETS([\s\S]*?)\n\n/.exec(HEADER)?.[1] ?? ''
+    const nets = [...table.matchAll(/\{\s*(0x[0-9a-f]+), (\d+)\s*\}/g)].map((m) => [
+      Number(m[1]),
+      Number(m[2]),
+    ])
+    assert.deepEqual(nets, layout.ALWAYS_IPV4_NETS)
+  })
+
+  it('copies every enum: actions, rule flags, counters in index order', () => {
+    assert.deepEqual(enumValues('rule_action'), {
+      ACTION_IPV4: layout.Action.IPv4,
+      ACTION_NAT64: layout.Action.Nat64,
+      ACTION_NONE: layout.Action.None,
+    })
+    assert.deepEqual(enumValues('rule_flag'), { RULE_PINNED: layout.RuleFlag.Pinned })
+    const counters = enumValues('counter')
+    assert.equal(counters.COUNT_MAX, layout.COUNTERS.length)
+    layout.COUNTERS.forEach((name, index) => {
+      assert.equal(counters[`COUNT_${name.toUpperCase()}`], index, name)
     })
   })
 })

@@ -115,11 +115,18 @@ describe('tnat64 config', () => {
     assert.match(local.stdout, /method: +IPv4, directly/)
   })
 
-  it('show without --host summarizes the configuration, loopback included', () => {
+  it('show without --host summarizes the configuration, the always-IPv4 networks included', () => {
     const r = tnat64(['config', 'show', '--config', fixture('extended'), '--json'])
     const out = JSON.parse(r.stdout)
     assert.equal(out.defaultPrefix, undefined)
-    assert.deepEqual(out.local, ['127.0.0.0/8', '172.16.0.0/12', '203.0.113.77/32'])
+    assert.deepEqual(out.local, [
+      '0.0.0.0/8',
+      '127.0.0.0/8',
+      '224.0.0.0/4',
+      '240.0.0.0/4',
+      '172.16.0.0/12',
+      '203.0.113.77/32',
+    ])
     assert.equal(out.paths.length, 3)
   })
 

@@ -5,9 +5,9 @@ import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
-import { cgroup2Mount } from '../lib/cgroup.js'
-import { privateDir, removeIfEmpty } from '../lib/dirs.js'
+import { RUN_DIR, removeIfEmpty, runDir } from '../lib/dirs.js'
 import { CommandFailure } from '../lib/errors.js'
+import { cgroup2Mount } from '../lib/kernel/cgroup.js'
 import { PACKAGE_ROOT } from '../lib/paths.js'
 
 export const NET = {
@@ -40,7 +40,7 @@ function must(argv: string[]): string {
 export class BenchNet {
   readonly ns = `t64bench-${process.pid}`
   readonly cgroup = `t64-bench-${process.pid}`
-  readonly stateDir = `/run/tnat64/bench-${process.pid}`
+  readonly stateDir = join(RUN_DIR, `bench-${process.pid}`)
 
   get nsPath(): string {
     return `/run/netns/${this.ns}`
@@ -51,7 +51,7 @@ export class BenchNet {
   }
 
   up(): Promise<void> {
-    privateDir(this.stateDir)
+    runDir(`bench-${process.pid}`)
     must(['ip', 'netns', 'add', this.ns])
     const ip = (...args: string[]) => must(['ip', '-n', this.ns, ...args])
     ip('link', 'set', 'lo', 'up')

@@ -1,11 +1,11 @@
-import { Command, Flags } from '@oclif/core'
-import { resolveCgroup } from '../lib/cgroup.js'
-import { detach, detachAll } from '../lib/kernel.js'
+import { Flags } from '@oclif/core'
+import { detachAll, detachNamed } from '../lib/kernel/attach.js'
+import { KernelCommand } from '../lib/kernel/command.js'
 
-export default class Detach extends Command {
+export default class Detach extends KernelCommand {
   static override summary = 'Detach tnat64 from a cgroup, or from every cgroup (root)'
   static override description =
-    'Open connections keep working. When no cgroup is left attached, the maps and the pin directory are removed too: nothing of tnat64 stays in the kernel or in bpffs.'
+    'Open connections keep working. A cgroup removed while attached is named by the path it had. When no cgroup is left attached, the maps and the pin directory are removed too: nothing of tnat64 stays in the kernel or in bpffs.'
   static override examples = [
     '<%= config.bin %> detach --cgroup tnat64-apps',
     '<%= config.bin %> detach --all',
@@ -22,14 +22,14 @@ export default class Detach extends Command {
     }),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<{ detached: number }> {
     const { flags } = await this.parse(Detach)
     if (flags.all) {
       const n = detachAll()
       this.log(`detached from ${n} cgroup${n === 1 ? '' : 's'}; nothing of tnat64 is left in the kernel`)
-      return
+      return { detached: n }
     }
-    const cgroup = resolveCgroup(flags.cgroup as string)
-    this.log(detach(cgroup.id) ? `detached from ${cgroup.path}` : `${cgroup.path} was not attached`)
+    this.log(`detached from ${detachNamed(flags.cgroup as string)}`)
+    return { detached: 1 }
   }
 }

@@ -1,21 +1,26 @@
-import { Command, Flags } from '@oclif/core'
-import { followRoutes, refreshReachability, requireKernelPrivilege } from '../lib/kernel.js'
+import { Flags } from '@oclif/core'
+import { KernelCommand } from '../lib/kernel/command.js'
+import { followRoutes, type PrefixState, refreshReachability } from '../lib/kernel/reachability.js'
 
-export default class Refresh extends Command {
-  static override summary = "Recompute each NAT64 prefix's reachability from the routing table (root)"
+export default class Refresh extends KernelCommand {
+  static override summary = "Recompute each NAT64 prefix's reachability from this namespace's routes (root)"
   static override description =
-    'Routes are those of the network namespace this runs in: to act for a namespace, run it with nsenter --net=/run/netns/NS (ip netns exec would hide bpffs).'
+    'Reachability is kept per network namespace: this changes only the one it runs in (to act for another, run it with nsenter --net=/run/netns/NS; ip netns exec would hide bpffs). A namespace never refreshed counts every prefix as reachable. Prefixes and rules are read from the kernel and never changed.'
   static override flags = {
-    watch: Flags.boolean({ description: 'stay in the foreground and follow route changes' }),
-    json: Flags.boolean({ description: 'print the result as JSON' }),
+    watch: Flags.boolean({
+      description: 'stay in the foreground and follow route changes',
+      exclusive: ['json'],
+    }),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<PrefixState[]> {
     const { flags } = await this.parse(Refresh)
-    requireKernelPrivilege()
-    if (flags.watch) return followRoutes((line) => this.log(line))
+    if (flags.watch) {
+      await followRoutes((line) => this.log(line))
+      return []
+    }
     const states = refreshReachability()
-    if (flags.json) return this.log(JSON.stringify(states, null, 2))
     for (const s of states) this.log(`${s.prefix} ${s.reachable ? 'reachable' : 'unreachable'}`)
+    return states
   }
 }

@@ -1,22 +1,20 @@
-import { Command, Flags } from '@oclif/core'
+import { Command } from '@oclif/core'
 import { exitAs, splitCommand, valueFlags } from '../lib/command-line.js'
 import { UsageError } from '../lib/errors.js'
-import { requireKernelPrivilege } from '../lib/kernel.js'
-import { configFromFlags } from '../lib/kernel-config.js'
-import { runInCgroup } from '../lib/kernel-run.js'
+import { configFromFlags } from '../lib/kernel/attach.js'
+import { configFlags } from '../lib/kernel/command.js'
+import { requireKernelPrivilege } from '../lib/kernel/pins.js'
+import { runInCgroup } from '../lib/kernel/run.js'
 
 export default class Run extends Command {
   static override summary =
     'Run one command in a fresh cgroup served by kernel mode, and clean up after it (root)'
   static override description =
-    'No LD_PRELOAD: for programs whose dual-stack AF_INET6 sockets connect to IPv4-mapped addresses (Java, .NET, getaddrinfo with AI_V4MAPPED), static binaries included. The rules are the shared ones of kernel mode.'
+    'No LD_PRELOAD: for programs whose dual-stack AF_INET6 sockets connect to IPv4-mapped addresses (Java, .NET, getaddrinfo with AI_V4MAPPED), static binaries included. The cgroup gets its own rules; other attached cgroups are not touched.'
   static override usage = ['run [--config FILE] [--prefix PREFIX] [--] CMD [ARGS...]']
   static override examples = ['<%= config.bin %> run --prefix 2001:db8:64::/96 -- java Client']
   static override strict = false
-  static override flags = {
-    config: Flags.string({ char: 'c', description: 'configuration file' }),
-    prefix: Flags.string({ char: 'p', description: "default NAT64 prefix, replacing the configuration's" }),
-  }
+  static override flags = configFlags
 
   async run(): Promise<void> {
     const { own, command } = splitCommand(this.argv, valueFlags(Run.flags))
@@ -24,6 +22,6 @@ export default class Run extends Command {
     const config = configFromFlags(flags)
     if (command.length === 0) throw new UsageError('run: no command given (tnat64 run -- CMD [ARGS...])')
     requireKernelPrivilege()
-    exitAs(await runInCgroup(command, config))
+    exitAs(await runInCgroup(command, config, (line) => process.stderr.write(`tnat64: ${line}\n`)))
   }
 }

@@ -2,7 +2,7 @@
 import { AddressError, formatIPv6, parseIPv4 } from './address.js'
 import { type Config, type ConfigIssue, formatIssue, type Rule, readConfigFile, resolve } from './config.js'
 import { UsageError } from './errors.js'
-import { LOOPBACK_NET } from './ipv4net.js'
+import { ALWAYS_IPV4_NETS } from './ipv4net.js'
 import { synthesize } from './rfc6052.js'
 
 export interface CheckReport {
@@ -67,8 +67,8 @@ function describeRule(config: Config, rule: Rule): string {
   const at = (line: number) => (line > 0 ? `${config.file}:${line}` : '--prefix or $TNAT64_PREFIX')
   switch (rule.kind) {
     case 'local':
-      return rule.why === 'loopback'
-        ? `loopback ${LOOPBACK_NET.text} (always local)`
+      return rule.why === 'always'
+        ? `${rule.net.text} never goes through NAT64 (loopback, multicast, reserved)`
         : `local ${rule.net.text} (${at(rule.line)})`
     case 'nat64':
       if (rule.why === 'path') return `path subnet ${rule.net.text} (${at(rule.line)})`
@@ -116,7 +116,7 @@ export function summarize(config: Config): ConfigSummary {
   return {
     file: config.file,
     defaultPrefix: config.defaultPrefix?.value.text,
-    local: [LOOPBACK_NET.text, ...config.locals.map((l) => l.value.text)],
+    local: [...ALWAYS_IPV4_NETS.map((n) => n.text), ...config.locals.map((l) => l.value.text)],
     paths: config.paths.map((p) => ({
       subnets: p.subnets.map((s) => s.value.text),
       prefix: p.prefix.value.text,

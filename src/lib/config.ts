@@ -13,10 +13,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { AddressError } from './address.js'
 import {
+  alwaysIPv4Net,
   type Ipv4Net,
   ipv4ToNumber,
   isNonGlobalIPv4,
-  LOOPBACK_NET,
   netContains,
   netHasNonGlobal,
   netWithin,
@@ -250,7 +250,7 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
 }
 
 export type Rule =
-  | { readonly kind: 'local'; readonly why: 'loopback'; readonly net: Ipv4Net }
+  | { readonly kind: 'local'; readonly why: 'always'; readonly net: Ipv4Net }
   | { readonly kind: 'local'; readonly why: 'local'; readonly net: Ipv4Net; readonly line: number }
   | {
       readonly kind: 'nat64'
@@ -274,13 +274,14 @@ export function withDefaultPrefix(config: Config, prefix: Nat64Prefix): Config {
 }
 
 /**
- * Which rule a destination gets: loopback, then `local`, then the most specific path, then the
+ * Which rule a destination gets: the always-IPv4 networks (loopback, multicast, ...), then `local`, then the most specific path, then the
  * default prefix, else the well-known prefix; a non-global destination never goes through the
  * well-known prefix (gateways drop it), it goes over IPv4.
  */
 export function resolve(config: Config, ipv4: Uint8Array): Rule {
   const address = ipv4ToNumber(ipv4)
-  if (netContains(LOOPBACK_NET, address)) return { kind: 'local', why: 'loopback', net: LOOPBACK_NET }
+  const always = alwaysIPv4Net(address)
+  if (always) return { kind: 'local', why: 'always', net: always }
   const local = config.locals.find((l) => netContains(l.value, address))
   if (local) return { kind: 'local', why: 'local', net: local.value, line: local.line }
   const rule = nat64Rule(config, address)

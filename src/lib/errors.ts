@@ -4,11 +4,15 @@ import { ConfigError, formatIssue } from './config.js'
 /** Bad input that the user can fix: a malformed argument, an address outside the prefix, ... */
 export class UsageError extends Error {}
 
-/** A failure with its own exit code and no stack: missing privilege, a lab that would not start. */
+/**
+ * A failure with its own exit code and no stack: missing privilege, a lab that would not start.
+ * `details` (libbpf's messages, the verifier's reason) follow the one line, indented.
+ */
 export class CommandFailure extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    readonly details: readonly string[] = [],
   ) {
     super(message)
   }
@@ -32,7 +36,10 @@ export function reportError(error: unknown): Report {
   if (error instanceof ConfigError) return { lines: error.issues.map(formatIssue), exitCode: 2 }
   if (error instanceof UsageError) return { lines: [`tnat64: ${error.message}`], exitCode: 2 }
   if (error instanceof CommandFailure)
-    return { lines: [`tnat64: ${error.message}`], exitCode: error.exitCode }
+    return {
+      lines: [`tnat64: ${error.message}`, ...error.details.map((d) => `  ${d}`)],
+      exitCode: error.exitCode,
+    }
   const message = oneLine(e?.message ?? String(error))
   // oclif's own parse errors (unknown flag, missing argument, a flag without its value) and an unknown
   // command are usage errors; the last two carry no `parse` field, only their message tells.

@@ -1,5 +1,6 @@
 // IPv4 networks as written in tnat64.conf: `a.b.c.d`, `a.b.c.d/len` or the original's `a.b.c.d/m.m.m.m`.
 import { AddressError, formatIPv4, parseIPv4 } from './address.js'
+import { ALWAYS_IPV4_NETS as ALWAYS_IPV4_TABLE } from './bpf/layout.js'
 
 export interface Ipv4Net {
   /** Network address as an unsigned 32-bit number. */
@@ -73,8 +74,18 @@ export function netWithin(inner: Ipv4Net, outer: Ipv4Net): boolean {
   return inner.length >= outer.length && netContains(outer, inner.address)
 }
 
-/** 127.0.0.0/8: always local, whatever the configuration says. */
-export const LOOPBACK_NET: Ipv4Net = parseIpv4Net('127.0.0.0/8')
+/**
+ * Networks that never go through NAT64, whatever the configuration says: "this network",
+ * loopback, multicast, 240/4 and the limited broadcast. Mirrors TNAT64_ALWAYS_IPV4_NETS of
+ * bpf/tnat64.h, which the preload uses and the kernel's rule table is compiled from.
+ */
+export const ALWAYS_IPV4_NETS: readonly Ipv4Net[] = ALWAYS_IPV4_TABLE.map(([address, length]) =>
+  parseIpv4Net(`${formatIPv4(numberToIPv4Bytes(address))}/${length}`),
+)
+
+export function alwaysIPv4Net(address: number): Ipv4Net | undefined {
+  return ALWAYS_IPV4_NETS.find((net) => netContains(net, address))
+}
 
 /**
  * Special-purpose IPv4 ranges that are not globally reachable (RFC 6890 and its registry): the

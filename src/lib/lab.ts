@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { privateDir, removeIfEmpty } from './dirs.js'
+import { privateDir, RUN_DIR, removeIfEmpty, runDir } from './dirs.js'
 import { CommandFailure } from './errors.js'
 import { LAB_SERVER_SCRIPT } from './paths.js'
 
@@ -37,7 +37,7 @@ const ROLES: Role[] = ['client', 'router', 'server']
 const SUFFIX: Record<Role, string> = { client: 'cli', router: 'nat', server: 'srv' }
 
 const NETNS_DIR = '/run/netns'
-const STATE_DIR = '/run/tnat64/lab'
+const STATE_DIR = join(RUN_DIR, 'lab')
 const NAME = /^[a-z][a-z0-9-]{0,19}$/
 
 export interface LabStatus {
@@ -144,7 +144,7 @@ export class Lab {
   }
 
   private build(): void {
-    privateDir(this.stateDir)
+    runDir('lab', this.name)
     for (const role of ROLES) {
       run('ip', ['netns', 'add', this.ns(role)])
       this.ip(role, ['link', 'set', 'lo', 'up'])
@@ -189,8 +189,7 @@ export class Lab {
   }
 
   private startTayga(): void {
-    const dataDir = join(this.stateDir, 'tayga')
-    privateDir(dataDir)
+    const dataDir = privateDir(this.stateDir, 'tayga')
     const conf = join(this.stateDir, 'tayga.conf')
     writeFileSync(
       conf,
@@ -207,7 +206,20 @@ export class Lab {
     this.ip('router', ['link', 'set', 'nat64', 'up'])
     this.ip('router', ['route', 'add', LAB.pool, 'dev', 'nat64'])
     this.ip('router', ['route', 'add', LAB.nat64Prefix, 'dev', 'nat64'])
-    this.exec('router', ['tayga', '-c', conf, '--pidfile', join(this.stateDir, 'tayga.pid')])
+    this.setTayga(true)
+  }
+
+  /** Starts or kills the translator (its tun device and routes stay): a NAT64 that died. */
+  setTayga(on: boolean): void {
+    const pidfile = join(this.stateDir, 'tayga.pid')
+    if (on) this.exec('router', ['tayga', '-c', join(this.stateDir, 'tayga.conf'), '--pidfile', pidfile])
+    else if (existsSync(pidfile)) {
+      const pid = Number(readFileSync(pidfile, 'utf8').trim())
+      killQuietly(pid, 'SIGKILL')
+      // The tun device is free for a new tayga only once this one is gone.
+      for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) spawnSync('sleep', ['0.05'])
+      rmSync(pidfile, { force: true })
+    }
   }
 
   /**

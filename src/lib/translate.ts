@@ -59,7 +59,8 @@ function configChoice(config: Config, ipv4: Uint8Array, input: string, warnings:
     return rule.why === 'builtin' ? BUILT_IN : { prefix: rule.prefix, source: where(rule.line) }
   }
   if (rule.kind === 'none') return { prefix: rule.prefix, source: 'the only prefix that applies' }
-  const why = rule.why === 'loopback' ? '127.0.0.0/8 is always local' : `${where(rule.line)} makes it local`
+  const why =
+    rule.why === 'always' ? `${rule.net.text} never goes through NAT64` : `${where(rule.line)} makes it local`
   warnings.push(`${input} is reached directly over IPv4, not through NAT64 (${why})`)
   return config.defaultPrefix
     ? { prefix: config.defaultPrefix.value, source: where(config.defaultPrefix.line) }

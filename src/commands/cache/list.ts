@@ -1,16 +1,20 @@
-import { Command, Flags } from '@oclif/core'
-import { cacheEntries, requireKernelPrivilege } from '../../lib/kernel.js'
+import { Flags } from '@oclif/core'
+import { describeCgroup } from '../../lib/kernel/attach.js'
+import { listPins } from '../../lib/kernel/cache.js'
+import { KernelCommand } from '../../lib/kernel/command.js'
 
-export default class CacheList extends Command {
-  static override summary =
-    'List the destinations kernel mode has seen or was told, and the method each uses (root)'
-  static override flags = { json: Flags.boolean({ description: 'print the list as JSON' }) }
+export default class CacheList extends KernelCommand {
+  static override summary = 'List the destinations an operator pinned to IPv4 or NAT64, per cgroup (root)'
+  static override flags = {
+    cgroup: Flags.string({ char: 'g', description: 'only this attached cgroup' }),
+  }
 
-  async run(): Promise<void> {
+  async run(): Promise<{ cgroup: string; destination: string; method: string }[]> {
     const { flags } = await this.parse(CacheList)
-    requireKernelPrivilege()
-    const entries = cacheEntries()
-    if (flags.json) return this.log(JSON.stringify(entries, null, 2))
-    for (const e of entries) this.log(`${e.destination}  ${e.method}  (${e.source})`)
+    const list = listPins({ cgroup: flags.cgroup }).flatMap(({ id, pins }) =>
+      pins.map((p) => ({ cgroup: describeCgroup(id).path ?? `cgroup ${id}`, ...p })),
+    )
+    for (const e of list) this.log(`${e.destination}  ${e.method}  ${e.cgroup}`)
+    return list
   }
 }

@@ -1,22 +1,24 @@
-import { Args, Command, Flags } from '@oclif/core'
+import { Args, Flags } from '@oclif/core'
 import { AddressError } from '../../lib/address.js'
 import { UsageError } from '../../lib/errors.js'
 import { parseIpv4Net } from '../../lib/ipv4net.js'
-import { addPrefix } from '../../lib/kernel.js'
+import { KernelCommand, targetFlags } from '../../lib/kernel/command.js'
+import { addPrefix } from '../../lib/kernel/prefixes.js'
 import { prefixArgument } from '../../lib/translate.js'
 
-export default class PrefixAdd extends Command {
-  static override summary = 'Add a NAT64 prefix to the rules in force in kernel mode (root)'
+export default class PrefixAdd extends KernelCommand {
+  static override summary = "Add a NAT64 prefix to an attached cgroup's rules, or every cgroup's (root)"
   static override description =
-    'With --subnet, destinations in those IPv4 networks go through PREFIX (a path; a subnet moves here from any other path); without, PREFIX becomes the default.'
+    'With --subnet, destinations in those IPv4 networks go through PREFIX (a path; a subnet moves here from any other path); without, PREFIX becomes the default. Only the cgroups named change.'
   static override examples = [
-    '<%= config.bin %> prefix add 2001:db8:64::/96',
-    '<%= config.bin %> prefix add 2001:db8:100::/40 --subnet 10.0.0.0/8 --subnet 150.0.0.0/16',
+    '<%= config.bin %> prefix add 2001:db8:64::/96 --cgroup tnat64-apps',
+    '<%= config.bin %> prefix add 2001:db8:100::/40 --subnet 10.0.0.0/8 --subnet 150.0.0.0/16 --all',
   ]
   static override args = {
     prefix: Args.string({ required: true, description: 'NAT64 prefix (RFC 6052 length)' }),
   }
   static override flags = {
+    ...targetFlags,
     subnet: Flags.string({
       char: 's',
       multiple: true,
@@ -24,7 +26,7 @@ export default class PrefixAdd extends Command {
     }),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<{ prefix: string; subnets: string[]; cgroups: string[] }> {
     const { args, flags } = await this.parse(PrefixAdd)
     const prefix = prefixArgument(args.prefix, 'PREFIX')
     const subnets = (flags.subnet ?? []).map((text) => {
@@ -35,11 +37,10 @@ export default class PrefixAdd extends Command {
         throw e
       }
     })
-    addPrefix(prefix, subnets)
+    const cgroups = addPrefix(flags, prefix, subnets)
     this.log(
-      subnets.length === 0
-        ? `default prefix is ${prefix.text}`
-        : `${subnets.map((s) => s.text).join(', ')} -> ${prefix.text}`,
+      `${subnets.length === 0 ? `default prefix is ${prefix.text}` : `${subnets.map((s) => s.text).join(', ')} -> ${prefix.text}`} in ${cgroups.join(', ')}`,
     )
+    return { prefix: prefix.text, subnets: subnets.map((s) => s.text), cgroups }
   }
 }

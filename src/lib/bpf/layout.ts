@@ -1,5 +1,6 @@
-// The TypeScript mirror of bpf/tnat64.h: every map's key and value, byte for byte. A test checks
-// these layouts against the BTF of the built object, so the two cannot drift apart.
+// The TypeScript mirror of bpf/tnat64.h: every map's key and value byte for byte, and the constants
+// user space shares with the programs. A test checks these against the BTF of the built object and
+// against the header's own text, so the two cannot drift apart.
 
 export interface StructLayout {
   readonly size: number
@@ -7,23 +8,94 @@ export interface StructLayout {
   readonly fields: Readonly<Record<string, number>>
 }
 
-export const LAYOUTS: Readonly<Record<string, StructLayout>> = {
-  rule_key: { size: 8, fields: { prefixlen: 0, addr: 4 } },
-  rule_value: { size: 4, fields: { action: 0, prefix_id: 1, pad: 2 } },
-  prefix_value: { size: 20, fields: { addr: 0, length: 16, reachable: 17, pad: 18 } },
-  cache_value: { size: 16, fields: { updated_ns: 0, method: 8, source: 12 } },
-  mark_slot: { size: 16, fields: { cookie: 0, addr: 8, overflow: 12 } },
-  mark_value: { size: 4, fields: { addr: 0 } },
+export const LAYOUTS = {
+  rule_key: { size: 16, fields: { prefixlen: 0, cgroup: 4, addr: 12 } },
+  rule_value: { size: 4, fields: { action: 0, prefix_id: 1, flags: 2, pad: 3 } },
+  prefix_value: { size: 20, fields: { addr: 0, length: 16, pad: 17 } },
+  prefix_set: { size: 32, fields: { bits: 0 } },
+  reverse_record: { size: 32, fields: { cgroup: 0, nat64: 8, port: 24, ipv4: 28 } },
+  reverse_slot: { size: 48, fields: { cookie: 0, record: 8, overflow: 40, pad: 44 } },
+} as const satisfies Record<string, StructLayout>
+
+/** The header's #defines that user space relies on. */
+export const MAX_PREFIXES = 256
+export const MAX_RULES = 1 << 18
+export const MAX_NETNS = 4096
+export const REVERSE_SLOTS = 8192
+export const MAX_REVERSE_OVERFLOW = 65536
+
+/** TNAT64_ALWAYS_IPV4_NETS: [address (host order), length]. */
+export const ALWAYS_IPV4_NETS: readonly (readonly [number, number])[] = [
+  [0x00000000, 8],
+  [0x7f000000, 8],
+  [0xe0000000, 4],
+  [0xf0000000, 4],
+]
+
+/** enum counter, in index order. */
+export const COUNTERS = [
+  'rewritten',
+  'ipv4',
+  'non_global',
+  'unreachable',
+  'pinned_ipv4',
+  'bound_ipv4',
+  'no_rules',
+  'reversed',
+  'reverse_lost',
+] as const
+
+export type CounterName = (typeof COUNTERS)[number]
+
+/** bpf(2) map types (uapi enum bpf_map_type) of the maps below. */
+const MapType = { hash: 1, array: 2, percpuArray: 6, lpmTrie: 11 } as const
+const BPF_F_NO_PREALLOC = 1
+
+export interface MapSpec {
+  readonly name: string
+  readonly type: number
+  readonly keySize: number
+  /** For a per-CPU map, the size of one CPU's value. */
+  readonly valueSize: number
+  readonly maxEntries: number
+  readonly flags: number
 }
 
+const spec = (
+  name: string,
+  type: number,
+  keySize: number,
+  valueSize: number,
+  maxEntries: number,
+  flags = 0,
+): MapSpec => ({ name, type, keySize, valueSize, maxEntries, flags })
+
+/** Every map of the object, as the kernel must report it before user space reads or writes it. */
 export const MAPS = {
-  rules: 'tnat64_rules',
-  prefixes: 'tnat64_prefixes',
-  cache: 'tnat64_cache',
-  marks: 'tnat64_marks',
-  marksOverflow: 'tnat64_marks_overflow',
-  counters: 'tnat64_counters',
+  rules: spec(
+    'tnat64_rules',
+    MapType.lpmTrie,
+    LAYOUTS.rule_key.size,
+    LAYOUTS.rule_value.size,
+    MAX_RULES,
+    BPF_F_NO_PREALLOC,
+  ),
+  prefixes: spec('tnat64_prefixes', MapType.array, 4, LAYOUTS.prefix_value.size, MAX_PREFIXES),
+  unreachable: spec('tnat64_unreachable', MapType.hash, 8, LAYOUTS.prefix_set.size, MAX_NETNS),
+  reverse: spec('tnat64_reverse', MapType.array, 4, LAYOUTS.reverse_slot.size, REVERSE_SLOTS),
+  reverseOverflow: spec(
+    'tnat64_reverse_overflow',
+    MapType.hash,
+    8,
+    LAYOUTS.reverse_record.size,
+    MAX_REVERSE_OVERFLOW,
+    BPF_F_NO_PREALLOC,
+  ),
+  counters: spec('tnat64_counters', MapType.percpuArray, 4, 8, COUNTERS.length),
 } as const
+
+/** The read-only variable that tells each loaded copy of the programs whose rules it applies. */
+export const CGROUP_VARIABLE = 'tnat64_cgroup'
 
 export const PROGRAMS = {
   connect6: 'tnat64_connect6',
@@ -32,73 +104,86 @@ export const PROGRAMS = {
   sock_release: 'tnat64_sock_release',
 } as const
 
-export const MAX_PREFIXES = 256
-
 export enum Action {
-  Local = 1,
+  IPv4 = 1,
   Nat64 = 2,
   None = 3,
 }
 
-export enum Method {
-  Nat64 = 1,
-  IPv4 = 2,
+export enum RuleFlag {
+  Pinned = 1,
 }
 
-export enum CacheSource {
-  User = 1,
-  Connect = 2,
+const { rule_key, rule_value, prefix_value } = LAYOUTS
+
+/** A cgroup id as the rule key holds it: 8 bytes, big-endian. */
+export function encodeCgroupId(id: bigint): Buffer {
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64BE(id)
+  return b
 }
 
-/** enum counter, in index order. */
-export const COUNTERS = ['rewritten', 'local', 'non_global', 'unreachable', 'cache_ipv4', 'reversed'] as const
-
-export type CounterName = (typeof COUNTERS)[number]
-
-const { rule_key, rule_value, prefix_value, cache_value } = LAYOUTS
-
-export function encodeRuleKey(address: Uint8Array, prefixlen: number): Buffer {
+export function encodeRuleKey(cgroup: bigint, address: Uint8Array, length: number): Buffer {
   const b = Buffer.alloc(rule_key.size)
-  b.writeUInt32LE(prefixlen, rule_key.fields.prefixlen)
+  b.writeUInt32LE(64 + length, rule_key.fields.prefixlen)
+  b.writeBigUInt64BE(cgroup, rule_key.fields.cgroup)
   b.set(address, rule_key.fields.addr)
   return b
 }
 
-export function encodeRuleValue(action: Action, prefixId: number): Buffer {
+export function decodeRuleKey(b: Buffer): { cgroup: bigint; address: Uint8Array; length: number } {
+  return {
+    cgroup: b.readBigUInt64BE(rule_key.fields.cgroup),
+    address: Uint8Array.from(b.subarray(rule_key.fields.addr, rule_key.fields.addr + 4)),
+    length: b.readUInt32LE(rule_key.fields.prefixlen) - 64,
+  }
+}
+
+export interface RuleValue {
+  readonly action: Action
+  readonly prefixId: number
+  readonly flags: number
+}
+
+export function encodeRuleValue(value: RuleValue): Buffer {
   const b = Buffer.alloc(rule_value.size)
-  b.writeUInt8(action, rule_value.fields.action)
-  b.writeUInt8(prefixId, rule_value.fields.prefix_id)
+  b.writeUInt8(value.action, rule_value.fields.action)
+  b.writeUInt8(value.prefixId, rule_value.fields.prefix_id)
+  b.writeUInt8(value.flags, rule_value.fields.flags)
   return b
 }
 
-export function encodePrefixValue(address: Uint8Array, length: number, reachable: boolean): Buffer {
+export function decodeRuleValue(b: Buffer): RuleValue {
+  return {
+    action: b.readUInt8(rule_value.fields.action),
+    prefixId: b.readUInt8(rule_value.fields.prefix_id),
+    flags: b.readUInt8(rule_value.fields.flags),
+  }
+}
+
+export function encodePrefixValue(address: Uint8Array, length: number): Buffer {
   const b = Buffer.alloc(prefix_value.size)
   b.set(address, prefix_value.fields.addr)
   b.writeUInt8(length, prefix_value.fields.length)
-  b.writeUInt8(reachable ? 1 : 0, prefix_value.fields.reachable)
   return b
 }
 
-export function decodePrefixValue(b: Buffer): { address: Uint8Array; length: number; reachable: boolean } {
+export function decodePrefixValue(b: Buffer): { address: Uint8Array; length: number } {
   return {
     address: Uint8Array.from(b.subarray(0, 16)),
     length: b.readUInt8(prefix_value.fields.length),
-    reachable: b.readUInt8(prefix_value.fields.reachable) !== 0,
   }
 }
 
-export function encodeCacheValue(method: Method, source: CacheSource, updatedNs: bigint): Buffer {
-  const b = Buffer.alloc(cache_value.size)
-  b.writeBigUInt64LE(updatedNs, cache_value.fields.updated_ns)
-  b.writeUInt32LE(method, cache_value.fields.method)
-  b.writeUInt32LE(source, cache_value.fields.source)
+/** struct prefix_set: a bitmap of prefix ids. */
+export function encodePrefixSet(ids: Iterable<number>): Buffer {
+  const b = Buffer.alloc(LAYOUTS.prefix_set.size)
+  for (const id of ids) b[id >> 3] |= 1 << (id & 7) // little-endian __u64 words: bit id of the bytes
   return b
 }
 
-export function decodeCacheValue(b: Buffer): { method: Method; source: CacheSource; updatedNs: bigint } {
-  return {
-    updatedNs: b.readBigUInt64LE(cache_value.fields.updated_ns),
-    method: b.readUInt32LE(cache_value.fields.method),
-    source: b.readUInt32LE(cache_value.fields.source),
-  }
+export function decodePrefixSet(b: Buffer): Set<number> {
+  const ids = new Set<number>()
+  for (let id = 0; id < MAX_PREFIXES; id++) if (b[id >> 3] & (1 << (id & 7))) ids.add(id)
+  return ids
 }

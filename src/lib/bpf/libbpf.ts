@@ -1,32 +1,46 @@
 // libbpf (the system's libbpf.so.1) through koffi. Loaded on first use, so commands that do not
 // touch BPF never pay for it. libbpf reports failure with NULL or a negative return and errno.
 import { closeSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { constants } from 'node:os'
 import { CommandFailure } from '../errors.js'
+import type { MapSpec } from './layout.js'
+import { errno, koffi, libc } from './native.js'
 
 type Pointer = object
-type Koffi = typeof import('koffi')
 
 export class BpfError extends CommandFailure {
   constructor(
     what: string,
     readonly errno: number,
+    hint?: string,
+    details: string[] = [],
   ) {
-    super(`${what}: ${errnoText(errno)}`)
+    super(`${what}: ${errnoName(errno)}${hint ? `: ${hint}` : ''}`, 1, details)
   }
 }
 
-function errnoText(errno: number): string {
-  const name = Object.entries(constants.errno).find(([, n]) => n === errno)?.[0]
-  if (errno === constants.errno.EPERM || errno === constants.errno.EACCES) {
-    return `${name}: needs root (CAP_BPF and CAP_NET_ADMIN)`
-  }
-  return name ?? `errno ${errno}`
+export function errnoName(errno: number): string {
+  return Object.entries(constants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`
 }
 
-function bind(koffi: Koffi) {
-  const lib = koffi.load('libbpf.so.1')
+/** libbpf's own messages: kept for the error of a failed call, and printed as they come with --debug. */
+const log: string[] = []
+let echo: ((line: string) => void) | undefined
+
+export function showLibbpfMessages(write: (line: string) => void): void {
+  echo = write
+}
+
+/** The messages since the last call, for the details of an error (the verifier's reason is there). */
+function takeLog(): string[] {
+  return log.splice(0)
+}
+
+const LIBBPF_DEBUG = 2
+
+function bind() {
+  const k = koffi()
+  const lib = k.load('libbpf.so.1')
   const f = (signature: string) => lib.func(signature)
   const api = {
     setPrint: f('void *libbpf_set_print(void *fn)'),
@@ -36,69 +50,88 @@ function bind(koffi: Koffi) {
     findMap: f('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
     findProgram: f('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
     setPinPath: f('int bpf_map__set_pin_path(void *map, const char *path)'),
+    valueSize: f('uint32_t bpf_map__value_size(void *map)'),
+    setInitialValue: f('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
     attachCgroup: f('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
+    openLink: f('void *bpf_link__open(const char *path)'),
+    updateProgram: f('int bpf_link__update_program(void *link, void *prog)'),
     pinLink: f('int bpf_link__pin(void *link, const char *path)'),
     destroyLink: f('int bpf_link__destroy(void *link)'),
     objGet: f('int bpf_obj_get(const char *path)'),
+    objInfo: f('int bpf_obj_get_info_by_fd(int fd, _Inout_ uint8_t *info, _Inout_ uint32_t *len)'),
     update: f('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
-    lookup: f('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    lookup: f('int bpf_map_lookup_elem(int fd, const void *key, _Out_ uint8_t *value)'),
     remove: f('int bpf_map_delete_elem(int fd, const void *key)'),
-    nextKey: f('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+    nextKey: f('int bpf_map_get_next_key(int fd, const void *key, _Out_ uint8_t *next_key)'),
     possibleCpus: f('int libbpf_num_possible_cpus()'),
   }
-  // libbpf prints to stderr by default; its failures reach the user as our own errors instead.
-  api.setPrint(null)
-  return { koffi, api }
+  // libbpf would print to stderr; its messages reach the user through our errors and --debug.
+  const printFn = k.proto('int tnat64_libbpf_print(int level, const char *fmt, void *args)')
+  const print = k.register((level: number, fmt: string, args: unknown) => {
+    const buffer = Buffer.alloc(4096)
+    const n = libc().vsnprintf(buffer, buffer.length, fmt, args) as number
+    const text = buffer.subarray(0, Math.max(0, Math.min(n, buffer.length - 1))).toString('utf8')
+    for (const line of text.split('\n').filter((l) => l.trim() !== '')) {
+      if (level < LIBBPF_DEBUG) log.push(line)
+      echo?.(`libbpf: ${line}`)
+    }
+    if (log.length > 200) log.splice(0, log.length - 200)
+    return 0
+  }, k.pointer(printFn))
+  api.setPrint(print)
+  return api
 }
 
 let bound: ReturnType<typeof bind> | undefined
 
-function libbpf() {
-  if (!bound) {
-    const require = createRequire(import.meta.url)
-    bound = bind(require('koffi') as Koffi)
-  }
+function libbpf(): ReturnType<typeof bind> {
+  if (!bound) bound = bind()
   return bound
 }
 
-function errno(): number {
-  return libbpf().koffi.errno()
-}
+/** bpf(2)'s map update flags. */
+export const BPF_ANY = 0
 
-/** bpf(2)'s map update flag: create or replace. */
-const BPF_ANY = 0
+/** struct bpf_map_info's first fields (uapi). */
+const MAP_INFO = { type: 0, keySize: 8, valueSize: 12, maxEntries: 16, flags: 20, size: 80 }
 
-/** A map opened from its pin: key and value sizes come from the layout mirror. */
+/** A map opened from its pin, after checking it is the map this version of tnat64 made. */
 export class PinnedMap {
   private constructor(
     readonly path: string,
     readonly fd: number,
-    readonly keySize: number,
+    readonly spec: MapSpec,
     readonly valueSize: number,
   ) {}
 
-  static open(path: string, keySize: number, valueSize: number): PinnedMap {
-    const fd = libbpf().api.objGet(path) as number
+  static open(path: string, spec: MapSpec, valueSize = spec.valueSize): PinnedMap {
+    const fd = libbpf().objGet(path) as number
     if (fd < 0) throw new BpfError(`open ${path}`, errno())
-    return new PinnedMap(path, fd, keySize, valueSize)
+    try {
+      checkMap(fd, path, spec)
+    } catch (e) {
+      closeSync(fd)
+      throw e
+    }
+    return new PinnedMap(path, fd, spec, valueSize)
   }
 
   update(key: Buffer, value: Buffer, flags = BPF_ANY): void {
-    if ((libbpf().api.update(this.fd, key, value, flags) as number) < 0) {
+    if ((libbpf().update(this.fd, key, value, flags) as number) < 0) {
       throw new BpfError(`update ${this.path}`, errno())
     }
   }
 
   lookup(key: Buffer): Buffer | undefined {
     const value = Buffer.alloc(this.valueSize)
-    if ((libbpf().api.lookup(this.fd, key, value) as number) === 0) return value
+    if ((libbpf().lookup(this.fd, key, value) as number) === 0) return value
     const e = errno()
     if (e === constants.errno.ENOENT) return undefined
     throw new BpfError(`lookup ${this.path}`, e)
   }
 
   delete(key: Buffer): boolean {
-    if ((libbpf().api.remove(this.fd, key) as number) === 0) return true
+    if ((libbpf().remove(this.fd, key) as number) === 0) return true
     const e = errno()
     if (e === constants.errno.ENOENT) return false
     throw new BpfError(`delete from ${this.path}`, e)
@@ -109,8 +142,8 @@ export class PinnedMap {
     const keys: Buffer[] = []
     let previous: Buffer | null = null
     for (;;) {
-      const next = Buffer.alloc(this.keySize)
-      if ((libbpf().api.nextKey(this.fd, previous, next) as number) < 0) {
+      const next = Buffer.alloc(this.spec.keySize)
+      if ((libbpf().nextKey(this.fd, previous, next) as number) < 0) {
         const e = errno()
         if (e === constants.errno.ENOENT) return keys
         throw new BpfError(`iterate ${this.path}`, e)
@@ -125,46 +158,121 @@ export class PinnedMap {
   }
 }
 
-export function possibleCpus(): number {
-  return libbpf().api.possibleCpus() as number
+/** A pinned map left by another version (or made by someone else) is refused, never read into a
+ * buffer of the wrong size. */
+function checkMap(fd: number, path: string, spec: MapSpec): void {
+  const info = Buffer.alloc(MAP_INFO.size)
+  if ((libbpf().objInfo(fd, info, [info.length]) as number) < 0)
+    throw new BpfError(`inspect ${path}`, errno())
+  const found = {
+    type: info.readUInt32LE(MAP_INFO.type),
+    keySize: info.readUInt32LE(MAP_INFO.keySize),
+    valueSize: info.readUInt32LE(MAP_INFO.valueSize),
+    maxEntries: info.readUInt32LE(MAP_INFO.maxEntries),
+    flags: info.readUInt32LE(MAP_INFO.flags),
+  }
+  const wrong = (['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const).filter(
+    (field) => found[field] !== spec[field],
+  )
+  if (wrong.length > 0) {
+    const what = wrong.map((field) => `${field} ${found[field]}, expected ${spec[field]}`).join('; ')
+    throw new CommandFailure(
+      `${path} is not the map this version of tnat64 uses (${what}): run tnat64 detach --all, then attach again`,
+    )
+  }
 }
 
-/**
- * Opens the object, pins (or reuses) its maps under `mapDir`, loads it, attaches the named
- * programs to the cgroup with bpf_links and pins each link. The pins keep everything alive after
- * this process ends; nothing stays open here.
- */
-export function loadAndAttach(
-  objectPath: string,
-  maps: string[],
-  mapDir: string,
-  programs: string[],
-  cgroupFd: number,
-  linkPath: (program: string) => string,
-): void {
-  const { api } = libbpf()
-  const obj = api.openFile(objectPath, null) as Pointer | null
-  if (!obj) throw new BpfError(`open ${objectPath}`, errno())
-  try {
-    for (const name of maps) {
-      const map = api.findMap(obj, name) as Pointer | null
-      if (!map) throw new CommandFailure(`${objectPath} has no map ${name}`)
-      if ((api.setPinPath(map, `${mapDir}/${name}`) as number) < 0)
-        throw new BpfError(`pin path of ${name}`, errno())
+export function possibleCpus(): number {
+  return libbpf().possibleCpus() as number
+}
+
+export interface LoadOptions {
+  /** Read-only variable to set before load, and its value. */
+  readonly variable: { readonly name: string; readonly value: bigint }
+  /** Maps to pin (or reuse) under this directory. */
+  readonly mapDir: string
+  readonly maps: readonly string[]
+}
+
+/** A loaded copy of the object, its maps pinned: attach its programs, or swap them into links. */
+export class LoadedObject {
+  private constructor(
+    private readonly obj: Pointer,
+    readonly path: string,
+  ) {}
+
+  static load(path: string, options: LoadOptions): LoadedObject {
+    const api = libbpf()
+    takeLog()
+    const obj = api.openFile(path, null) as Pointer | null
+    if (!obj) throw new BpfError(`open ${path}`, errno(), undefined, takeLog())
+    const loaded = new LoadedObject(obj, path)
+    try {
+      const rodata = api.findMap(obj, '.rodata') as Pointer | null
+      if (!rodata || (api.valueSize(rodata) as number) !== 8)
+        throw new CommandFailure(
+          `${path}: its read-only data is not the ${options.variable.name} this CLI sets`,
+        )
+      const value = Buffer.alloc(8)
+      value.writeBigUInt64LE(options.variable.value)
+      if ((api.setInitialValue(rodata, value, 8) as number) < 0)
+        throw new BpfError(`set ${options.variable.name}`, errno())
+      for (const name of options.maps) {
+        const map = api.findMap(obj, name) as Pointer | null
+        if (!map) throw new CommandFailure(`${path} has no map ${name}`)
+        if ((api.setPinPath(map, `${options.mapDir}/${name}`) as number) < 0)
+          throw new BpfError(`pin path of ${name}`, errno())
+      }
+      if ((api.load(obj) as number) < 0) {
+        const e = errno()
+        throw new BpfError(`load ${path}`, e, 'the kernel refused the programs', takeLog())
+      }
+    } catch (e) {
+      loaded.close()
+      throw e
     }
-    if ((api.load(obj) as number) < 0) throw new BpfError(`load ${objectPath}`, errno())
-    for (const name of programs) {
-      const program = api.findProgram(obj, name) as Pointer | null
-      if (!program) throw new CommandFailure(`${objectPath} has no program ${name}`)
-      const link = api.attachCgroup(program, cgroupFd) as Pointer | null
-      if (!link) throw new BpfError(`attach ${name}`, errno())
-      const pinned = api.pinLink(link, linkPath(name)) as number
-      const pinErrno = errno()
-      // With its pin in place the link outlives this handle; without one, destroying it detaches.
+    return loaded
+  }
+
+  private program(name: string): Pointer {
+    const program = libbpf().findProgram(this.obj, name) as Pointer | null
+    if (!program) throw new CommandFailure(`${this.path} has no program ${name}`)
+    return program
+  }
+
+  /** Attaches a program to the cgroup with a bpf_link, pinned at `pin`: the pin keeps it attached. */
+  attach(name: string, cgroupFd: number, pin: string): void {
+    const api = libbpf()
+    const link = api.attachCgroup(this.program(name), cgroupFd) as Pointer | null
+    if (!link) {
+      const e = errno()
+      const hint =
+        e === constants.errno.EPERM
+          ? 'another program holds this hook of the cgroup exclusively (bpftool cgroup show PATH)'
+          : undefined
+      throw new BpfError(`attach ${name}`, e, hint)
+    }
+    const pinned = api.pinLink(link, pin) as number
+    const pinErrno = errno()
+    // With its pin in place the link outlives this handle; without one, destroying it detaches.
+    api.destroyLink(link)
+    if (pinned < 0) throw new BpfError(`pin ${pin}`, pinErrno)
+  }
+
+  /** Puts this copy's program into the pinned link in place: the attachment never lapses. */
+  replace(name: string, pin: string): void {
+    const api = libbpf()
+    const link = api.openLink(pin) as Pointer | null
+    if (!link) throw new BpfError(`open ${pin}`, errno())
+    try {
+      if ((api.updateProgram(link, this.program(name)) as number) < 0)
+        throw new BpfError(`replace the program of ${pin}`, errno(), undefined, takeLog())
+    } finally {
       api.destroyLink(link)
-      if (pinned < 0) throw new BpfError(`pin ${linkPath(name)}`, pinErrno)
     }
-  } finally {
-    api.close(obj)
+  }
+
+  close(): void {
+    libbpf().close(this.obj)
   }
 }

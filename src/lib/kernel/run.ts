@@ -1,11 +1,16 @@
 // `tnat64 run`: one command in a fresh cgroup with kernel mode attached, cleaned up after it.
 import { join } from 'node:path'
+import { type Ending, runCommand } from '../command-line.js'
+import type { Config } from '../config.js'
+import { attach, detach } from './attach.js'
 import { createCgroup, removeCgroup } from './cgroup.js'
-import { type Ending, runCommand } from './command-line.js'
-import type { Config } from './config.js'
-import { attach, detach } from './kernel.js'
 
-export async function runInCgroup(command: string[], config: Config): Promise<Ending> {
+/** Runs the command; `warn` hears of a cgroup that could not be removed (processes left in it). */
+export async function runInCgroup(
+  command: string[],
+  config: Config,
+  warn: (line: string) => void,
+): Promise<Ending> {
   const cgroup = createCgroup(`tnat64-run-${process.pid}`)
   try {
     attach(cgroup, config)
@@ -14,6 +19,9 @@ export async function runInCgroup(command: string[], config: Config): Promise<En
     return await runCommand(['sh', '-c', enter, 'sh', ...command], {})
   } finally {
     detach(cgroup.id)
-    removeCgroup(cgroup)
+    if (!removeCgroup(cgroup))
+      warn(
+        `could not remove ${cgroup.path}: processes the command left behind are still in it (rmdir it once they end)`,
+      )
   }
 }

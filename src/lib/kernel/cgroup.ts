@@ -2,7 +2,7 @@
 // which directory a --cgroup argument means, and fresh cgroups for `tnat64 run`.
 import { type Dirent, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
-import { CommandFailure, UsageError } from './errors.js'
+import { CommandFailure, UsageError } from '../errors.js'
 
 /** The cgroup2 mount point, from /proc/mounts. */
 export function cgroup2Mount(): string {

@@ -1,0 +1,35 @@
+// The base of every kernel-mode command: `--json` (run() returns the data it prints), `--debug`
+// (libbpf's own messages, the verifier's among them, as they come), and root checked first.
+import { Command, Flags } from '@oclif/core'
+import { showLibbpfMessages } from '../bpf/libbpf.js'
+import { requireKernelPrivilege } from './pins.js'
+
+export abstract class KernelCommand extends Command {
+  static override enableJsonFlag = true
+  static override baseFlags = {
+    debug: Flags.boolean({ description: "print libbpf's messages (the verifier's among them) on stderr" }),
+  }
+
+  protected override async init(): Promise<void> {
+    await super.init()
+    const end = this.argv.indexOf('--')
+    const own = end < 0 ? this.argv : this.argv.slice(0, end)
+    if (own.includes('--debug')) showLibbpfMessages((line) => process.stderr.write(`${line}\n`))
+    requireKernelPrivilege()
+  }
+}
+
+/** `--cgroup PATH | --all`, for the commands that change some attached cgroups' rules. */
+export const targetFlags = {
+  cgroup: Flags.string({
+    char: 'g',
+    description: 'the attached cgroup to change: absolute, or relative to the cgroup2 mount',
+    exactlyOne: ['cgroup', 'all'],
+  }),
+  all: Flags.boolean({ description: 'every attached cgroup', exactlyOne: ['cgroup', 'all'] }),
+}
+
+export const configFlags = {
+  config: Flags.string({ char: 'c', description: 'configuration file' }),
+  prefix: Flags.string({ char: 'p', description: "default NAT64 prefix, replacing the configuration's" }),
+}

@@ -1,0 +1,183 @@
+// Reachability of NAT64 prefixes, a fact of each network namespace: the kernel program cannot see
+// a failed route lookup, so user space tells it, per namespace (bpf_get_netns_cookie) and prefix.
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { formatIPv6, parseIPv6 } from '../address.js'
+import { decodePrefixSet, encodePrefixSet, MAPS } from '../bpf/layout.js'
+import { netnsCookie } from '../bpf/native.js'
+import { CommandFailure } from '../errors.js'
+import { isLoaded, requireLoaded, withLock, withMap } from './pins.js'
+import { prefixTable } from './rules.js'
+
+/** A route that delivers packets (not unreachable, blackhole or prohibit) covers the prefix. */
+export function prefixReachable(prefix: string): boolean {
+  const [address, length] = prefix.split('/')
+  const probe = parseIPv6(address)
+  probe[15] |= 1 // an address inside the prefix (its host part is all zero)
+  const r = spawnSync('ip', ['-6', '-j', 'route', 'get', formatIPv6(probe)], {
+    encoding: 'utf8',
+    timeout: 5000,
+  })
+  if (r.status !== 0 || Number(length) > 128) return false
+  try {
+    const [route] = JSON.parse(r.stdout) as { type?: string }[]
+    return (
+      route !== undefined &&
+      !['unreachable', 'blackhole', 'prohibit', 'throw'].includes(route.type ?? 'unicast')
+    )
+  } catch {
+    return false
+  }
+}
+
+export interface PrefixState {
+  readonly id: number
+  readonly prefix: string
+  readonly reachable: boolean
+}
+
+/** Whether this namespace can reach each prefix, as the kernel believes it. */
+export function prefixStates(): PrefixState[] {
+  const unreachable = withMap(MAPS.unreachable, (map) => map.lookup(cookieKey(netnsCookie())))
+  const ids = unreachable ? decodePrefixSet(unreachable) : new Set<number>()
+  return prefixTable().map(({ id, prefix }) => ({ id, prefix, reachable: !ids.has(id) }))
+}
+
+function cookieKey(cookie: bigint): Buffer {
+  const key = Buffer.alloc(8)
+  key.writeBigUInt64LE(cookie)
+  return key
+}
+
+/** Re-reads this namespace's routes and tells the kernel which prefixes it cannot reach. The
+ * prefixes themselves are read from the kernel: nothing else changes. Call under the lock. */
+export function writeReachability(): PrefixState[] {
+  const states = prefixTable().map(({ id, prefix }) => ({ id, prefix, reachable: prefixReachable(prefix) }))
+  const set = encodePrefixSet(states.filter((s) => !s.reachable).map((s) => s.id))
+  withMap(MAPS.unreachable, (map) => map.update(cookieKey(netnsCookie()), set))
+  return states
+}
+
+/** A prefix id taken by a new prefix starts reachable in every namespace. */
+export function clearUnreachable(id: number): void {
+  withMap(MAPS.unreachable, (map) => {
+    for (const key of map.keys()) {
+      const value = map.lookup(key)
+      if (!value) continue
+      const ids = decodePrefixSet(value)
+      if (ids.delete(id)) map.update(key, encodePrefixSet(ids))
+    }
+  })
+}
+
+/** The namespaces that have been refreshed, and the prefix ids each cannot reach. */
+export function unreachableByNamespace(): { netns: string; unreachable: number[] }[] {
+  return withMap(MAPS.unreachable, (map) =>
+    map.keys().flatMap((key) => {
+      const value = map.lookup(key)
+      return value
+        ? [{ netns: key.readBigUInt64LE().toString(), unreachable: [...decodePrefixSet(value)] }]
+        : []
+    }),
+  )
+}
+
+export function refreshReachability(): PrefixState[] {
+  requireLoaded()
+  return withLock(true, writeReachability)
+}
+
+/** Netlink groups of `ip monitor`'s socket, once it has joined them (from /proc/net/netlink). */
+function monitorSubscribed(pid: number): boolean {
+  try {
+    const sockets = new Set(
+      readdirSync(`/proc/${pid}/fd`)
+        .map((fd) => /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1])
+        .filter((inode): inode is string => inode !== undefined),
+    )
+    // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+    return readFileSync(`/proc/${pid}/net/netlink`, 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .some((f) => f.length >= 10 && sockets.has(f[9]) && /[1-9a-f]/i.test(f[3]))
+  } catch {
+    return false
+  }
+}
+
+export interface WatchOptions {
+  /** After the first change of a burst, how long to wait for the rest (never longer). */
+  readonly settleMs?: number
+  /** A full refresh this often even without events: covers lost events and new prefixes. */
+  readonly resyncMs?: number
+}
+
+/**
+ * Keeps this namespace's reachability current until SIGINT or SIGTERM: a refresh after each burst
+ * of route changes, and a full one every resyncMs. It subscribes before its first report. If the
+ * route monitor dies, or the kernel is detached under it, it stops with an error (exit non-zero);
+ * lost netlink messages (ENOBUFS) trigger a full refresh.
+ */
+export async function followRoutes(log: (line: string) => void, options: WatchOptions = {}): Promise<void> {
+  const settleMs = options.settleMs ?? 100
+  const resyncMs = options.resyncMs ?? 30_000
+  const monitor = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let failure: Error | undefined
+  let finish: () => void = () => {}
+  const done = new Promise<void>((resolve) => {
+    finish = resolve
+  })
+  const fail = (message: string) => {
+    failure ??= new CommandFailure(message)
+    finish()
+  }
+  let last = ''
+  const report = () => {
+    try {
+      if (!isLoaded()) return fail('kernel mode was detached: nothing left to watch')
+      const line = refreshReachability()
+        .map((s) => `${s.prefix} ${s.reachable ? 'reachable' : 'unreachable'}`)
+        .join(', ')
+      if (line !== last) log(line || '(no prefixes)')
+      last = line
+    } catch (e) {
+      fail(`refresh failed: ${(e as Error).message}`)
+    }
+  }
+  let pending: NodeJS.Timeout | undefined
+  const schedule = () => {
+    // The first event of a burst sets the time; later ones do not push it back, so steady churn
+    // still gets a refresh every settleMs.
+    pending ??= setTimeout(() => {
+      pending = undefined
+      report()
+    }, settleMs)
+  }
+  monitor.stdout.on('data', schedule)
+  monitor.stderr.on('data', schedule) // "netlink receive error ... No buffer space": events were lost
+  monitor.on('error', (e) => fail(`ip monitor: ${e.message}`))
+  monitor.on('exit', (code, signal) =>
+    fail(`ip monitor ended (${signal ?? `exit ${code}`}): route changes are no longer followed`),
+  )
+  const stop = () => finish()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  const resync = setInterval(report, resyncMs)
+  try {
+    for (let i = 0; i < 200 && !failure && !monitorSubscribed(monitor.pid ?? 0); i++)
+      await new Promise((r) => setTimeout(r, 10))
+    if (!failure && !monitorSubscribed(monitor.pid ?? 0))
+      fail('ip monitor did not subscribe to route changes')
+    if (!failure) report()
+    await done
+  } finally {
+    clearInterval(resync)
+    clearTimeout(pending)
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+    monitor.removeAllListeners('exit')
+    monitor.kill()
+  }
+  if (failure) throw failure
+}
