@@ -125,7 +125,7 @@ static __always_inline enum counter sock6_decide(struct bpf_sock_addr *ctx, cons
 	 * replaced can see one; staying IPv4 for that one call is safe. */
 	if (!*prefix || !(*prefix)->length)
 		return COUNT_NO_RULES;
-	if (prefix_is_unreachable(ctx, rule->prefix_id))
+	if ((*prefix)->unreachable_somewhere && prefix_is_unreachable(ctx, rule->prefix_id))
 		return COUNT_UNREACHABLE;
 	return COUNT_REWRITTEN;
 }

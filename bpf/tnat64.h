@@ -53,7 +53,10 @@ struct rule_value {
 struct prefix_value {
 	__u8 addr[16];
 	__u8 length; /* 32, 40, 48, 56, 64 or 96 */
-	__u8 pad[3];
+	/* Some namespace cannot reach it: only then is tnat64_unreachable worth its lookup
+	 * (~60 ns of a ~150 ns connect6). User space sets it after, and clears it before, the entry. */
+	__u8 unreachable_somewhere;
+	__u8 pad[2];
 };
 
 /* tnat64_unreachable: per network namespace (bpf_get_netns_cookie), the prefixes it has no route

@@ -11,9 +11,10 @@ export default class CacheList extends KernelCommand {
 
   async run(): Promise<{ cgroup: string; destination: string; method: string }[]> {
     const { flags } = await this.parse(CacheList)
-    const list = listPins({ cgroup: flags.cgroup }).flatMap(({ id, pins }) =>
-      pins.map((p) => ({ cgroup: describeCgroup(id).path ?? `cgroup ${id}`, ...p })),
-    )
+    const list = listPins({ cgroup: flags.cgroup }).flatMap(({ id, pins }) => {
+      const cgroup = describeCgroup(id).path ?? `cgroup ${id}`
+      return pins.map((p) => ({ cgroup, ...p }))
+    })
     for (const e of list) this.log(`${e.destination}  ${e.method}  ${e.cgroup}`)
     return list
   }

@@ -11,7 +11,7 @@ export interface StructLayout {
 export const LAYOUTS = {
   rule_key: { size: 16, fields: { prefixlen: 0, cgroup: 4, addr: 12 } },
   rule_value: { size: 4, fields: { action: 0, prefix_id: 1, flags: 2, pad: 3 } },
-  prefix_value: { size: 20, fields: { addr: 0, length: 16, pad: 17 } },
+  prefix_value: { size: 20, fields: { addr: 0, length: 16, unreachable_somewhere: 17, pad: 18 } },
   prefix_set: { size: 32, fields: { bits: 0 } },
   reverse_record: { size: 32, fields: { cgroup: 0, nat64: 8, port: 24, ipv4: 28 } },
   reverse_slot: { size: 48, fields: { cookie: 0, record: 8, overflow: 40, pad: 44 } },
@@ -161,17 +161,25 @@ export function decodeRuleValue(b: Buffer): RuleValue {
   }
 }
 
-export function encodePrefixValue(address: Uint8Array, length: number): Buffer {
+export interface PrefixValue {
+  readonly address: Uint8Array
+  readonly length: number
+  readonly unreachableSomewhere: boolean
+}
+
+export function encodePrefixValue(value: PrefixValue): Buffer {
   const b = Buffer.alloc(prefix_value.size)
-  b.set(address, prefix_value.fields.addr)
-  b.writeUInt8(length, prefix_value.fields.length)
+  b.set(value.address, prefix_value.fields.addr)
+  b.writeUInt8(value.length, prefix_value.fields.length)
+  b.writeUInt8(value.unreachableSomewhere ? 1 : 0, prefix_value.fields.unreachable_somewhere)
   return b
 }
 
-export function decodePrefixValue(b: Buffer): { address: Uint8Array; length: number } {
+export function decodePrefixValue(b: Buffer): PrefixValue {
   return {
     address: Uint8Array.from(b.subarray(0, 16)),
     length: b.readUInt8(prefix_value.fields.length),
+    unreachableSomewhere: b.readUInt8(prefix_value.fields.unreachable_somewhere) !== 0,
   }
 }
 

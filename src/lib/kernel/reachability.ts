@@ -3,10 +3,17 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { formatIPv6, parseIPv6 } from '../address.js'
-import { decodePrefixSet, encodePrefixSet, MAPS } from '../bpf/layout.js'
+import {
+  decodePrefixSet,
+  decodePrefixValue,
+  encodePrefixSet,
+  encodePrefixValue,
+  MAPS,
+  MAX_PREFIXES,
+} from '../bpf/layout.js'
 import { netnsCookie } from '../bpf/native.js'
 import { CommandFailure } from '../errors.js'
-import { isLoaded, requireLoaded, withLock, withMap } from './pins.js'
+import { indexKey, isLoaded, requireLoaded, withLock, withMap } from './pins.js'
 import { prefixTable } from './rules.js'
 
 /** A route that delivers packets (not unreachable, blackhole or prohibit) covers the prefix. */
@@ -55,7 +62,24 @@ export function writeReachability(): PrefixState[] {
   const states = prefixTable().map(({ id, prefix }) => ({ id, prefix, reachable: prefixReachable(prefix) }))
   const set = encodePrefixSet(states.filter((s) => !s.reachable).map((s) => s.id))
   withMap(MAPS.unreachable, (map) => map.update(cookieKey(netnsCookie()), set))
+  syncUnreachableSomewhere()
   return states
+}
+
+/** Each prefix's unreachable_somewhere, from the namespaces' sets: set after a set names it,
+ * cleared after no set does, so connect6 skips the per-namespace lookup only when none is due. */
+function syncUnreachableSomewhere(): void {
+  const anywhere = new Set(unreachableByNamespace().flatMap((n) => n.unreachable))
+  withMap(MAPS.prefixes, (prefixes) => {
+    for (let id = 0; id < MAX_PREFIXES; id++) {
+      const value = prefixes.lookup(indexKey(id))
+      if (!value) continue
+      const prefix = decodePrefixValue(value)
+      const wanted = prefix.length > 0 && anywhere.has(id)
+      if (prefix.unreachableSomewhere !== wanted)
+        prefixes.update(indexKey(id), encodePrefixValue({ ...prefix, unreachableSomewhere: wanted }))
+    }
+  })
 }
 
 /** A prefix id taken by a new prefix starts reachable in every namespace. */

@@ -265,7 +265,10 @@ export function writeRules(cgroup: bigint, compiled: CompiledRules): number[] {
       fresh.push(id)
       // No namespace has judged this prefix yet: it starts reachable everywhere, as the header says.
       clearUnreachable(id)
-      prefixes.update(indexKey(id), encodePrefixValue(prefix.bytes, prefix.length))
+      prefixes.update(
+        indexKey(id),
+        encodePrefixValue({ address: prefix.bytes, length: prefix.length, unreachableSomewhere: false }),
+      )
       return id
     })
   })
