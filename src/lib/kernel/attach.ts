@@ -35,7 +35,7 @@ import {
   withMap,
 } from './pins.js'
 import { writeReachability } from './reachability.js'
-import { cgroupsWithRules, compileRules, readPins, removeRules, writeRules } from './rules.js'
+import { compileRules, readPins, removeRules, writeRules } from './rules.js'
 
 const PROGRAM_NAMES = Object.values(PROGRAMS)
 
@@ -79,6 +79,7 @@ export function saveConfig(cgroup: { id: bigint; path: string }, config: Config)
     `tnat64 kernel mode: the rules of one cgroup (tnat64 prefix edits them)\n# cgroup ${cgroup.path}`,
   )
   // O_EXCL never follows a symlink; rename(2) replaces the name itself, never a link's target.
+  rmSync(temporary, { force: true }) // left by a crash
   writeFileSync(temporary, text, { mode: 0o600, flag: 'wx' })
   renameSync(temporary, file)
 }
@@ -147,11 +148,7 @@ export function attach(cgroup: Cgroup, config: Config): AttachResult {
     })
     try {
       for (const name of MAP_NAMES) chmodSync(join(PIN_DIR, name), 0o600)
-      const existing = existsSync(linkDir(cgroup.id))
-      const compiled = compileRules(
-        config,
-        existing || cgroupsWithRules().includes(cgroup.id) ? readPins(cgroup.id) : [],
-      )
+      const compiled = compileRules(config, readPins(cgroup.id)) // an operator's pins stay
       // Rules before programs: a copy attached to the cgroup never runs without them.
       writeRules(cgroup.id, compiled)
       writeReachability()

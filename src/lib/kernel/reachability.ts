@@ -18,14 +18,13 @@ import { prefixTable } from './rules.js'
 
 /** A route that delivers packets (not unreachable, blackhole or prohibit) covers the prefix. */
 export function prefixReachable(prefix: string): boolean {
-  const [address, length] = prefix.split('/')
-  const probe = parseIPv6(address)
+  const probe = parseIPv6(prefix.split('/')[0])
   probe[15] |= 1 // an address inside the prefix (its host part is all zero)
   const r = spawnSync('ip', ['-6', '-j', 'route', 'get', formatIPv6(probe)], {
     encoding: 'utf8',
     timeout: 5000,
   })
-  if (r.status !== 0 || Number(length) > 128) return false
+  if (r.status !== 0) return false
   try {
     const [route] = JSON.parse(r.stdout) as { type?: string }[]
     return (

@@ -6,7 +6,15 @@ import { join } from 'node:path'
 import { COUNTERS, type CounterName, MAPS } from '../bpf/layout.js'
 import { CommandFailure } from '../errors.js'
 import { attachedIds, describeCgroup } from './attach.js'
-import { indexKey, isLoaded, linkDir, requireKernelPrivilege, withLock, withMap } from './pins.js'
+import {
+  indexKey,
+  isLoaded,
+  linkDir,
+  requireKernelPrivilege,
+  requireLoaded,
+  withLock,
+  withMap,
+} from './pins.js'
 import { type PrefixState, prefixStates, unreachableByNamespace } from './reachability.js'
 import { type KernelRule, prefixTable, readRules } from './rules.js'
 
@@ -119,6 +127,7 @@ export function status(): Status {
   requireKernelPrivilege()
   if (!isLoaded())
     return { loaded: false, attached: [], prefixes: [], namespaces: [], bpfStatsEnabled: bpfStatsEnabled() }
+  requireLoaded()
   return withLock(false, () => {
     const names = new Map(prefixTable().map((p) => [p.id, p.prefix]))
     return {
