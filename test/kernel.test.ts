@@ -19,11 +19,13 @@ import {
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { formatIPv6, parseIPv4, parseIPv6 } from '../src/lib/address.js'
-import { LAYOUTS, MAPS, REVERSE_SLOTS } from '../src/lib/bpf/layout.js'
+import { CGROUP_VARIABLE, LAYOUTS, MAPS, REVERSE_SLOTS } from '../src/lib/bpf/layout.js'
+import { BpfError, LoadedObject } from '../src/lib/bpf/libbpf.js'
 import { parseConfig, resolve } from '../src/lib/config.js'
 import { RUN_DIR } from '../src/lib/dirs.js'
+import { reportError } from '../src/lib/errors.js'
 import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
-import { indexKey, LINK_DIR, PIN_DIR, withMap } from '../src/lib/kernel/pins.js'
+import { BPFFS, indexKey, LINK_DIR, PIN_DIR, withMap } from '../src/lib/kernel/pins.js'
 import { cgroupsWithRules } from '../src/lib/kernel/rules.js'
 import { LAB, Lab } from '../src/lib/lab.js'
 import { parsePrefix, synthesize } from '../src/lib/rfc6052.js'
@@ -889,6 +891,28 @@ s.sendall(b"still here"); print(s.recv(100).decode(), s.getpeername()[0], flush=
     assert.match(r.stderr, /^tnat64: could not remove \S+tnat64-run-\d+: processes the command left behind/)
     const left = readdirSync(cgroup2Mount()).filter((d) => d.startsWith('tnat64-run-'))
     for (const name of left) removeCgroupDir(name)
+  })
+})
+
+describe('kernel mode: a load the kernel refuses', () => {
+  it('reports the verifier’s reason after the one error line', () => {
+    const object = join(ROOT, 'test', 'c', 'bin', 'refused.bpf.o')
+    let caught: unknown
+    try {
+      LoadedObject.load(object, {
+        variable: { name: CGROUP_VARIABLE, value: 1n },
+        mapDir: BPFFS,
+        maps: [],
+      }).close()
+    } catch (e) {
+      caught = e
+    }
+    assert.ok(caught instanceof BpfError, String(caught))
+    const { lines, exitCode } = reportError(caught)
+    assert.equal(exitCode, 1)
+    assert.match(lines[0], /^tnat64: load .*refused\.bpf\.o: \w+: the kernel refused the programs$/)
+    assert.ok(lines.length > 1 && lines.slice(1).every((l) => l.startsWith('  ')), lines.join('\n'))
+    assert.match(lines.slice(1).join('\n'), /invalid bpf_context access/)
   })
 })
 
