@@ -520,21 +520,26 @@ print(len(socks), held, wrong, moved, native)
         }
         return n
       })
-    const holder = new Holder(
-      other,
-      `
+    const script = `
 import socket, sys
 socks = [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for i in range(20)]
 for s in socks: s.connect(("${MAPPED}", 9))
 print("ready", flush=True)
 sys.stdin.readline()
-`,
-    )
+`
+    const holder = new Holder(other, script)
+    const bystander = new Holder(cgroup, script) // an attached cgroup that stays
     await holder.waitFor('ready')
+    await bystander.waitFor('ready')
     assert.equal(recordsOf(cgroupId(other)), 20)
+    assert.equal(recordsOf(cgroupId(cgroup)), 20)
     ok(cli(['detach', '--cgroup', other]))
     assert.equal(recordsOf(cgroupId(other)), 0)
+    // Only the detached cgroup's records went; the others stay, and go with their sockets.
+    assert.equal(recordsOf(cgroupId(cgroup)), 20)
     await holder.finish()
+    await bystander.finish()
+    assert.equal(recordsOf(cgroupId(cgroup)), 0)
   })
 
   it('with no room left to record a rewrite, the program sees the NAT64 address, and it is counted', () => {
@@ -620,6 +625,13 @@ describe('kernel mode: each cgroup keeps its own configuration; the maps are the
     assert.ok(
       status.namespaces.some((n: { unreachable: string[] }) => n.unreachable.includes(LAB.nat64Prefix)),
       JSON.stringify(status.namespaces),
+    )
+    // That namespace is gone with its command: the next refresh forgets it.
+    ok(cli(['refresh']))
+    const after = JSON.parse(ok(cli(['status', '--json'])).stdout)
+    assert.deepEqual(
+      after.namespaces.map((n: { unreachable: string[] }) => n.unreachable),
+      [[]],
     )
   })
 
@@ -712,6 +724,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
     for (const r of results) {
       if (r.code === 0) continue
       assert.equal(r.code, 1, `${r.args.join(' ')}: ${r.stderr}`)
+      r.stderr = r.stderr.replace(/^tnat64: waiting for another tnat64 command to finish .*\n/, '')
       assert.match(
         r.stderr.trim(),
         /^tnat64: (.* is not attached|kernel mode is not attached anywhere.*)$/,
@@ -842,14 +855,97 @@ s.sendall(b"still here"); print(s.recv(100).decode(), s.getpeername()[0], flush=
     ok(cli(['detach', '--all']))
   })
 
+  it('a command that waits for the lock says so, and finds out under it that kernel mode went', async () => {
+    const cgroup = makeCgroup('race')
+    attachCli(cgroup, '--prefix', LAB.nat64Prefix)
+    const locker = spawn(PYTHON, [
+      '-c',
+      `import fcntl, sys\nf = open("${join(RUN_DIR, 'lock')}", "a")\nfcntl.flock(f, fcntl.LOCK_EX)\nprint("locked", flush=True)\nsys.stdin.readline()`,
+    ])
+    await new Promise<void>((r) => locker.stdout.once('data', () => r()))
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+        const child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64, ...args])
+        let stdout = ''
+        let stderr = ''
+        child.stdout.on('data', (b) => {
+          stdout += b
+        })
+        child.stderr.on('data', (b) => {
+          stderr += b
+        })
+        child.on('exit', (code) => done({ code, stdout, stderr }))
+      })
+    const waiting = [run(['refresh']), run(['status', '--json']), run(['prefix', 'list'])]
+    await new Promise((r) => setTimeout(r, 1500))
+    rmSync(PIN_DIR, { recursive: true }) // what a detach --all between their check and their turn does
+    locker.stdin.end('\n')
+    const [refresh, status, list] = await Promise.all(waiting)
+    const notice = /^tnat64: waiting for another tnat64 command to finish \(\/run\/tnat64\/lock\)\n/
+    assert.match(refresh.stderr, notice)
+    assert.equal(refresh.code, 1)
+    assert.match(refresh.stderr.replace(notice, ''), /^tnat64: kernel mode is not attached anywhere.*\n$/)
+    assert.equal(list.code, 1, list.stderr)
+    assert.equal(status.code, 0, status.stderr)
+    assert.equal(JSON.parse(status.stdout).loaded, false)
+  })
+
+  it('tnat64 run in two pid namespaces at once: each gets its own cgroup', () => {
+    const both = spawnSync(
+      'sh',
+      [
+        '-c',
+        `unshare --pid --fork ${TNAT64} run -- sleep 1 & unshare --pid --fork ${TNAT64} run -- sleep 1; s=$?; wait $!; echo $s $?`,
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(both.stdout.trim(), '0 0', both.stderr)
+  })
+
+  it('--json failures are one small object, with the usual exit code', () => {
+    const r = cli(['prefix', 'list', '--cgroup', 'x', '--json'])
+    assert.equal(r.status, 2)
+    assert.deepEqual(JSON.parse(r.stdout), {
+      error: { message: 'Nonexistent flag: --cgroup (see --help)', exitCode: 2 },
+    })
+  })
+
+  it('shows what an attach killed half-way left, and detach --id clears it', () => {
+    const kept = makeCgroup('kept')
+    const half = makeCgroup('half')
+    attachCli(kept, '--prefix', LAB.nat64Prefix)
+    attachCli(half, '--prefix', LAB.nat64Prefix)
+    const id = cgroupId(half)
+    rmSync(join(LINK_DIR, `cg${id}`), { recursive: true }) // as if killed between rules and links
+    const status = JSON.parse(ok(cli(['status', '--json'])).stdout)
+    assert.deepEqual(status.orphans, [{ id: id.toString(), clear: `tnat64 detach --id ${id}` }])
+    ok(cli(['detach', '--id', id.toString()]))
+    assert.deepEqual(cgroupsWithRules(), [cgroupId(kept)])
+    assert.deepEqual(JSON.parse(ok(cli(['status', '--json'])).stdout).orphans, [])
+  })
+
   it('says why: a removed cgroup, a hook held exclusively, libbpf with --debug, a cgroup run could not remove', () => {
     const gone = makeCgroup('gone')
     attachCli(gone, '--prefix', LAB.nat64Prefix)
+    const goneId = cgroupId(gone)
     rmdirSync(join(cgroup2Mount(), gone))
+    // A new cgroup at the same path, attached too: each is named apart.
+    mkdirSync(join(cgroup2Mount(), gone))
+    attachCli(gone, '--prefix', LAB.nat64Prefix)
     const status = JSON.parse(ok(cli(['status', '--json'])).stdout)
-    assert.equal(status.attached[0].removed, true)
-    assert.equal(status.attached[0].clear, `tnat64 detach --cgroup ${join(cgroup2Mount(), gone)}`)
+    const removed = status.attached.filter((a: { removed: boolean }) => a.removed)
+    assert.deepEqual(
+      removed.map((a: { id: string; clear: string }) => [a.id, a.clear]),
+      [[goneId.toString(), `tnat64 detach --id ${goneId}`]],
+    )
+    assert.match(ok(cli(['status'])).stdout, /\(removed while attached: tnat64 detach --id \d+\)/)
+    ok(cli(['detach', '--id', goneId.toString()]))
+    assert.deepEqual(
+      JSON.parse(ok(cli(['status', '--json'])).stdout).attached.map((a: { id: string }) => a.id),
+      [cgroupId(gone).toString()],
+    )
     ok(cli(['detach', '--cgroup', gone]))
+    failsWith(cli(['detach', '--id', 'x1']), 2, /^tnat64: --id x1: not a cgroup id/)
 
     const held = makeCgroup('held')
     const progs = join('/sys/fs/bpf', `t64-exclusive-${process.pid}`) // bpftool pins only on bpffs
@@ -888,7 +984,10 @@ s.sendall(b"still here"); print(s.recv(100).decode(), s.getpeername()[0], flush=
       },
     )
     assert.equal(r.status, 0, r.stderr)
-    assert.match(r.stderr, /^tnat64: could not remove \S+tnat64-run-\d+: processes the command left behind/)
+    assert.match(
+      r.stderr,
+      /^tnat64: could not remove \S+tnat64-run-\d+-[0-9a-f]+: processes the command left behind/,
+    )
     const left = readdirSync(cgroup2Mount()).filter((d) => d.startsWith('tnat64-run-'))
     for (const name of left) removeCgroupDir(name)
   })

@@ -33,6 +33,8 @@ export default class Status extends KernelCommand {
       }
     }
     if (!s.bpfStatsEnabled) this.log('  (run times: sysctl -w kernel.bpf_stats_enabled=1)')
+    for (const o of s.orphans)
+      this.log(`rules of cgroup ${o.id} without programs (an attach was killed): ${o.clear}`)
     this.log(
       `prefixes (this namespace): ${s.prefixes.map((p) => `${p.prefix} ${p.reachable ? 'reachable' : 'unreachable'}`).join(', ') || '(none)'}`,
     )

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { AddressError } from '../../lib/address.js'
 import { UsageError } from '../../lib/errors.js'
-import { parseIpv4Net } from '../../lib/ipv4net.js'
+import { ALWAYS_IPV4_NETS, netWithin, parseIpv4Net } from '../../lib/ipv4net.js'
 import { KernelCommand, targetFlags } from '../../lib/kernel/command.js'
 import { addPrefix } from '../../lib/kernel/prefixes.js'
 import { prefixArgument } from '../../lib/translate.js'
@@ -37,6 +37,11 @@ export default class PrefixAdd extends KernelCommand {
         throw e
       }
     })
+    for (const subnet of subnets)
+      if (ALWAYS_IPV4_NETS.some((net) => netWithin(subnet, net)))
+        throw new UsageError(
+          `--subnet ${subnet.text}: never goes through NAT64 (loopback, multicast, reserved)`,
+        )
     const cgroups = addPrefix(flags, prefix, subnets)
     this.log(
       `${subnets.length === 0 ? `default prefix is ${prefix.text}` : `${subnets.map((s) => s.text).join(', ')} -> ${prefix.text}`} in ${cgroups.join(', ')}`,

@@ -1,6 +1,6 @@
 // koffi and the libc calls node has no API for (flock, a socket's network-namespace cookie).
 // Loaded on first use, so commands that touch neither never pay for it.
-import { closeSync } from 'node:fs'
+import { closeSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
 export type Koffi = typeof import('koffi')
@@ -16,6 +16,7 @@ function bindLibc(k: Koffi) {
   const lib = k.load('libc.so.6')
   return {
     flock: lib.func('int flock(int fd, int operation)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
     socket: lib.func('int socket(int domain, int type, int protocol)'),
     getsockopt: lib.func(
       'int getsockopt(int fd, int level, int name, _Out_ uint8_t *value, _Inout_ uint32_t *len)',
@@ -35,19 +36,59 @@ export function errno(): number {
   return koffi().errno()
 }
 
-const LOCK_EX = 2
 const LOCK_SH = 1
+const LOCK_EX = 2
+const LOCK_NB = 4
+const EWOULDBLOCK = 11
 
-/** Blocks until the descriptor's file is locked (shared or exclusive); released when it closes. */
-export function flock(fd: number, exclusive: boolean): void {
-  if ((libc().flock(fd, exclusive ? LOCK_EX : LOCK_SH) as number) < 0)
-    throw new Error(`flock: errno ${errno()}`)
+/**
+ * Locks the descriptor's file (shared or exclusive; released when it closes). When someone else
+ * holds it, `waiting` is called once, then this blocks until the lock is ours.
+ */
+export function flock(fd: number, exclusive: boolean, waiting: () => void): void {
+  const operation = exclusive ? LOCK_EX : LOCK_SH
+  if ((libc().flock(fd, operation | LOCK_NB) as number) === 0) return
+  if (errno() !== EWOULDBLOCK) throw new Error(`flock: errno ${errno()}`)
+  waiting()
+  if ((libc().flock(fd, operation) as number) < 0) throw new Error(`flock: errno ${errno()}`)
 }
 
 const AF_INET6 = 10
 const SOCK_DGRAM = 2
 const SOL_SOCKET = 1
 const SO_NETNS_COOKIE = 71
+
+const CLONE_NEWNET = 0x40000000
+
+/**
+ * The cookies of the network namespaces behind these files (/proc/PID/ns/net, /run/netns/NAME),
+ * read by entering each with this thread only and coming back; files that vanish are skipped.
+ */
+export function netnsCookiesOf(files: string[]): bigint[] {
+  const home = openSync('/proc/thread-self/ns/net', 'r')
+  const cookies: bigint[] = []
+  try {
+    for (const file of files) {
+      let fd: number
+      try {
+        fd = openSync(file, 'r')
+      } catch {
+        continue
+      }
+      let back = 0
+      try {
+        if ((libc().setns(fd, CLONE_NEWNET) as number) === 0) cookies.push(netnsCookie())
+      } finally {
+        closeSync(fd)
+        back = libc().setns(home, CLONE_NEWNET) as number
+      }
+      if (back < 0) throw new Error(`setns back to our own namespace: errno ${errno()}`)
+    }
+  } finally {
+    closeSync(home)
+  }
+  return cookies
+}
 
 /** The cookie of the network namespace this process is in: what bpf_get_netns_cookie() returns. */
 export function netnsCookie(): bigint {

@@ -24,6 +24,7 @@ import {
   BPF_OBJECT,
   indexKey,
   isBpffsMounted,
+  isLoaded,
   LINK_DIR,
   linkDir,
   MAP_NAMES,
@@ -35,7 +36,7 @@ import {
   withMap,
 } from './pins.js'
 import { writeReachability } from './reachability.js'
-import { compileRules, readPins, removeRules, writeRules } from './rules.js'
+import { cgroupsWithRules, compileRules, readPins, removeRules, writeRules } from './rules.js'
 
 const PROGRAM_NAMES = Object.values(PROGRAMS)
 
@@ -224,55 +225,53 @@ function forget(cgroupId: bigint): void {
   rmSync(stateFile(cgroupId), { force: true })
 }
 
-/** Frees the reverse records a cgroup's programs wrote: its sock_release no longer runs. */
+/**
+ * Frees the reverse records a cgroup's programs wrote: its sock_release no longer runs. Only that
+ * cgroup's records are touched, and no cookie is ever written back. A slot is rewritten whole
+ * (user space has no compare-and-swap): a race lost to the BPF side can at worst hide one record,
+ * whose socket then shows its NAT64 peer, never a wrong one.
+ */
 function freeReverseRecords(cgroupId: bigint): void {
   const { reverse_slot, reverse_record } = LAYOUTS
-  const removed = new Map<number, number>() // slot index -> overflow records removed
+  const ownerAt = reverse_slot.fields.record + reverse_record.fields.cgroup
   withMap(MAPS.reverseOverflow, (overflow) => {
-    for (const key of overflow.keys()) {
-      const record = overflow.lookup(key)
-      if (record?.readBigUInt64LE(reverse_record.fields.cgroup) !== cgroupId || !overflow.delete(key))
-        continue
-      const index = Number(key.readBigUInt64LE() & BigInt(REVERSE_SLOTS - 1))
-      removed.set(index, (removed.get(index) ?? 0) + 1)
-    }
+    for (const key of overflow.keys())
+      if (overflow.lookup(key)?.readBigUInt64LE(reverse_record.fields.cgroup) === cgroupId)
+        overflow.delete(key)
   })
   withMap(MAPS.reverse, (slots) => {
     for (let index = 0; index < REVERSE_SLOTS; index++) {
       const slot = slots.lookup(indexKey(index))
-      if (!slot) continue
-      const mine =
-        slot.readBigUInt64LE(reverse_slot.fields.record + reverse_record.fields.cgroup) === cgroupId
-      const gone = removed.get(index) ?? 0
-      if (!mine && gone === 0) continue
-      // Another socket may claim or count in this slot meanwhile: the worst a lost race does is
-      // hide one record, and a socket without its record shows its NAT64 peer, never a wrong one.
-      const updated = Buffer.from(slot)
-      if (mine) updated.fill(0, 0, reverse_slot.fields.overflow)
-      const count = updated.readUInt32LE(reverse_slot.fields.overflow)
-      updated.writeUInt32LE(Math.max(0, count - gone), reverse_slot.fields.overflow)
-      slots.update(indexKey(index), updated)
+      if (!slot || slot.readBigUInt64LE(0) === 0n || slot.readBigUInt64LE(ownerAt) !== cgroupId) continue
+      slot.fill(0, 0, reverse_slot.fields.overflow)
+      slots.update(indexKey(index), slot)
     }
   })
 }
 
-/** Detaches the cgroup a --cgroup argument names; returns the path it had. */
-export function detachNamed(argument: string): string {
+/** Detaches the cgroup that --cgroup PATH or --id ID names; returns the path it had. */
+export function detachNamed(target: { cgroup?: string; id?: string }): string {
   requireKernelPrivilege()
   return withLock(true, () => {
-    const id = attachedCgroupId(argument)
+    const known = knownIds()
+    let id: bigint
+    if (target.id !== undefined) {
+      id = BigInt(target.id)
+      if (!known.includes(id)) throw new CommandFailure(`cgroup ${target.id} is not attached`)
+    } else id = attachedCgroupId(target.cgroup as string, known)
     const { path } = describeCgroup(id)
     detach(id)
     return path ?? `cgroup ${id}`
   })
 }
 
-/** Detaches one cgroup; with none left, removes the maps and the pin directory as well. */
+/** Detaches one cgroup (or clears what a killed attach left of it); with none left attached,
+ * removes the maps and the pin directory as well. */
 export function detach(cgroupId: bigint): boolean {
   requireKernelPrivilege()
   return withLock(true, () => {
     const dir = linkDir(cgroupId)
-    const was = existsSync(dir)
+    const was = existsSync(dir) || knownIds().includes(cgroupId)
     // Unpinning a link drops its last reference: the kernel detaches the program there and then.
     // The rules go after the programs, which never run without them.
     rmSync(dir, { recursive: true, force: true })
@@ -280,6 +279,12 @@ export function detach(cgroupId: bigint): boolean {
     else if (was) forget(cgroupId)
     return was
   })
+}
+
+/** Rules of cgroups without links: what an attach killed half-way left (detach --id clears it). */
+export function orphanIds(): bigint[] {
+  const attached = attachedIds()
+  return knownIds().filter((id) => !attached.includes(id))
 }
 
 /** Detaches every cgroup and removes every pin, the directory and the saved rules. */
@@ -299,21 +304,31 @@ function removeAll(): void {
       if (/^cg\d+\.conf/.test(name)) rmSync(join(RUN_DIR, name), { force: true })
 }
 
-/** The attached cgroup a --cgroup argument names: by its directory, or, once that directory is
- * gone, by the path it had when attached. */
-export function attachedCgroupId(argument: string): bigint {
-  let cgroup: Cgroup | undefined
+/** Cgroups kernel mode holds something of: links, or rules left by an attach that was killed. */
+function knownIds(): bigint[] {
+  const ids = attachedIds()
+  if (!isLoaded()) return ids
+  return [...new Set([...ids, ...cgroupsWithRules()])]
+}
+
+/**
+ * The cgroup a --cgroup argument names, among those kernel mode holds something of: by its
+ * directory, or, for one removed while attached, by the path it had (when no live cgroup there is
+ * attached; `--id` names it in any case).
+ */
+export function attachedCgroupId(argument: string, known = attachedIds()): bigint {
+  const path = resolve(cgroup2Mount(), argument)
+  let live: Cgroup | undefined
   try {
-    cgroup = resolveCgroup(argument)
+    live = resolveCgroup(argument)
   } catch (e) {
     if (!(e instanceof UsageError)) throw e
-    const path = resolve(cgroup2Mount(), argument)
-    const removed = attachedIds().find((id) => savedPath(id) === path)
-    if (removed !== undefined) return removed
-    throw e
   }
-  if (!attachedIds().includes(cgroup.id)) throw new CommandFailure(`${cgroup.path} is not attached`)
-  return cgroup.id
+  if (live && known.includes(live.id)) return live.id
+  const removed = known.find((id) => id !== live?.id && savedPath(id) === path && !findCgroupById(id))
+  if (removed !== undefined) return removed
+  if (!live) resolveCgroup(argument) // its error: no such cgroup
+  throw new CommandFailure(`${path} is not attached`)
 }
 
 /** A `--cgroup PATH | --all` pair. */

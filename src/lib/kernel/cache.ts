@@ -20,14 +20,16 @@ function recompile(cgroupId: bigint, pins: Pin[]): void {
 }
 
 export function listPins(target: Target): { id: bigint; pins: Pin[] }[] {
-  requireLoaded()
-  return withLock(false, () => targetCgroups(target).map((id) => ({ id, pins: readPins(id) })))
+  return withLock(false, () => {
+    requireLoaded()
+    return targetCgroups(target).map((id) => ({ id, pins: readPins(id) }))
+  })
 }
 
 /** Pins destinations in each cgroup; refuses, before changing anything, what cannot be honoured. */
 export function setPins(target: Target, destinations: string[], method: PinMethod): void {
-  requireLoaded()
   withLock(true, () => {
+    requireLoaded()
     const plans = targetCgroups(target).map((id) => {
       const { config } = savedConfig(id)
       if (method === 'nat64')
@@ -46,9 +48,9 @@ export function setPins(target: Target, destinations: string[], method: PinMetho
 
 /** Removes pins (all of them when `destinations` is empty); returns how many went. */
 export function clearPins(target: Target, destinations: string[] = []): number {
-  requireLoaded()
   for (const d of destinations) parseIPv4(d)
   return withLock(true, () => {
+    requireLoaded()
     let removed = 0
     for (const id of targetCgroups(target)) {
       const pins = readPins(id)

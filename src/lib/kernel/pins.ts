@@ -105,7 +105,9 @@ export function withLock<T>(exclusive: boolean, change: () => T): T {
     const fd = openSync(LOCK_FILE, fs.O_RDWR | fs.O_CREAT | fs.O_NOFOLLOW, 0o600)
     try {
       if (!fstatSync(fd).isFile()) throw new CommandFailure(`${LOCK_FILE} is not a regular file`)
-      flock(fd, exclusive)
+      flock(fd, exclusive, () =>
+        process.stderr.write(`tnat64: waiting for another tnat64 command to finish (${LOCK_FILE})\n`),
+      )
       // Someone may have replaced the file while we waited: lock the one that is there now.
       if (statSync(LOCK_FILE).ino !== fstatSync(fd).ino) continue
       held = exclusive ? 'exclusive' : 'shared'

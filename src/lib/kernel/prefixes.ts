@@ -10,8 +10,8 @@ import { compileRules, readPins, readRules, writeRules } from './rules.js'
 
 /** Applies `edit` to the saved configuration of each cgroup named, and recompiles it (pins kept). */
 function editConfigs(flags: Target, edit: (config: Config) => Config | undefined): string[] {
-  requireLoaded()
   return withLock(true, () => {
+    requireLoaded()
     const changed: string[] = []
     for (const id of targetCgroups(flags)) {
       const { config, path } = savedConfig(id)
@@ -72,8 +72,8 @@ export interface PrefixUse {
 }
 
 export function listPrefixes(): PrefixUse[] {
-  requireLoaded()
   return withLock(false, () => {
+    requireLoaded()
     const rules = attachedIds().map((id) => ({
       cgroup: describeCgroup(id).path ?? `cgroup ${id}`,
       rules: readRules(id).filter((r) => r.action === 'nat64'),

@@ -1,7 +1,8 @@
 // Reachability of NAT64 prefixes, a fact of each network namespace: the kernel program cannot see
 // a failed route lookup, so user space tells it, per namespace (bpf_get_netns_cookie) and prefix.
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { formatIPv6, parseIPv6 } from '../address.js'
 import {
   decodePrefixSet,
@@ -11,7 +12,8 @@ import {
   MAPS,
   MAX_PREFIXES,
 } from '../bpf/layout.js'
-import { netnsCookie } from '../bpf/native.js'
+import type { PinnedMap } from '../bpf/libbpf.js'
+import { netnsCookie, netnsCookiesOf } from '../bpf/native.js'
 import { CommandFailure } from '../errors.js'
 import { indexKey, isLoaded, requireLoaded, withLock, withMap } from './pins.js'
 import { prefixTable } from './rules.js'
@@ -60,9 +62,42 @@ function cookieKey(cookie: bigint): Buffer {
 export function writeReachability(): PrefixState[] {
   const states = prefixTable().map(({ id, prefix }) => ({ id, prefix, reachable: prefixReachable(prefix) }))
   const set = encodePrefixSet(states.filter((s) => !s.reachable).map((s) => s.id))
-  withMap(MAPS.unreachable, (map) => map.update(cookieKey(netnsCookie()), set))
+  withMap(MAPS.unreachable, (map) => {
+    pruneDeadNamespaces(map)
+    map.update(cookieKey(netnsCookie()), set)
+  })
   syncUnreachableSomewhere()
   return states
+}
+
+/** Every network namespace a process is in or `ip netns` holds, once each (by inode). */
+function namespaceFiles(): string[] {
+  const byInode = new Map<number, string>()
+  const candidates = [
+    ...readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map((pid) => `/proc/${pid}/ns/net`),
+    ...(existsSync('/run/netns') ? readdirSync('/run/netns').map((name) => join('/run/netns', name)) : []),
+  ]
+  for (const file of candidates) {
+    try {
+      const inode = statSync(file).ino
+      if (!byInode.has(inode)) byInode.set(inode, file)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return [...byInode.values()]
+}
+
+/** Forgets namespaces that no longer exist, so their entries neither fill the map nor keep
+ * connect6 looking up. (One kept alive only by an open descriptor is forgotten too: it then
+ * counts every prefix as reachable until refreshed again.) */
+function pruneDeadNamespaces(map: PinnedMap): void {
+  const keys = map.keys()
+  if (keys.length === 0) return
+  const live = new Set(netnsCookiesOf(namespaceFiles()).map((c) => c.toString()))
+  for (const key of keys) if (!live.has(key.readBigUInt64LE().toString())) map.delete(key)
 }
 
 /** Each prefix's unreachable_somewhere, from the namespaces' sets: set after a set names it,
@@ -106,8 +141,10 @@ export function unreachableByNamespace(): { netns: string; unreachable: number[]
 }
 
 export function refreshReachability(): PrefixState[] {
-  requireLoaded()
-  return withLock(true, writeReachability)
+  return withLock(true, () => {
+    requireLoaded()
+    return writeReachability()
+  })
 }
 
 /** Netlink groups of `ip monitor`'s socket, once it has joined them (from /proc/net/netlink). */
@@ -165,7 +202,11 @@ export async function followRoutes(log: (line: string) => void, options: WatchOp
       if (line !== last) log(line || '(no prefixes)')
       last = line
     } catch (e) {
-      fail(`refresh failed: ${(e as Error).message}`)
+      fail(
+        isLoaded()
+          ? `refresh failed: ${(e as Error).message}`
+          : 'kernel mode was detached: nothing left to watch',
+      )
     }
   }
   let pending: NodeJS.Timeout | undefined

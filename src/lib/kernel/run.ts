@@ -1,4 +1,5 @@
 // `tnat64 run`: one command in a fresh cgroup with kernel mode attached, cleaned up after it.
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { type Ending, runCommand } from '../command-line.js'
 import type { Config } from '../config.js'
@@ -11,7 +12,8 @@ export async function runInCgroup(
   config: Config,
   warn: (line: string) => void,
 ): Promise<Ending> {
-  const cgroup = createCgroup(`tnat64-run-${process.pid}`)
+  // The pid alone is not unique: other pid namespaces, and runs killed before they cleaned up.
+  const cgroup = createCgroup(`tnat64-run-${process.pid}-${randomBytes(4).toString('hex')}`)
   try {
     attach(cgroup, config)
     // The shell joins the cgroup first, then becomes the command: nothing runs outside it.

@@ -5,16 +5,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { COUNTERS, type CounterName, MAPS } from '../bpf/layout.js'
 import { CommandFailure } from '../errors.js'
-import { attachedIds, describeCgroup } from './attach.js'
-import {
-  indexKey,
-  isLoaded,
-  linkDir,
-  requireKernelPrivilege,
-  requireLoaded,
-  withLock,
-  withMap,
-} from './pins.js'
+import { attachedIds, describeCgroup, orphanIds } from './attach.js'
+import { indexKey, isLoaded, linkDir, requireLoaded, withLock, withMap } from './pins.js'
 import { type PrefixState, prefixStates, unreachableByNamespace } from './reachability.js'
 import { type KernelRule, prefixTable, readRules } from './rules.js'
 
@@ -104,7 +96,7 @@ export function attachedCgroups(): AttachedCgroup[] {
       id: id.toString(),
       path,
       removed,
-      clear: removed ? (path ? `tnat64 detach --cgroup ${path}` : 'tnat64 detach --all') : undefined,
+      clear: removed ? `tnat64 detach --id ${id}` : undefined,
       defaultPrefix: rules.find((r) => r.net === '0.0.0.0/0')?.prefix,
       rules,
       programs: programStats(id, programs),
@@ -119,16 +111,24 @@ export interface Status {
   readonly prefixes: PrefixState[]
   /** Namespaces that were refreshed, with the prefixes each cannot reach. */
   readonly namespaces: { netns: string; unreachable: string[] }[]
+  /** Rules left without links by an attach that was killed, and the command that clears each. */
+  readonly orphans: { id: string; clear: string }[]
   readonly counters?: Record<CounterName, number>
   readonly bpfStatsEnabled: boolean
 }
 
 export function status(): Status {
-  requireKernelPrivilege()
-  if (!isLoaded())
-    return { loaded: false, attached: [], prefixes: [], namespaces: [], bpfStatsEnabled: bpfStatsEnabled() }
-  requireLoaded()
   return withLock(false, () => {
+    if (!isLoaded())
+      return {
+        loaded: false,
+        attached: [],
+        prefixes: [],
+        namespaces: [],
+        orphans: [],
+        bpfStatsEnabled: bpfStatsEnabled(),
+      }
+    requireLoaded()
     const names = new Map(prefixTable().map((p) => [p.id, p.prefix]))
     return {
       loaded: true,
@@ -138,6 +138,7 @@ export function status(): Status {
         netns: n.netns,
         unreachable: n.unreachable.map((id) => names.get(id) ?? `#${id}`),
       })),
+      orphans: orphanIds().map((id) => ({ id: id.toString(), clear: `tnat64 detach --id ${id}` })),
       counters: counters(),
       bpfStatsEnabled: bpfStatsEnabled(),
     }
