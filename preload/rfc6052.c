@@ -78,6 +78,9 @@ enum prefix_error nat64_prefix_parse(const char *text, struct nat64_prefix *out)
 		return PREFIX_MAPPED;
 	if (out->bytes[0] == 0xff)
 		return PREFIX_MULTICAST;
+	static const uint8_t zero[8];
+	if (memcmp(out->bytes, zero, sizeof(zero)) == 0 || (out->bytes[0] == 0xfe && (out->bytes[1] & 0xc0) == 0x80))
+		return PREFIX_NOT_GLOBAL;
 	return PREFIX_OK;
 }
 
@@ -91,6 +94,7 @@ const char *prefix_error_code(enum prefix_error error)
 		[PREFIX_U_OCTET] = "u-octet",
 		[PREFIX_MAPPED] = "mapped",
 		[PREFIX_MULTICAST] = "multicast",
+		[PREFIX_NOT_GLOBAL] = "not-global",
 	};
 	return codes[error];
 }
@@ -105,6 +109,7 @@ const char *prefix_error_text(enum prefix_error error)
 		[PREFIX_U_OCTET] = "bits 64-71 (the u-octet) must be zero (RFC 6052 §2.2)",
 		[PREFIX_MAPPED] = "::ffff:0:0/96 holds IPv4-mapped addresses, not a NAT64 prefix",
 		[PREFIX_MULTICAST] = "a multicast prefix (ff00::/8) cannot be a NAT64 prefix",
+		[PREFIX_NOT_GLOBAL] = "::/64 (unspecified, loopback, IPv4-compatible) and link-local fe80::/10 cannot be NAT64 prefixes",
 	};
 	return texts[error];
 }

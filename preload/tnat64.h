@@ -32,6 +32,7 @@ enum prefix_error {
 	PREFIX_U_OCTET,
 	PREFIX_MAPPED,
 	PREFIX_MULTICAST,
+	PREFIX_NOT_GLOBAL,
 };
 
 enum prefix_error nat64_prefix_parse(const char *text, struct nat64_prefix *out);

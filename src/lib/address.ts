@@ -2,7 +2,15 @@
 import ipaddr from 'ipaddr.js'
 
 /** Why an address, network or prefix was rejected; the codes are shared with the C and BPF tests' vectors. */
-export type RejectCode = 'syntax' | 'length' | 'host-bits' | 'u-octet' | 'mapped' | 'multicast' | 'outside'
+export type RejectCode =
+  | 'syntax'
+  | 'length'
+  | 'host-bits'
+  | 'u-octet'
+  | 'mapped'
+  | 'multicast'
+  | 'not-global'
+  | 'outside'
 
 export class AddressError extends Error {
   constructor(

@@ -80,6 +80,12 @@ export function parsePrefix(text: string): Nat64Prefix {
   if (bytes[0] === 0xff) {
     throw new AddressError('multicast', `'${text}': a multicast prefix (ff00::/8) cannot be a NAT64 prefix`)
   }
+  if (bytes.subarray(0, 8).every((b) => b === 0) || (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80)) {
+    throw new AddressError(
+      'not-global',
+      `'${text}': ::/64 (unspecified, loopback, IPv4-compatible) and link-local fe80::/10 cannot be NAT64 prefixes`,
+    )
+  }
   return { bytes, length, text: canonical }
 }
 
