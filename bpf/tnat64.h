@@ -77,9 +77,10 @@ struct reverse_record {
 
 /* tnat64_reverse: array indexed by socket cookie modulo TNAT64_REVERSE_SLOTS. A slot belongs to
  * the socket whose cookie it holds until sock_release frees it. Cookies are handed out in
- * sequence, so the common path is one array write to a warm line (a hash insert costs ~170 ns of
- * cache misses). A socket whose slot a live one holds goes to tnat64_reverse_overflow, a hash
- * keyed by cookie, and the slot counts it, so readers try the hash only when needed. */
+ * sequence (per CPU, in batches), so the common path is one array write to a warm line (a hash
+ * insert costs ~170 ns of cache misses). A socket whose slot a live one holds goes to
+ * tnat64_reverse_overflow, a hash keyed by cookie, and the slot counts it, so readers try the
+ * hash only when needed (the count is a hint: too high costs a lookup, never a wrong answer). */
 struct reverse_slot {
 	__u64 cookie; /* 0: free */
 	struct reverse_record record;

@@ -635,6 +635,46 @@ describe('kernel mode: each cgroup keeps its own configuration; the maps are the
     )
   })
 
+  it('forgets only namespaces that are gone: never one a thread holds, nor when it cannot see them all', async () => {
+    // A namespace that one thread of a process lives in, refreshed from there.
+    const holder = new Holder(
+      first,
+      `
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def hold():
+    assert libc.unshare(0x40000000) == 0
+    print("tid", threading.get_native_id(), flush=True)
+    sys.stdin.readline()
+t = threading.Thread(target=hold); t.start(); t.join()
+`,
+    )
+    await holder.waitFor('tid')
+    const tid = /tid (\d+)/.exec(holder.output)?.[1]
+    const mine = () => JSON.parse(ok(cli(['status', '--json'])).stdout).namespaces.length
+    ok(spawnSync('nsenter', [`--net=/proc/${tid}/ns/net`, TNAT64, 'refresh'], { encoding: 'utf8' }))
+    const held = mine()
+    ok(cli(['refresh']))
+    assert.equal(mine(), held, 'a namespace held by a thread stays')
+    // From a pid namespace of its own, the CLI cannot see every namespace: it forgets none.
+    ok(spawnSync('unshare', ['-n', TNAT64, 'refresh'], { encoding: 'utf8' }))
+    ok(
+      spawnSync(
+        'nsenter',
+        [`--net=${lab.nsPath('client')}`, 'unshare', '-p', '-f', '--mount-proc', TNAT64, 'refresh'],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    )
+    assert.equal(mine(), held + 1)
+    ok(cli(['refresh']))
+    assert.equal(mine(), held, 'the namespace of a finished command is forgotten')
+    await holder.finish()
+    ok(cli(['refresh']))
+    assert.equal(mine(), held - 1, 'and the thread’s, once it has ended')
+  })
+
   it('operator pins survive traffic to 70 000 other destinations, and nat64 pins what a local rule covers', () => {
     const config = join(lab.stateDir, 'pins.conf')
     writeFileSync(config, `nat64_prefix = ${LAB.nat64Prefix}\nlocal = 198.51.100.0/24\n`)

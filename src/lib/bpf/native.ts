@@ -61,33 +61,37 @@ const SO_NETNS_COOKIE = 71
 const CLONE_NEWNET = 0x40000000
 
 /**
- * The cookies of the network namespaces behind these files (/proc/PID/ns/net, /run/netns/NAME),
- * read by entering each with this thread only and coming back; files that vanish are skipped.
+ * The cookie of each network namespace, given as the files that hold it (any one will do: the
+ * next is tried when one has gone), read by entering it with this thread only and coming back.
+ * Undefined for a namespace none of whose files could be entered.
  */
-export function netnsCookiesOf(files: string[]): bigint[] {
+export function netnsCookiesOf(holders: string[][]): (bigint | undefined)[] {
   const home = openSync('/proc/thread-self/ns/net', 'r')
-  const cookies: bigint[] = []
   try {
-    for (const file of files) {
-      let fd: number
-      try {
-        fd = openSync(file, 'r')
-      } catch {
-        continue
+    return holders.map((files) => {
+      for (const file of files) {
+        let fd: number
+        try {
+          fd = openSync(file, 'r')
+        } catch {
+          continue
+        }
+        let cookie: bigint | undefined
+        let back = 0
+        try {
+          if ((libc().setns(fd, CLONE_NEWNET) as number) === 0) cookie = netnsCookie()
+        } finally {
+          closeSync(fd)
+          back = libc().setns(home, CLONE_NEWNET) as number
+        }
+        if (back < 0) throw new Error(`setns back to our own namespace: errno ${errno()}`)
+        if (cookie !== undefined) return cookie
       }
-      let back = 0
-      try {
-        if ((libc().setns(fd, CLONE_NEWNET) as number) === 0) cookies.push(netnsCookie())
-      } finally {
-        closeSync(fd)
-        back = libc().setns(home, CLONE_NEWNET) as number
-      }
-      if (back < 0) throw new Error(`setns back to our own namespace: errno ${errno()}`)
-    }
+      return undefined
+    })
   } finally {
     closeSync(home)
   }
-  return cookies
 }
 
 /** The cookie of the network namespace this process is in: what bpf_get_netns_cookie() returns. */

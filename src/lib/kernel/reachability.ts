@@ -1,8 +1,7 @@
 // Reachability of NAT64 prefixes, a fact of each network namespace: the kernel program cannot see
 // a failed route lookup, so user space tells it, per namespace (bpf_get_netns_cookie) and prefix.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { formatIPv6, parseIPv6 } from '../address.js'
 import {
   decodePrefixSet,
@@ -70,19 +69,59 @@ export function writeReachability(): PrefixState[] {
   return states
 }
 
-/** Every network namespace a process is in or `ip netns` holds, once each (by inode). */
-function namespaceFiles(): string[] {
-  const byInode = new Map<number, string>()
-  const candidates = [
-    ...readdirSync('/proc')
-      .filter((d) => /^\d+$/.test(d))
-      .map((pid) => `/proc/${pid}/ns/net`),
-    ...(existsSync('/run/netns') ? readdirSync('/run/netns').map((name) => join('/run/netns', name)) : []),
-  ]
-  for (const file of candidates) {
+/** The init pid namespace's fixed inode (PROC_PID_INIT_INO, include/linux/proc_ns.h). */
+const INIT_PID_NAMESPACE = 0xeffffffc
+const CAP_SYS_PTRACE = 19n
+const CAP_SYS_ADMIN = 21n
+
+/** Only a process of the host's pid namespace that may enter any namespace sees them all. */
+function seesEveryNamespace(): boolean {
+  try {
+    if (statSync('/proc/self/ns/pid').ino !== INIT_PID_NAMESPACE) return false
+    const caps = BigInt(
+      `0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'}`,
+    )
+    return ((caps >> CAP_SYS_PTRACE) & 1n) === 1n && ((caps >> CAP_SYS_ADMIN) & 1n) === 1n
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The files that hold each network namespace, grouped by namespace (inode): nsfs mounts first
+ * (`ip netns` names and other bind mounts stay put), then every thread's namespace and every
+ * descriptor open on one.
+ */
+function namespaceHolders(): string[][] {
+  const files: string[] = []
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [mount, source] = line.split(' - ')
+    const fields = mount.split(' ')
+    if (source?.startsWith('nsfs ') && fields[3]?.startsWith('net:['))
+      files.push(fields[4].replace(/\\040/g, ' '))
+  }
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir)
+    } catch {
+      return [] // gone meanwhile
+    }
+  }
+  for (const pid of list('/proc').filter((d) => /^\d+$/.test(d))) {
+    for (const tid of list(`/proc/${pid}/task`)) files.push(`/proc/${pid}/task/${tid}/ns/net`)
+    for (const fd of list(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('net:[')) files.push(`/proc/${pid}/fd/${fd}`)
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  const byInode = new Map<number, string[]>()
+  for (const file of files) {
     try {
       const inode = statSync(file).ino
-      if (!byInode.has(inode)) byInode.set(inode, file)
+      byInode.set(inode, [...(byInode.get(inode) ?? []), file])
     } catch {
       // gone meanwhile
     }
@@ -90,13 +129,18 @@ function namespaceFiles(): string[] {
   return [...byInode.values()]
 }
 
-/** Forgets namespaces that no longer exist, so their entries neither fill the map nor keep
- * connect6 looking up. (One kept alive only by an open descriptor is forgotten too: it then
- * counts every prefix as reachable until refreshed again.) */
+/**
+ * Forgets namespaces that no longer exist, so their entries neither fill the map nor keep
+ * connect6 looking up. Only when it is sure: it must see every namespace (the host's pid
+ * namespace, CAP_SYS_ADMIN and CAP_SYS_PTRACE), and every namespace it found must have given its
+ * cookie; otherwise nothing is forgotten this time.
+ */
 function pruneDeadNamespaces(map: PinnedMap): void {
   const keys = map.keys()
-  if (keys.length === 0) return
-  const live = new Set(netnsCookiesOf(namespaceFiles()).map((c) => c.toString()))
+  if (keys.length === 0 || !seesEveryNamespace()) return
+  const cookies = netnsCookiesOf(namespaceHolders())
+  if (cookies.some((c) => c === undefined)) return
+  const live = new Set(cookies.map((c) => String(c)))
   for (const key of keys) if (!live.has(key.readBigUInt64LE().toString())) map.delete(key)
 }
 
