@@ -116,13 +116,6 @@ export enum RuleFlag {
 
 const { rule_key, rule_value, prefix_value } = LAYOUTS
 
-/** A cgroup id as the rule key holds it: 8 bytes, big-endian. */
-export function encodeCgroupId(id: bigint): Buffer {
-  const b = Buffer.alloc(8)
-  b.writeBigUInt64BE(id)
-  return b
-}
-
 export function encodeRuleKey(cgroup: bigint, address: Uint8Array, length: number): Buffer {
   const b = Buffer.alloc(rule_key.size)
   b.writeUInt32LE(64 + length, rule_key.fields.prefixlen)

@@ -19,7 +19,7 @@ export class BpfError extends CommandFailure {
   }
 }
 
-export function errnoName(errno: number): string {
+function errnoName(errno: number): string {
   return Object.entries(constants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`
 }
 
@@ -90,7 +90,7 @@ function libbpf(): ReturnType<typeof bind> {
 }
 
 /** bpf(2)'s map update flags. */
-export const BPF_ANY = 0
+const BPF_ANY = 0
 
 /** struct bpf_map_info's first fields (uapi). */
 const MAP_INFO = { type: 0, keySize: 8, valueSize: 12, maxEntries: 16, flags: 20, size: 80 }

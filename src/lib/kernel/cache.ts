@@ -9,11 +9,6 @@ import { requireLoaded, withLock } from './pins.js'
 import { writeReachability } from './reachability.js'
 import { compileRules, type Pin, type PinMethod, pinRefusal, readPins, writeRules } from './rules.js'
 
-export interface CgroupPins {
-  readonly cgroup: string
-  readonly pins: Pin[]
-}
-
 /** Rewrites one cgroup's rules: its saved configuration with the given pins on top. */
 function recompile(cgroupId: bigint, pins: Pin[]): void {
   writeRules(cgroupId, compileRules(savedConfig(cgroupId).config, pins))

@@ -39,7 +39,7 @@ export function isBpffsMounted(): boolean {
 }
 
 /** Mounts bpffs at /sys/fs/bpf, 0700, when it is not there (no systemd does it on these machines). */
-export function ensureBpffs(): void {
+function ensureBpffs(): void {
   if (isBpffsMounted()) return
   const r = spawnSync('mount', ['-t', 'bpf', '-o', 'mode=0700', 'bpf', BPFFS], { encoding: 'utf8' })
   if (r.status !== 0) throw new CommandFailure(`cannot mount bpffs at ${BPFFS}: ${r.stderr.trim()}`)
