@@ -89,13 +89,14 @@ export function indexKey(id: number): Buffer {
   return key
 }
 
+/** The lock this process holds, so that a locked operation may call another. */
+let held: 'shared' | 'exclusive' | undefined
+
 /**
  * Runs `change` holding the lock of kernel mode's state (shared: only reads), so that two
  * administrators never interleave. The lock file stays: removing it would let a waiter lock an
  * orphan while a newcomer locks its successor.
  */
-let held: 'shared' | 'exclusive' | undefined
-
 export function withLock<T>(exclusive: boolean, change: () => T): T {
   if (held === 'exclusive' || (held === 'shared' && !exclusive)) return change() // already ours
   if (held === 'shared') throw new Error('withLock: an exclusive lock inside a shared one')
