@@ -124,6 +124,16 @@ data, peer = s.recvfrom(100)
 print(data.decode(), peer[0], s.getpeername()[0])
 `
 
+/** An echo connection held open until told, then used once: its answer and its peer. */
+const ECHO_HOLDER = `
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.settimeout(5)
+s.connect(("${MAPPED}", ${LAB.echoPort}))
+print("ready", flush=True)
+sys.stdin.readline()
+s.sendall(b"still here"); print(s.recv(100).decode(), s.getpeername()[0], flush=True)
+`
+
 /** Where the kernel really connected a UDP socket (the remote address in /proc/net/udp6), or the
  * error connect() gave. */
 const KERNEL_PEER = `
@@ -377,20 +387,11 @@ describe('kernel mode: attached cgroup', () => {
       JSON.parse(attachCli(cgroup, '--prefix', LAB.nat64Prefix, '--json').stdout).newlyAttached,
       false,
     )
-    const holder = new Holder(
-      cgroup,
-      `
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.settimeout(5)
-s.connect(("${MAPPED}", ${LAB.echoPort}))
-print("ready", flush=True)
-sys.stdin.readline()
-s.sendall(b"still here"); print(s.recv(100).decode(), flush=True)
-`,
-    )
+    const holder = new Holder(cgroup, ECHO_HOLDER)
     await holder.waitFor('ready')
     ok(spawnSync(TNAT64, ['detach', '--cgroup', cgroup], { encoding: 'utf8' }))
-    assert.equal(await holder.finish(), 'ready\nstill here\n')
+    // Without the programs the open socket's peer is what the kernel connected it to.
+    assert.equal(await holder.finish(), `ready\nstill here ${LAB.serverNat64}\n`)
     await nothingOfOursInTheKernel()
   })
 })
@@ -873,17 +874,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
 
     attachCli(cgroup, '--prefix', LAB.nat64Prefix)
     const before = ourLinks()
-    const holder = new Holder(
-      cgroup,
-      `
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.settimeout(5)
-s.connect(("${MAPPED}", ${LAB.echoPort}))
-print("ready", flush=True)
-sys.stdin.readline()
-s.sendall(b"still here"); print(s.recv(100).decode(), s.getpeername()[0], flush=True)
-`,
-    )
+    const holder = new Holder(cgroup, ECHO_HOLDER)
     await holder.waitFor('ready')
     assert.match(ok(cli(['upgrade'])).stdout, /^upgraded /)
     const upgraded = ourLinks()

@@ -274,9 +274,10 @@ export function withDefaultPrefix(config: Config, prefix: Nat64Prefix): Config {
 }
 
 /**
- * Which rule a destination gets: the always-IPv4 networks (loopback, multicast, ...), then `local`, then the most specific path, then the
- * default prefix, else the well-known prefix; a non-global destination never goes through the
- * well-known prefix (gateways drop it), it goes over IPv4.
+ * Which rule a destination gets: the always-IPv4 networks (loopback, multicast, ...), then
+ * `local`, then the most specific path, then the default prefix, else the well-known prefix; a
+ * non-global destination never goes through the well-known prefix (gateways drop it), it goes
+ * over IPv4.
  */
 export function resolve(config: Config, ipv4: Uint8Array): Rule {
   const address = ipv4ToNumber(ipv4)
