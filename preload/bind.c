@@ -1,16 +1,29 @@
-/* bind() on a swapped socket: the IPv4 address becomes its IPv4-mapped form (0.0.0.0 becomes
- * ::ffff:0.0.0.0, which accepts IPv4 only), so a server keeps exactly the exposure it asked for. */
+/* bind() on a swapped socket. 0.0.0.0 becomes [::], dual-stack, so that a connection through
+ * NAT64 keeps the port the program chose (listen() then keeps the socket IPv4-only). A specific
+ * IPv4 address becomes its IPv4-mapped form: it only exists on IPv4, so the socket's
+ * connections go over IPv4 and it accepts what an AF_INET socket bound there would. */
+#include <errno.h>
+
 #include "tnat64.h"
 
 TNAT64_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	tnat64_init();
-	if (!(registry_get(fd) & FD_SWAPPED) || !addr || len < sizeof(sa_family_t))
+	uint64_t word = fd_state(fd);
+	if (!(word & FD_SWAPPED) || !addr || len < sizeof(sa_family_t))
 		return libc.bind(fd, addr, len);
 	struct sockaddr_in local;
-	if (ipv4_sockaddr_arg(addr, len, true, &local) < 0)
-		return -1;
-	struct sockaddr_in6 mapped = {.sin6_family = AF_INET6, .sin6_port = local.sin_port};
-	ipv4_mapped(local.sin_addr, &mapped.sin6_addr);
-	return libc.bind(fd, (const struct sockaddr *)&mapped, sizeof(mapped));
+	int r = ipv4_sockaddr_arg(addr, len, true, &local);
+	if (r == 0) {
+		struct sockaddr_in6 real = {.sin6_family = AF_INET6, .sin6_port = local.sin_port};
+		bool any = local.sin_addr.s_addr == htonl(INADDR_ANY);
+		if (!any)
+			ipv4_mapped(local.sin_addr, &real.sin6_addr);
+		r = libc.bind(fd, (const struct sockaddr *)&real, sizeof(real));
+		if (r == 0 && !any)
+			registry_set(fd, word | FD_BOUND4);
+	}
+	if (r < 0 && (errno == EAFNOSUPPORT || errno == EINVAL) && !fd_recheck(fd))
+		return libc.bind(fd, addr, len);
+	return r;
 }

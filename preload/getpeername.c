@@ -1,13 +1,11 @@
-/* getpeername() on a swapped socket: the IPv4 peer the application connected to, as sockaddr_in.
+/* getpeername() on a swapped socket: the IPv4 peer the program connected to, as sockaddr_in.
  * Every other socket (AF_UNIX, AF_NETLINK, a native AF_INET6 one) is left alone. */
-#include <errno.h>
-
 #include "tnat64.h"
 
 TNAT64_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	tnat64_init();
-	uint64_t word = registry_get(fd);
+	uint64_t word = fd_state(fd);
 	if (!(word & FD_SWAPPED))
 		return libc.getpeername(fd, addr, len);
 	struct sockaddr_in6 real;
@@ -16,7 +14,7 @@ TNAT64_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	if (libc.getpeername(fd, (struct sockaddr *)&real, &real_len) < 0)
 		return -1;
 	if (real.sin6_family != AF_INET6) { /* a number reused behind our back: not ours any more */
-		registry_clear(fd);
+		registry_set(fd, 0);
 		return libc.getpeername(fd, addr, len);
 	}
 	struct sockaddr_in peer;

@@ -1,5 +1,5 @@
-/* getsockopt(): SO_ERROR ends a non-blocking connect, so it is where its outcome is learnt for
- * the destination cache; SO_DOMAIN answers AF_INET, as the application expects. */
+/* getsockopt() on a swapped socket: SO_DOMAIN answers AF_INET; IPv6-level options fail as they
+ * do on an AF_INET socket; SO_ERROR ends a pending connect, so it is where its outcome is learnt. */
 #include <errno.h>
 #include <string.h>
 
@@ -7,40 +7,59 @@
 
 static void learn(int fd, uint64_t word, int error)
 {
+	registry_set(fd, word & ~(FD_PENDING | FD_LEARN));
+	if (!(word & FD_LEARN) || (error != 0 && !TNAT64_BROKEN(error)))
+		return;
 	struct sockaddr_in dest;
 	fd_peer(word, &dest);
-	enum method method = fd_method(word);
-	registry_set(fd, word & ~FD_PENDING);
-	if (error == 0) {
-		cache_store(dest.sin_addr, method);
-	} else if (error == ENETUNREACH || error == EHOSTUNREACH || error == EADDRNOTAVAIL || error == ETIMEDOUT) {
-		/* This way is broken for now: the next connect to this destination tries the other first. */
-		cache_store(dest.sin_addr, method == METHOD_NAT64 ? METHOD_IPV4 : METHOD_NAT64);
+	cache_learn(dest.sin_addr, fd_method(word), error == 0);
+	char name[16];
+	if (error != 0)
 		log_msg(LOG_INFO, "fd %d: %s connect failed (%s); next time the other way first", fd,
-			method == METHOD_NAT64 ? "NAT64" : "IPv4", strerror(error));
-	}
+			fd_method(word) == METHOD_NAT64 ? "NAT64" : "IPv4", log_errno(error, name));
 }
 
-TNAT64_EXPORT int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
+/* 0 while still connecting too: only a connected socket or an error ends the attempt. */
+static void pending_error(int fd, uint64_t word, const void *value, socklen_t len)
+{
+	int error;
+	if (len < sizeof(error))
+		return;
+	memcpy(&error, value, sizeof(error));
+	struct sockaddr_in6 peer;
+	socklen_t peer_len = sizeof(peer);
+	if (error != 0 || libc.getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0)
+		learn(fd, word, error);
+}
+
+static __attribute__((noinline)) int getsockopt_ours(int fd, int level, int name, void *value, socklen_t *len)
 {
 	tnat64_init();
+	uint64_t word = fd_state(fd);
+	/* Answers that only a swapped socket gets are given after checking it still is one. */
+	bool recheck = level == IPPROTO_IPV6 || name == SO_DOMAIN;
+	if (!(word & FD_SWAPPED) || (recheck && !fd_recheck(fd)))
+		return libc.getsockopt(fd, level, name, value, len);
+	if (level == IPPROTO_IPV6) {
+		errno = EOPNOTSUPP; /* what an AF_INET socket answers */
+		return -1;
+	}
 	int r = libc.getsockopt(fd, level, name, value, len);
-	if (r < 0 || level != SOL_SOCKET)
+	if (r < 0)
 		return r;
-	uint64_t word = registry_get(fd);
-	if (!(word & FD_SWAPPED))
-		return r;
-	if (name == SO_ERROR && (word & FD_PENDING) && *len >= sizeof(int)) {
-		int error;
-		memcpy(&error, value, sizeof(error));
-		/* 0 while still connecting too: only a connected socket or an error ends the attempt. */
-		struct sockaddr_in6 peer;
-		socklen_t peer_len = sizeof(peer);
-		if (error != 0 || libc.getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0)
-			learn(fd, word, error);
+	if (name == SO_ERROR && (word & FD_PENDING)) {
+		pending_error(fd, word, value, *len);
 	} else if (name == SO_DOMAIN && *len >= sizeof(int)) {
 		int domain = AF_INET;
 		memcpy(value, &domain, sizeof(domain));
 	}
 	return r;
+}
+
+TNAT64_EXPORT int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
+{
+	bool ours = level == IPPROTO_IPV6 || (level == SOL_SOCKET && (name == SO_DOMAIN || name == SO_ERROR));
+	if (!ours && tnat64_is_ready())
+		return libc.getsockopt(fd, level, name, value, len);
+	return getsockopt_ours(fd, level, name, value, len);
 }

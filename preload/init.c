@@ -1,7 +1,9 @@
-/* Process-wide state: the real libc calls and the configuration, set up once on first use (a
- * constructor may run too late: other libraries' constructors can make sockets before ours). */
+/* Process-wide state: the real libc calls and the configuration, set up by a constructor, so
+ * that a program that chdir()s or chroot()s before its first socket still has its
+ * configuration. Calls that come before it (other libraries' constructors can make sockets
+ * first) set it up on the spot. */
 #include <dlfcn.h>
-#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +13,10 @@
 
 struct libc_calls libc;
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static bool ready; /* set once load() has finished: the common path skips pthread_once */
+enum { UNSET, LOADING, READY };
+static int state = UNSET;
+int tnat64_ready; /* state == READY, for the inline check every call makes */
+static pid_t loader; /* the thread that is loading */
 static bool active;
 static struct config config;
 
@@ -23,12 +27,14 @@ static void resolve_libc(void)
 	RESOLVE(socket);
 	RESOLVE(connect);
 	RESOLVE(bind);
-	RESOLVE(accept);
+	RESOLVE(listen);
 	RESOLVE(accept4);
 	RESOLVE(getpeername);
 	RESOLVE(getsockname);
 	RESOLVE(getsockopt);
 	RESOLVE(setsockopt);
+	RESOLVE(sendto);
+	RESOLVE(sendmsg);
 	RESOLVE(close);
 	RESOLVE(close_range); /* glibc 2.34+; NULL before */
 	RESOLVE(closefrom);   /* likewise */
@@ -37,6 +43,7 @@ static void resolve_libc(void)
 	RESOLVE(dup3);
 	RESOLVE(fcntl);
 	RESOLVE(fcntl64);
+	RESOLVE(bindresvport); /* not in every C library */
 }
 
 struct first_error {
@@ -72,31 +79,20 @@ static void disable(const struct first_error *e)
 	active = false;
 }
 
-static void load(void)
+static void load_config(void)
 {
-	resolve_libc();
-	/* secure_getenv: a set-id or capability-raised program never takes these from its caller. */
-	log_open(secure_getenv("TNAT64_DEBUG"), secure_getenv("TNAT64_DEBUG_FILE"));
-	registry_init();
 	active = true;
-
-	const char *file = secure_getenv("TNAT64_CONF_FILE");
-	struct first_error e = {0};
-	if (file && *file) {
-		e.file = file;
-		config_load(file, &config, remember_first, &e);
-	} else if (access("/etc/tnat64.conf", F_OK) == 0) {
-		e.file = "/etc/tnat64.conf";
+	struct first_error e = {.file = config_file_in_force(NULL)};
+	if (e.file)
 		config_load(e.file, &config, remember_first, &e);
-	}
 	if (e.count > 0)
 		return disable(&e);
 
-	const char *prefix = secure_getenv("TNAT64_PREFIX");
+	const char *prefix = secure_getenv(TNAT64_ENV_PREFIX);
 	if (prefix && *prefix) {
 		enum prefix_error pe = nat64_prefix_parse(prefix, &config.default_prefix);
 		if (pe != PREFIX_OK) {
-			e = (struct first_error){.file = "TNAT64_PREFIX", .count = 1};
+			e = (struct first_error){.file = TNAT64_ENV_PREFIX, .count = 1};
 			snprintf(e.message, sizeof(e.message), "'%s': %s", prefix, prefix_error_text(pe));
 			return disable(&e);
 		}
@@ -105,17 +101,43 @@ static void load(void)
 	log_msg(LOG_INFO, "loaded %s", e.file ? e.file : "no configuration file");
 }
 
-void tnat64_init(void)
+static void load(void)
 {
-	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-		pthread_once(&once, load);
-		__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
+	int saved = errno; /* a program starts with errno 0, and may look */
+	resolve_libc();
+	/* secure_getenv: a set-id or capability-raised program never takes these from its caller. */
+	log_open(secure_getenv(TNAT64_ENV_DEBUG), secure_getenv(TNAT64_ENV_DEBUG_FILE));
+	registry_init();
+	load_config();
+	errno = saved;
+}
+
+/* Once per process, whichever comes first. No lock: a thread that finds another loading waits
+ * for it, and a call made while this very thread loads (from inside the loading, or from a
+ * signal handler that interrupted it) passes through. */
+void tnat64_init_slow(void)
+{
+	int expected = UNSET;
+	pid_t self = gettid();
+	if (__atomic_compare_exchange_n(&state, &expected, LOADING, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&loader, self, __ATOMIC_RELEASE);
+		load();
+		__atomic_store_n(&state, READY, __ATOMIC_RELEASE);
+		__atomic_store_n(&tnat64_ready, 1, __ATOMIC_RELEASE);
+		return;
 	}
+	while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != READY && __atomic_load_n(&loader, __ATOMIC_ACQUIRE) != self)
+		sched_yield();
+}
+
+__attribute__((constructor)) static void tnat64_constructor(void)
+{
+	tnat64_init();
 }
 
 bool tnat64_active(void)
 {
-	return active;
+	return active && __atomic_load_n(&tnat64_ready, __ATOMIC_ACQUIRE);
 }
 
 const struct config *tnat64_config(void)

@@ -1,16 +1,20 @@
-/* Which descriptors we swapped, and what their application believes about them: one atomic
- * 64-bit word per descriptor (layout in tnat64.h). Lock-free, so a fork in the middle of a call
- * can never leave the child holding a lock. */
+/* What each descriptor is, and what its program believes about it: one atomic 64-bit word per
+ * descriptor (layout in tnat64.h). Lock-free, so a fork in the middle of a call can never leave
+ * the child holding a lock. The words are a cache of what the kernel knows: a descriptor this
+ * process has not seen is asked of the kernel once (its IPV6_FLOWINFO_SEND mark). */
+#include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "tnat64.h"
 
-/* At most this many descriptors are tracked (8 MiB of address space, touched only where used). */
+/* At most this many descriptors are cached (Linux's default fs.nr_open; 8 MiB of address space,
+ * touched only where used); one beyond is asked of the kernel at each call. */
 #define REGISTRY_MAX (1u << 20)
 
-static _Atomic uint64_t *words;
-static unsigned int n_words;
+_Atomic uint64_t *registry_words;
+unsigned int registry_size;
 
 void registry_init(void)
 {
@@ -19,46 +23,76 @@ void registry_init(void)
 	/* Sized to the hard limit: the soft limit may be raised up to it later. */
 	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_max != RLIM_INFINITY && limit.rlim_max < n)
 		n = limit.rlim_max;
-	void *p = mmap(NULL, n * sizeof(*words), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	void *p = mmap(NULL, n * sizeof(*registry_words), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		       -1, 0);
 	if (p == MAP_FAILED)
-		return; /* nothing tracked: nothing is swapped */
-	words = p;
-	n_words = (unsigned int)n;
+		return; /* nothing cached: every call asks the kernel */
+	registry_words = p;
+	registry_size = (unsigned int)n;
 }
 
 static bool tracked(int fd)
 {
-	return fd >= 0 && (unsigned int)fd < n_words;
+	return fd >= 0 && (unsigned int)fd < registry_size;
 }
 
-uint64_t registry_get(int fd)
+/* Ours when it carries the mark; a swapped socket bound to a specific IPv4 address also keeps
+ * its connections on IPv4. Only errno is left as it was. */
+static uint64_t probe(int fd, bool *known)
 {
-	return tracked(fd) ? __atomic_load_n(&words[fd], __ATOMIC_ACQUIRE) : 0;
+	int saved = errno, mark = 0;
+	socklen_t len = sizeof(mark);
+	uint64_t word = FD_KNOWN;
+	*known = true;
+	if (!tnat64_active()) /* a broken configuration: nothing is ours to translate */
+		return word;
+	if (libc.getsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &mark, &len) == 0 && mark) {
+		word |= FD_SWAPPED;
+		struct sockaddr_in6 local;
+		socklen_t local_len = sizeof(local);
+		if (libc.getsockname(fd, (struct sockaddr *)&local, &local_len) == 0 &&
+		    IN6_IS_ADDR_V4MAPPED(&local.sin6_addr) && local.sin6_addr.s6_addr32[3] != 0)
+			word |= FD_BOUND4;
+	} else if (errno == EBADF) {
+		*known = false; /* nothing there yet: whatever comes to this number is asked about then */
+	}
+	errno = saved;
+	return word;
 }
 
-bool registry_set(int fd, uint64_t word)
+uint64_t fd_probe(int fd)
 {
-	if (!tracked(fd))
-		return false;
-	__atomic_store_n(&words[fd], word, __ATOMIC_RELEASE);
-	return true;
+	bool known;
+	uint64_t word = probe(fd, &known);
+	if (known && tracked(fd))
+		__atomic_store_n(&registry_words[fd], word, __ATOMIC_RELEASE);
+	return word;
+}
+
+bool fd_recheck(int fd)
+{
+	bool known;
+	uint64_t word = probe(fd, &known);
+	if (!(word & FD_SWAPPED) && tracked(fd))
+		__atomic_store_n(&registry_words[fd], known ? word : 0, __ATOMIC_RELEASE);
+	return word & FD_SWAPPED;
 }
 
 void registry_clear(int fd)
 {
-	if (tracked(fd) && __atomic_load_n(&words[fd], __ATOMIC_RELAXED))
-		__atomic_store_n(&words[fd], 0, __ATOMIC_RELEASE);
+	if (tracked(fd) && __atomic_load_n(&registry_words[fd], __ATOMIC_RELAXED))
+		__atomic_store_n(&registry_words[fd], 0, __ATOMIC_RELEASE);
 }
 
 void registry_clear_range(unsigned int first, unsigned int last)
 {
-	for (unsigned int fd = first; fd <= last && fd < n_words; fd++)
+	for (unsigned int fd = first; fd <= last && fd < registry_size; fd++)
 		registry_clear((int)fd);
 }
 
 void registry_copy(int from, int to)
 {
-	if (from != to)
-		registry_set(to, registry_get(from));
+	if (from != to && tracked(to))
+		__atomic_store_n(&registry_words[to], tracked(from) ? __atomic_load_n(&registry_words[from], __ATOMIC_ACQUIRE) : 0,
+				 __ATOMIC_RELEASE);
 }

@@ -1,17 +1,35 @@
-/* setsockopt(): IPPROTO_IP options work on a dual-stack socket for its IPv4 traffic; the two that
- * matter to packets (IP_TOS, IP_TTL) are also set at IPPROTO_IPV6 level, so a connection through
- * NAT64 carries them too (the translator copies traffic class and hop limit into IPv4). */
+/* setsockopt() on a swapped socket: IPPROTO_IP options work on a dual-stack socket for its IPv4
+ * traffic; the two that matter to packets (IP_TOS, IP_TTL) are also set at IPPROTO_IPV6 level,
+ * so a connection through NAT64 carries them too (the translator copies traffic class and hop
+ * limit into IPv4). IPv6-level options fail as they do on an AF_INET socket. */
+#include <errno.h>
 #include <netinet/ip.h>
 
 #include "tnat64.h"
 
-TNAT64_EXPORT int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+static __attribute__((noinline)) int setsockopt_ip(int fd, int level, int name, const void *value, socklen_t len)
 {
 	tnat64_init();
+	if ((level != IPPROTO_IP && level != IPPROTO_IPV6) || !(fd_state(fd) & FD_SWAPPED) ||
+	    (level == IPPROTO_IPV6 && !fd_recheck(fd)))
+		return libc.setsockopt(fd, level, name, value, len);
+	if (level == IPPROTO_IPV6) {
+		errno = ENOPROTOOPT; /* what an AF_INET socket answers */
+		return -1;
+	}
 	int r = libc.setsockopt(fd, level, name, value, len);
-	if (r == 0 && level == IPPROTO_IP && (name == IP_TOS || name == IP_TTL) && len >= sizeof(int) &&
-	    (registry_get(fd) & FD_SWAPPED))
-		libc.setsockopt(fd, IPPROTO_IPV6, name == IP_TOS ? IPV6_TCLASS : IPV6_UNICAST_HOPS, value,
-				sizeof(int)); /* best effort: the IPv4 setting, which the application asked for, stands */
+	if (r == 0 && (name == IP_TOS || name == IP_TTL) && len >= sizeof(int)) {
+		int saved = errno;
+		/* Best effort: the IPv4 setting, which the program asked for, stands. */
+		libc.setsockopt(fd, IPPROTO_IPV6, name == IP_TOS ? IPV6_TCLASS : IPV6_UNICAST_HOPS, value, sizeof(int));
+		errno = saved;
+	}
 	return r;
+}
+
+TNAT64_EXPORT int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+	if (level != IPPROTO_IP && level != IPPROTO_IPV6 && tnat64_is_ready())
+		return libc.setsockopt(fd, level, name, value, len);
+	return setsockopt_ip(fd, level, name, value, len);
 }

@@ -152,7 +152,7 @@ describe('app mode: fallback to IPv4', () => {
     const r = app([CLIENT, 'repeat', LAB.serverIPv4, String(LAB.echoPort), '3'], log.env)
     assert.equal(r.status, 0, r.stdout)
     const lines = log.read()
-    assert.equal(lines.match(/NAT64 unreachable \(Network is unreachable\), trying IPv4/g)?.length, 1, lines)
+    assert.equal(lines.match(/NAT64 unreachable \(ENETUNREACH\), trying IPv4/g)?.length, 1, lines)
     assert.equal(lines.match(/via NAT64/g)?.length, 1, lines)
     assert.equal(lines.match(/via IPv4 to \[::ffff:198\.51\.100\.10\]:7: connected/g)?.length, 3, lines)
   })
