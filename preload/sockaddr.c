@@ -13,9 +13,9 @@ void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out)
 	memcpy(&out->s6_addr[12], &ipv4.s_addr, 4);
 }
 
-/* ::ffff:a.b.c.d is a.b.c.d and :: is 0.0.0.0; an address inside a configured NAT64 prefix is
- * the IPv4 address it carries; any other IPv6 address (our own source address on a NAT64
- * connection) has no IPv4 form and shows as the stand-in 192.0.0.1. */
+/* ::ffff:a.b.c.d is a.b.c.d and :: is 0.0.0.0; an address inside a NAT64 prefix in use is the
+ * IPv4 address it carries (the most specific prefix's reading); any other IPv6 address (our own
+ * source address on a NAT64 connection) has no IPv4 form and shows as the stand-in. */
 void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out)
 {
 	const struct in6_addr *a = &real->sin6_addr;
@@ -28,12 +28,8 @@ void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out)
 	}
 	if (IN6_IS_ADDR_UNSPECIFIED(a))
 		return;
-	const struct config *cfg = tnat64_config();
-	if (cfg->has_default && nat64_extract(&cfg->default_prefix, a, &out->sin_addr))
+	if (config_extract(tnat64_config(), a, &out->sin_addr))
 		return;
-	for (size_t i = 0; i < cfg->n_paths; i++)
-		if (nat64_extract(&cfg->paths[i].prefix, a, &out->sin_addr))
-			return;
 	inet_pton(AF_INET, TNAT64_STANDIN_IPV4, &out->sin_addr);
 }
 
@@ -61,7 +57,8 @@ int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, sockl
 
 int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out)
 {
-	if (len < sizeof(*out)) {
+	/* The kernel refuses a length beyond any address before it looks at one. */
+	if (len < sizeof(*out) || len > sizeof(struct sockaddr_storage)) {
 		errno = EINVAL;
 		return -1;
 	}

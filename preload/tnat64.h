@@ -3,6 +3,7 @@
  * rfc6052.c  address synthesis      config.c    tnat64.conf, rule resolution
  * registry.c which fds we swapped   cache.c     what worked, per destination
  * log.c      one-line diagnostics   init.c      real libc calls, process-wide state
+ * route.c    NAT64 or IPv4, fallback sockaddr.c  what the program sees of a swapped socket
  */
 #ifndef TNAT64_H
 #define TNAT64_H
@@ -11,7 +12,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/socket.h>
+
+#include "defaults.h"
 
 /* Only the intercepted calls are exported; everything else stays inside the library. */
 #define TNAT64_EXPORT __attribute__((visibility("default")))
@@ -87,28 +91,79 @@ struct rule {
  * prefix; the well-known prefix never carries a non-global address (RULE_NONE). */
 struct rule config_resolve(const struct config *cfg, struct in_addr ipv4);
 
-/* ---- log.c -------------------------------------------------------------------------------- */
+/* The IPv4 address a NAT64 address carries, through the most specific (longest) prefix in use
+ * that holds it: every path's, and the default one (the well-known one when none is set). */
+bool config_extract(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out);
+
+/* Which file is in force, as configFileInForce (src/lib/config.ts) answers: the explicit one, else
+ * a non-empty $TNAT64_CONF_FILE (both must then exist and parse), else /etc/tnat64.conf when it
+ * exists; NULL when none is (the empty configuration). */
+const char *config_file_in_force(const char *explicit_file);
+
+/* Why nat64_prefix_parse refused text, in the CLI's words: "'TEXT': reason". */
+void config_prefix_message(const char *text, enum prefix_error error, char *out, size_t size);
+
+/* ---- log.c: async-signal-safe, never into the program's own descriptors ------------------- */
 
 enum log_level { LOG_WARN = 0, LOG_INFO = 1, LOG_DEBUG = 2 };
 
 void log_open(const char *level, const char *file);
-bool log_enabled(enum log_level level);
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern enum log_level log_level;
 
-/* ---- registry.c: per-fd state, one atomic word per descriptor ----------------------------- */
+static inline bool log_enabled(enum log_level level)
+{
+	return level <= log_level;
+}
+
+/* printf-like with %s, %d and %u only: no locale, no malloc, safe in a signal handler. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Text forms for log_msg's %s, written into the caller's buffer. */
+const char *log_ipv4(struct in_addr ipv4, char out[16]);
+const char *log_ipv6(const struct in6_addr *ipv6, char out[46]);
+const char *log_errno(int error, char out[16]);
+
+/* ---- registry.c: what each descriptor is, one atomic word per descriptor ------------------ */
 
 enum method { METHOD_NONE = 0, METHOD_NAT64 = 1, METHOD_IPV4 = 2 };
 
-#define FD_SWAPPED (1ULL << 63) /* we made this AF_INET socket an AF_INET6 one */
-#define FD_PEER (1ULL << 62)    /* the app connected it: port and address below are its peer */
-#define FD_PENDING (1ULL << 61) /* a non-blocking connect is in progress: SO_ERROR tells how it ended */
+#define FD_SWAPPED (1ULL << 63) /* an AF_INET6 socket standing in for the program's AF_INET one */
+#define FD_PEER (1ULL << 62)    /* the program connected it: port and address below are its peer */
+#define FD_PENDING (1ULL << 61) /* a connect is under way: SO_ERROR or connect() tells how it ended */
+#define FD_KNOWN (1ULL << 60)   /* this process knows what the descriptor is (else: ask the kernel) */
+#define FD_BOUND4 (1ULL << 59)  /* bound to a specific IPv4 address: it only exists over IPv4 */
+#define FD_LEARN (1ULL << 58)   /* the pending connect's outcome teaches the cache */
 #define FD_METHOD_SHIFT 56
 #define FD_PORT_SHIFT 32
 
+/* What a swapped socket carries in the kernel, so that a process that inherits it (exec, or a
+ * descriptor passed over a unix socket) knows it: IPV6_FLOWINFO_SEND set. It only matters when a
+ * destination carries a flow label, and the library never gives one. */
+#ifndef IPV6_FLOWINFO_SEND
+#define IPV6_FLOWINFO_SEND 33
+#endif
+
 void registry_init(void);
-uint64_t registry_get(int fd);
-/* False when the fd is beyond what the registry tracks (the caller then does not swap). */
-bool registry_set(int fd, uint64_t word);
+/* The descriptor's word; one the process has not seen yet (inherited, made by a call the
+ * library does not intercept, beyond the tracked range) is asked of the kernel. */
+extern _Atomic uint64_t *registry_words;
+extern unsigned int registry_size;
+uint64_t fd_probe(int fd);
+
+static inline uint64_t fd_state(int fd)
+{
+	uint64_t word = fd >= 0 && (unsigned int)fd < registry_size
+				? __atomic_load_n(&registry_words[fd], __ATOMIC_ACQUIRE)
+				: 0;
+	return word & FD_KNOWN ? word : fd_probe(fd);
+}
+/* After an answer a swapped socket would not give: is the descriptor still ours, or a number
+ * reused behind the library's back (closed by fclose() or a raw system call)? */
+bool fd_recheck(int fd);
+static inline void registry_set(int fd, uint64_t word)
+{
+	if (fd >= 0 && (unsigned int)fd < registry_size)
+		__atomic_store_n(&registry_words[fd], word | FD_KNOWN, __ATOMIC_RELEASE);
+}
 void registry_clear(int fd);
 void registry_clear_range(unsigned int first, unsigned int last);
 void registry_copy(int from, int to);
@@ -118,9 +173,11 @@ static inline enum method fd_method(uint64_t word)
 	return (enum method)((word >> FD_METHOD_SHIFT) & 3);
 }
 
-static inline uint64_t fd_peer_word(const struct sockaddr_in *peer, enum method method)
+/* The word of a swapped socket connected (or connecting) to `peer` by `method`; `keep` carries
+ * the bits that outlive a connect (FD_BOUND4). */
+static inline uint64_t fd_peer_word(uint64_t keep, const struct sockaddr_in *peer, enum method method)
 {
-	return FD_SWAPPED | FD_PEER | ((uint64_t)method << FD_METHOD_SHIFT) |
+	return FD_KNOWN | FD_SWAPPED | FD_PEER | (keep & FD_BOUND4) | ((uint64_t)method << FD_METHOD_SHIFT) |
 	       ((uint64_t)ntohs(peer->sin_port) << FD_PORT_SHIFT) | peer->sin_addr.s_addr;
 }
 
@@ -131,10 +188,21 @@ static inline void fd_peer(uint64_t word, struct sockaddr_in *out)
 	out->sin_addr.s_addr = (uint32_t)word;
 }
 
-/* ---- cache.c: which method worked for a destination, bounded and lock-free ---------------- */
+/* ---- cache.c: destinations to try over IPv4 first, for a while ---------------------------- */
 
-enum method cache_lookup(struct in_addr destination);
-void cache_store(struct in_addr destination, enum method method);
+bool cache_prefers_ipv4(struct in_addr destination);
+/* What an attempt by `method` taught: it worked, or this way is broken for now. */
+void cache_learn(struct in_addr destination, enum method method, bool worked);
+
+/* ---- route.c: where a swapped socket's IPv4 destination really goes ----------------------- */
+
+/* The real call that reaches `target` (connect, or sendto/sendmsg with MSG_FASTOPEN). */
+typedef ssize_t (*reach_fn)(int fd, const struct sockaddr_in6 *target, void *ctx);
+
+/* Reaches `dest` through NAT64 or over IPv4 as the rules, the socket and what was learnt say,
+ * trying the other way when the first has no route; records the peer only when the call
+ * started or made a connection. */
+ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);
 
 /* ---- init.c ------------------------------------------------------------------------------- */
 
@@ -142,12 +210,15 @@ struct libc_calls {
 	int (*socket)(int, int, int);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*close)(int);
 	int (*close_range)(unsigned int, unsigned int, int);
 	void (*closefrom)(int);
@@ -156,25 +227,41 @@ struct libc_calls {
 	int (*dup3)(int, int, int);
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...);
+	int (*bindresvport)(int, struct sockaddr_in *);
 };
 
 extern struct libc_calls libc;
 
-/* Resolves the real calls and reads the configuration, once; safe from any thread. */
-void tnat64_init(void);
+/* Makes sure the library is set up (a constructor normally has done it); safe from any thread,
+ * and from a signal handler: a call that arrives while this thread is setting up passes through. */
+void tnat64_init_slow(void);
+extern int tnat64_ready;
+
+/* Set up: a call whose common case is to pass through checks this first, and then tail-calls
+ * libc, with the rest of its work in a function of its own (no registers to save on the way). */
+static inline bool tnat64_is_ready(void)
+{
+	return __atomic_load_n(&tnat64_ready, __ATOMIC_ACQUIRE);
+}
+
+static inline void tnat64_init(void)
+{
+	if (!tnat64_is_ready())
+		tnat64_init_slow();
+}
 /* False when the configuration is broken: every call then passes through untouched. */
 bool tnat64_active(void);
 const struct config *tnat64_config(void);
 
-/* The stand-in local IPv4 address of a connection made through NAT64 (RFC 7335). */
-#define TNAT64_STANDIN_IPV4 "192.0.0.1"
+/* ---- sockaddr.c --------------------------------------------------------------------------- */
 
 /* IPv4-mapped IPv6 (::ffff:a.b.c.d) and back. */
 void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out);
 /* The IPv4 address an AF_INET6 socket address stands for, as an IPv4 application sees it. */
 void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out);
-/* The sockaddr_in an application passed for its AF_INET socket, checked as the kernel checks it
- * (EINVAL when short, EAFNOSUPPORT for another family; bind() also takes AF_UNSPEC with 0.0.0.0). */
+/* The sockaddr_in a program passed for its AF_INET socket, checked as the kernel checks it
+ * (EINVAL when short or longer than any address, EAFNOSUPPORT for another family; bind() also
+ * takes AF_UNSPEC with 0.0.0.0). */
 int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out);
 /* Copies a sockaddr_in out as the kernel would: truncated to *len, *len set to the full size. */
 int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, socklen_t *len);
