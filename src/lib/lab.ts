@@ -262,10 +262,14 @@ export class Lab {
 
   /**
    * Switches the NAT64 at the router: off answers the client's packets to the prefix with ICMPv6
-   * "no route", so connects fail after the SYN (asynchronously) rather than at the route lookup.
+   * "no route", so connects fail after the SYN (asynchronously) rather than at the route lookup;
+   * 'drop' discards them without a word, so connects time out.
    */
-  setRouterNat64(on: boolean): void {
-    const route = on ? [LAB.nat64Prefix, 'dev', 'nat64'] : ['unreachable', LAB.nat64Prefix]
+  setRouterNat64(on: boolean | 'drop'): void {
+    const route =
+      on === true
+        ? [LAB.nat64Prefix, 'dev', 'nat64']
+        : [on === 'drop' ? 'blackhole' : 'unreachable', LAB.nat64Prefix]
     run('ip', ['-n', this.ns('router'), '-6', 'route', 'replace', ...route])
   }
 
