@@ -1,5 +1,5 @@
-/* tnat64.conf, the C twin of src/lib/config.ts: the same grammar, the same errors on the same
- * lines, the same resolution (test/fixtures/config/ is run against both). */
+/* tnat64.conf, the C twin of src/lib/config.ts: the same grammar, the same error messages on
+ * the same lines, the same resolution (test/fixtures/config/ is run against both). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -7,12 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "defaults.h"
 #include "tnat64.h"
 #include "../bpf/tnat64.h"
-
-/* The largest configuration file read; a bigger one is an error, not a truncation. */
-#define CONFIG_MAX_BYTES (1 << 20)
 
 struct parser {
 	struct config *cfg;
@@ -21,13 +20,14 @@ struct parser {
 	int errors;
 	struct config_path *open; /* the path block being read, if any */
 	int default_line;
+	int path_prefix_line; /* where the open path block set its nat64_prefix */
 };
 
 static void error_at(struct parser *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void error_at(struct parser *p, int line, const char *fmt, ...)
 {
-	char message[256];
+	char message[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
@@ -52,44 +52,107 @@ static bool all_digits(const char *s)
 	return true;
 }
 
-/* a.b.c.d, a.b.c.d/len or a.b.c.d/m.m.m.m; NULL on success, else why not. */
-static const char *parse_net(const char *value, struct ipv4_net *out)
+static bool fail(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Writes why a value was refused; false, for `return fail(...)`. */
+static bool fail(char *why, size_t size, const char *fmt, ...)
 {
-	char text[64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, size, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* a.b.c.d, a.b.c.d/len or a.b.c.d/m.m.m.m, checked in the order and the words of parseIpv4Net
+ * (src/lib/ipv4net.ts); false with the reason in why[]. */
+static bool parse_net(const char *value, struct ipv4_net *out, char *why, size_t size)
+{
+	const char *slash = strchr(value, '/');
+	const char *len_text = slash ? slash + 1 : NULL;
+	int address_len = slash ? (int)(slash - value) : (int)strlen(value);
+	char address_text[INET_ADDRSTRLEN];
 	struct in_addr address, mask;
-	if (strlen(value) >= sizeof(text))
-		return "not an IPv4 network (a.b.c.d/len)";
-	strcpy(text, value);
-	char *slash = strchr(text, '/');
 	unsigned length = 32;
 
-	if (slash) {
-		*slash = '\0';
-		const char *len_text = slash + 1;
-		if (strchr(len_text, '/'))
-			return "not an IPv4 network (a.b.c.d/len)";
-		if (all_digits(len_text) && strlen(len_text) <= 2) {
-			length = (unsigned)atoi(len_text);
-			if (length > 32)
-				return "an IPv4 prefix length is at most 32";
-		} else if (strchr(len_text, '.')) {
-			if (!ipv4_parse(len_text, &mask))
-				return "netmask is not an IPv4 address";
-			uint32_t m = ntohl(mask.s_addr);
-			length = (unsigned)__builtin_popcount(m);
-			if (m != mask_of(length))
-				return "netmask is not contiguous (write it as a prefix length, e.g. /24)";
-		} else {
-			return "neither a prefix length nor a netmask after '/'";
-		}
+	if (len_text && strchr(len_text, '/'))
+		return fail(why, size, "'%s' is not an IPv4 network (a.b.c.d/len)", value);
+	snprintf(address_text, sizeof(address_text), "%.*s", address_len, value);
+	if (address_len >= (int)sizeof(address_text) || !ipv4_parse(address_text, &address))
+		return fail(why, size, "'%.*s' is not an IPv4 address (a.b.c.d)", address_len, value);
+	if (len_text && all_digits(len_text) && strlen(len_text) <= 2) {
+		length = (unsigned)atoi(len_text);
+		if (length > 32)
+			return fail(why, size, "'%s': an IPv4 prefix length is at most 32", value);
+	} else if (len_text && strchr(len_text, '.')) {
+		if (!ipv4_parse(len_text, &mask))
+			return fail(why, size, "'%s': netmask '%s' is not an IPv4 address (a.b.c.d)", value, len_text);
+		uint32_t m = ntohl(mask.s_addr);
+		length = (unsigned)__builtin_popcount(m);
+		if (m != mask_of(length))
+			return fail(why, size, "'%s': netmask %s is not contiguous (write it as a prefix length, e.g. /24)",
+				    value, len_text);
+	} else if (len_text) {
+		return fail(why, size, "'%s': '%s' is neither a prefix length nor a netmask", value, len_text);
 	}
-	if (!ipv4_parse(text, &address))
-		return "not an IPv4 address (a.b.c.d)";
 	out->address = ntohl(address.s_addr);
 	out->length = (uint8_t)length;
-	if ((out->address & mask_of(length)) != out->address)
-		return "host bits are set";
-	return NULL;
+	if ((out->address & mask_of(length)) != out->address) {
+		struct in_addr network = {.s_addr = htonl(out->address & mask_of(length))};
+		char text[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &network, text, sizeof(text));
+		return fail(why, size, "'%s': host bits are set (did you mean %s/%u?)", value, text, length);
+	}
+	return true;
+}
+
+/* RFC 5952 text (the first longest run of two or more zero words as ::), as the CLI prints
+ * addresses; unlike inet_ntop, never with a dotted IPv4 tail. */
+static void ipv6_text(const uint8_t bytes[16], char out[INET6_ADDRSTRLEN])
+{
+	int best = -1, best_len = 1, run = 0;
+	for (int i = 0; i < 8; i++) {
+		run = bytes[2 * i] || bytes[2 * i + 1] ? 0 : run + 1;
+		if (run > best_len) {
+			best_len = run;
+			best = i - run + 1;
+		}
+	}
+	char *o = out;
+	for (int i = 0; i < 8; i++) {
+		if (i == best) {
+			o += sprintf(o, "::");
+			i += best_len - 1;
+			continue;
+		}
+		o += sprintf(o, "%s%x", o > out && o[-1] != ':' ? ":" : "", bytes[2 * i] << 8 | bytes[2 * i + 1]);
+	}
+	*o = '\0';
+}
+
+void config_prefix_message(const char *text, enum prefix_error error, char *out, size_t size)
+{
+	const char *slash = strchr(text, '/');
+	const char *len_text = slash ? slash + 1 : "96";
+	int address_len = slash ? (int)(slash - text) : (int)strlen(text);
+	struct in6_addr address;
+	char address_text[INET6_ADDRSTRLEN + 1], network[INET6_ADDRSTRLEN];
+
+	if (error == PREFIX_SYNTAX && !(all_digits(len_text) && strlen(len_text) <= 3)) {
+		snprintf(out, size, "'%s': prefix length '%s' is not a number", text, len_text);
+	} else if (error == PREFIX_SYNTAX) {
+		snprintf(out, size, "'%s': '%.*s' is not an IPv6 address", text, address_len, text);
+	} else if (error == PREFIX_HOST_BITS) {
+		/* nat64_prefix_parse got this far: the address and the length are well formed. */
+		unsigned length = (unsigned)atoi(len_text);
+		snprintf(address_text, sizeof(address_text), "%.*s", address_len, text);
+		inet_pton(AF_INET6, address_text, &address);
+		memset(&address.s6_addr[length / 8], 0, 16 - length / 8);
+		ipv6_text(address.s6_addr, network);
+		snprintf(out, size, "'%s': %s (did you mean %s/%u?)", text, prefix_error_text(error), network, length);
+	} else {
+		snprintf(out, size, "'%s': %s", text, prefix_error_text(error));
+	}
 }
 
 static bool net_contains(const struct ipv4_net *net, uint32_t address)
@@ -163,17 +226,19 @@ static void open_path(struct parser *p, int line)
 static void assign(struct parser *p, int line, const char *key, char *value)
 {
 	struct ipv4_net net;
-	const char *why;
+	char why[512];
 
 	if (strcmp(key, "nat64_prefix") == 0) {
 		struct nat64_prefix prefix;
 		enum prefix_error e = nat64_prefix_parse(value, &prefix);
 		if (e != PREFIX_OK) {
-			error_at(p, line, "'%s': %s", value, prefix_error_text(e));
+			config_prefix_message(value, e, why, sizeof(why));
+			error_at(p, line, "%s", why);
 		} else if (p->open && p->open->prefix.length) {
-			error_at(p, line, "nat64_prefix is already set in this path block");
+			error_at(p, line, "nat64_prefix is already set on line %d", p->path_prefix_line);
 		} else if (p->open) {
 			p->open->prefix = prefix;
+			p->path_prefix_line = line;
 		} else if (p->cfg->has_default) {
 			error_at(p, line, "nat64_prefix is already set on line %d", p->default_line);
 		} else {
@@ -184,8 +249,8 @@ static void assign(struct parser *p, int line, const char *key, char *value)
 	} else if (strcmp(key, "local") == 0) {
 		if (p->open) {
 			error_at(p, line, "'local' is not allowed inside a path block (opened on line %d)", p->open->line);
-		} else if ((why = parse_net(value, &net))) {
-			error_at(p, line, "'%s': %s", value, why);
+		} else if (!parse_net(value, &net, why, sizeof(why))) {
+			error_at(p, line, "%s", why);
 		} else {
 			net.line = line;
 			if (!push_net(&p->cfg->locals, &p->cfg->n_locals, net))
@@ -194,8 +259,8 @@ static void assign(struct parser *p, int line, const char *key, char *value)
 	} else if (strcmp(key, "subnet") == 0) {
 		if (!p->open) {
 			error_at(p, line, "'subnet' belongs inside a 'path { }' block");
-		} else if ((why = parse_net(value, &net))) {
-			error_at(p, line, "'%s': %s", value, why);
+		} else if (!parse_net(value, &net, why, sizeof(why))) {
+			error_at(p, line, "%s", why);
 		} else {
 			net.line = line;
 			if (!push_net(&p->open->subnets, &p->open->n_subnets, net))
@@ -228,19 +293,15 @@ static void parse_line(struct parser *p, int line, char *text)
 			error_at(p, line, "'}' without an open path block");
 		return;
 	}
-	char *key = s;
-	if (!(isalpha((unsigned char)*key) || *key == '_')) {
-		error_at(p, line, "expected 'keyword = value', 'path {' or '}'");
-		return;
-	}
-	char *k = key;
-	while (isalnum((unsigned char)*k) || *k == '_')
-		k++;
+	char *key = s, *k = s;
+	if (isalpha((unsigned char)*k) || *k == '_')
+		while (isalnum((unsigned char)*k) || *k == '_')
+			k++;
 	char *eq = k;
 	while (isspace((unsigned char)*eq))
 		eq++;
-	if (*eq != '=') {
-		error_at(p, line, "expected 'keyword = value', 'path {' or '}'");
+	if (k == key || *eq != '=') {
+		error_at(p, line, "expected 'keyword = value', 'path {' or '}', found '%s'", s);
 		return;
 	}
 	*k = '\0';
@@ -251,7 +312,7 @@ static void parse_line(struct parser *p, int line, char *text)
 	}
 	for (char *c = value; *c; c++) {
 		if (isspace((unsigned char)*c)) {
-			error_at(p, line, "'%s' takes one value", key);
+			error_at(p, line, "'%s' takes one value, found '%s'", key, value);
 			return;
 		}
 	}
@@ -270,7 +331,11 @@ static void check_duplicate_subnets(struct parser *p)
 				for (size_t j = 0; j < end; j++) {
 					const struct ipv4_net *other = &cfg->paths[b].subnets[j];
 					if (other->address == net->address && other->length == net->length) {
-						error_at(p, net->line, "subnet is already given on line %d", other->line);
+						struct in_addr address = {.s_addr = htonl(net->address)};
+						char text[INET_ADDRSTRLEN];
+						inet_ntop(AF_INET, &address, text, sizeof(text));
+						error_at(p, net->line, "subnet %s/%u is already given on line %d", text,
+							 net->length, other->line);
 						goto next;
 					}
 				}
@@ -305,21 +370,36 @@ int config_parse(const char *text, struct config *cfg, config_error_fn on_error,
 	return p.errors;
 }
 
+/* Why a file cannot be read, in readConfigFile's words (src/lib/config.ts). */
+static const char *unreadable(int error)
+{
+	switch (error) {
+	case ENOENT:
+		return "no such file";
+	case EISDIR:
+		return "is a directory";
+	case EACCES:
+		return "permission denied";
+	default:
+		return strerror(error);
+	}
+}
+
 int config_load(const char *path, struct config *cfg, config_error_fn on_error, void *ctx)
 {
 	struct parser p = {.cfg = cfg, .on_error = on_error, .ctx = ctx};
 	memset(cfg, 0, sizeof(*cfg));
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		error_at(&p, 0, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+		error_at(&p, 0, "%s", unreadable(errno));
 		return p.errors;
 	}
-	char *text = malloc(CONFIG_MAX_BYTES + 1);
-	size_t n = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
-	bool failed = !text || ferror(f);
+	char *text = malloc(TNAT64_CONFIG_MAX_BYTES + 1);
+	size_t n = text ? fread(text, 1, TNAT64_CONFIG_MAX_BYTES + 1, f) : 0;
+	int error = !text ? ENOMEM : ferror(f) ? errno : 0;
 	fclose(f);
-	if (failed || n > CONFIG_MAX_BYTES) {
-		error_at(&p, 0, "%s", failed ? "cannot be read" : "larger than 1 MiB");
+	if (error || n > TNAT64_CONFIG_MAX_BYTES) {
+		error_at(&p, 0, "%s", error ? unreadable(error) : "larger than 1 MiB");
 		free(text);
 		return p.errors;
 	}
@@ -349,7 +429,8 @@ static const struct {
 	uint8_t length;
 } always_ipv4[] = TNAT64_ALWAYS_IPV4_NETS;
 
-static const struct nat64_prefix builtin_prefix = {.bytes = {0x00, 0x64, 0xff, 0x9b}, .length = 96};
+/* With no default prefix configured, destinations go through the well-known prefix. */
+static const struct nat64_prefix builtin_prefix = {.bytes = TNAT64_WELL_KNOWN_PREFIX, .length = TNAT64_WELL_KNOWN_LENGTH};
 
 struct rule config_resolve(const struct config *cfg, struct in_addr ipv4)
 {
@@ -377,4 +458,34 @@ struct rule config_resolve(const struct config *cfg, struct in_addr ipv4)
 	if (nat64_is_well_known(prefix) && ipv4_is_non_global(ipv4))
 		return (struct rule){.kind = RULE_NONE, .prefix = prefix};
 	return (struct rule){.kind = RULE_NAT64, .prefix = prefix};
+}
+
+bool config_extract(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out)
+{
+	const struct nat64_prefix *fallback = cfg->has_default ? &cfg->default_prefix : &builtin_prefix;
+	struct in_addr ipv4;
+	int best = -1;
+	if (nat64_extract(fallback, ipv6, &ipv4)) {
+		best = fallback->length;
+		*out = ipv4;
+	}
+	for (size_t i = 0; i < cfg->n_paths; i++) {
+		const struct nat64_prefix *prefix = &cfg->paths[i].prefix;
+		if (prefix->length > best && nat64_extract(prefix, ipv6, &ipv4)) {
+			best = prefix->length;
+			*out = ipv4;
+		}
+	}
+	return best >= 0;
+}
+
+const char *config_file_in_force(const char *explicit_file)
+{
+	if (explicit_file)
+		return explicit_file;
+	/* secure_getenv: a set-id or capability-raised program never takes its file from its caller. */
+	const char *named = secure_getenv(TNAT64_ENV_CONF_FILE);
+	if (named && *named)
+		return named;
+	return access(TNAT64_DEFAULT_CONFIG_FILE, F_OK) == 0 ? TNAT64_DEFAULT_CONFIG_FILE : NULL;
 }

@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defaults.h"
 #include "tnat64.h"
 
 /* Bits 64-71 of every IPv4-embedded address: zero (RFC 6052 §2.2). */
 #define U_OCTET 8
 
-static const uint8_t well_known[16] = {0x00, 0x64, 0xff, 0x9b};
+static const uint8_t well_known[16] = TNAT64_WELL_KNOWN_PREFIX;
 
 bool ipv4_parse(const char *text, struct in_addr *out)
 {
@@ -151,7 +152,7 @@ bool nat64_extract(const struct nat64_prefix *prefix, const struct in6_addr *ipv
 
 bool nat64_is_well_known(const struct nat64_prefix *prefix)
 {
-	return prefix->length == 96 && memcmp(prefix->bytes, well_known, 16) == 0;
+	return prefix->length == TNAT64_WELL_KNOWN_LENGTH && memcmp(prefix->bytes, well_known, 16) == 0;
 }
 
 /* Special-purpose ranges that are not globally reachable (RFC 6890); the same list as

@@ -14,9 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "defaults.h"
 #include "tnat64.h"
-
-#define DEFAULT_CONFIG "/etc/tnat64.conf"
 
 struct options {
 	const char *config;
@@ -34,25 +33,24 @@ static void __attribute__((noreturn)) usage_error(const char *fmt, const char *a
 	exit(2);
 }
 
-/* The package root: this program lives in <root>/preload/. */
-static void package_root(char root[PATH_MAX])
+/* This program's directory, <root>/preload/: the library is built next to it (the sanitizer build
+ * in preload/sanitize/ thus runs its own library). */
+static void own_dir(char dir[PATH_MAX])
 {
-	ssize_t n = readlink("/proc/self/exe", root, PATH_MAX - 1);
+	ssize_t n = readlink("/proc/self/exe", dir, PATH_MAX - 1);
 	if (n < 0) {
 		perror("tnat64: /proc/self/exe");
 		exit(1);
 	}
-	root[n] = '\0';
-	char *preload = dirname(root);
-	memmove(root, preload, strlen(preload) + 1);
-	char *up = dirname(root);
-	memmove(root, up, strlen(up) + 1);
+	dir[n] = '\0';
+	char *parent = dirname(dir);
+	memmove(dir, parent, strlen(parent) + 1);
 }
 
-static void __attribute__((noreturn)) show_help(const char *root)
+static void __attribute__((noreturn)) show_help(const char *dir)
 {
 	char cli[PATH_MAX + 32];
-	snprintf(cli, sizeof(cli), "%s/bin/tnat64.js", root);
+	snprintf(cli, sizeof(cli), "%s/../bin/tnat64.js", dir);
 	execlp("node", "node", cli, "app", "--help", (char *)NULL);
 	perror("tnat64: node");
 	exit(1);
@@ -75,7 +73,7 @@ static bool value_flag(char **argv, int *i, const char *name, char letter, const
 	return true;
 }
 
-static struct options parse(int argc, char **argv, const char *root)
+static struct options parse(int argc, char **argv, const char *dir)
 {
 	struct options o = {0};
 	int i = 1;
@@ -88,7 +86,7 @@ static struct options parse(int argc, char **argv, const char *root)
 		if (arg[0] != '-' || arg[1] == '\0')
 			break; /* the command: `tnat64 app curl -v URL` works without -- */
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-			show_help(root);
+			show_help(dir);
 		if (value_flag(argv, &i, "config", 'c', &o.config) || value_flag(argv, &i, "prefix", 'p', &o.prefix))
 			continue;
 		if (strcmp(arg, "--debug") == 0 || strcmp(arg, "-d") == 0)
@@ -115,28 +113,29 @@ static void print_error(void *ctx, int line, const char *message)
 		fprintf(stderr, "%s: %s\n", r->file, message);
 }
 
-/* The configuration in force must parse: it is refused here, with every error, before CMD runs. */
+/* The configuration in force must exist and parse: it is refused here, with every error, before
+ * CMD runs. Returns its absolute path, so that a program that changes directory still reads it, or
+ * NULL when no file is in force. */
 static const char *check_config(const char *given, char absolute[PATH_MAX])
 {
-	const char *file = given;
-	if (!file) {
-		const char *env = getenv("TNAT64_CONF_FILE");
-		file = env && *env ? env : access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
-	}
+	const char *file = config_file_in_force(given);
 	if (!file)
 		return NULL;
-	if (file[0] != '/' && getcwd(absolute, PATH_MAX) && strlen(absolute) + strlen(file) + 2 <= PATH_MAX) {
-		strcat(absolute, "/");
-		strcat(absolute, file);
-		file = absolute;
-	}
 	struct config cfg;
 	struct report r = {.file = file};
 	int errors = config_load(file, &cfg, print_error, &r);
 	config_free(&cfg);
 	if (errors > 0)
 		exit(2);
-	return file;
+	if (file[0] == '/')
+		return file;
+	if (!getcwd(absolute, PATH_MAX) || strlen(absolute) + strlen(file) + 2 > PATH_MAX) {
+		fprintf(stderr, "tnat64: %s: cannot make the path absolute\n", file);
+		exit(2);
+	}
+	strcat(absolute, "/");
+	strcat(absolute, file);
+	return absolute;
 }
 
 /* LD_PRELOAD with the library first, and no second copy of it. */
@@ -175,49 +174,54 @@ static void print_export(const char *name, const char *value)
 
 int main(int argc, char **argv)
 {
-	char root[PATH_MAX], library[PATH_MAX + 32], config_path[PATH_MAX];
-	package_root(root);
-	struct options o = parse(argc, argv, root);
+	char dir[PATH_MAX], library[PATH_MAX + 32], config_path[PATH_MAX];
+	own_dir(dir);
+	struct options o = parse(argc, argv, dir);
+	if (o.env && *o.command)
+		usage_error("--env prints the environment; it takes no command%s", "");
+	if (!o.env && !*o.command) {
+		fputs("tnat64: app: no command given (tnat64 app -- CMD [ARGS...])\n", stderr);
+		return 2;
+	}
 
 	if (o.prefix) {
 		struct nat64_prefix prefix;
 		enum prefix_error e = nat64_prefix_parse(o.prefix, &prefix);
 		if (e != PREFIX_OK) {
-			fprintf(stderr, "tnat64: --prefix: '%s': %s\n", o.prefix, prefix_error_text(e));
+			char why[512];
+			config_prefix_message(o.prefix, e, why, sizeof(why));
+			fprintf(stderr, "tnat64: --prefix: %s\n", why);
 			return 2;
 		}
 	}
 	const char *config = check_config(o.config, config_path);
-	snprintf(library, sizeof(library), "%s/preload/libtnat64.so", root);
+	snprintf(library, sizeof(library), "%s/libtnat64.so", dir);
 	if (access(library, R_OK) != 0) {
 		fprintf(stderr, "tnat64: %s is not built (run: npm run build)\n", library);
 		return 1;
 	}
 
 	char *preload = preload_list(library);
-	const char *debug = getenv("TNAT64_DEBUG");
+	const char *debug = getenv(TNAT64_ENV_DEBUG);
 	bool set_debug = o.debug && !(debug && atoi(debug) > 0);
 	if (o.env) {
-		if (*o.command)
-			usage_error("--env prints the environment; it takes no command%s", "");
 		print_export("LD_PRELOAD", preload);
-		if (o.config)
-			print_export("TNAT64_CONF_FILE", config);
+		if (config)
+			print_export(TNAT64_ENV_CONF_FILE, config);
 		if (o.prefix)
-			print_export("TNAT64_PREFIX", o.prefix);
+			print_export(TNAT64_ENV_PREFIX, o.prefix);
 		if (set_debug)
-			print_export("TNAT64_DEBUG", "1");
+			print_export(TNAT64_ENV_DEBUG, "1");
+		free(preload);
 		return 0;
 	}
-	if (!*o.command) {
-		fputs("tnat64: app: no command given (tnat64 app -- CMD [ARGS...])\n", stderr);
-		return 2;
-	}
-	if (setenv("LD_PRELOAD", preload, 1) != 0 || (o.config && setenv("TNAT64_CONF_FILE", config, 1) != 0) ||
-	    (o.prefix && setenv("TNAT64_PREFIX", o.prefix, 1) != 0) || (set_debug && setenv("TNAT64_DEBUG", "1", 1) != 0)) {
+	if (setenv("LD_PRELOAD", preload, 1) != 0 || (config && setenv(TNAT64_ENV_CONF_FILE, config, 1) != 0) ||
+	    (o.prefix && setenv(TNAT64_ENV_PREFIX, o.prefix, 1) != 0) ||
+	    (set_debug && setenv(TNAT64_ENV_DEBUG, "1", 1) != 0)) {
 		perror("tnat64: setenv");
 		return 1;
 	}
+	free(preload); /* setenv copied it */
 	execvp(o.command[0], o.command);
 	int error = errno;
 	if (error == ENOENT) {

@@ -1,6 +1,7 @@
 // Entry point behind bin/tnat64: runs oclif and applies the one error policy of src/lib/errors.ts.
 import { fileURLToPath } from 'node:url'
 import { flush, run } from '@oclif/core'
+import { ENV_DEBUG } from './lib/defaults.js'
 import { reportError } from './lib/errors.js'
 
 export async function main(argv: string[], root: string): Promise<void> {
@@ -11,7 +12,7 @@ export async function main(argv: string[], root: string): Promise<void> {
   } catch (error) {
     const { lines, exitCode } = reportError(error)
     for (const line of lines) process.stderr.write(`${line}\n`)
-    if (process.env.TNAT64_DEBUG && error instanceof Error && exitCode === 1) {
+    if (process.env[ENV_DEBUG] && error instanceof Error && exitCode === 1) {
       process.stderr.write(`${error.stack}\n`)
     }
     process.exitCode = exitCode

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import * as layout from '../src/lib/bpf/layout.js'
-import { ROOT } from './helpers.js'
+import { cDefineNumber, ROOT } from './helpers.js'
 
 interface BtfType {
   id: number
@@ -29,12 +29,7 @@ function btf(): BtfType[] {
   return (JSON.parse(r.stdout) as { types: BtfType[] }).types
 }
 
-/** `#define NAME VALUE` of the header, evaluated (the values are numbers and shifts). */
-function define(name: string): number {
-  const value = new RegExp(`#define ${name} (\\S.*?)(\\s*/\\*.*)?$`, 'm').exec(HEADER)?.[1]
-  assert.ok(value, `${name} is defined in bpf/tnat64.h`)
-  return Number(Function(`return (${value})`)())
-}
+const define = (name: string) => cDefineNumber(HEADER, name)
 
 /** `enum NAME { A = 1, ... }` of the header. */
 function enumValues(name: string): Record<string, number> {

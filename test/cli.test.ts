@@ -1,8 +1,12 @@
 // The CLI as a user meets it: a real process, its exit code, its output.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { configFileInForce, NO_CONFIG_FILE } from '../src/lib/config.js'
+import { DEFAULT_CONFIG_FILE } from '../src/lib/defaults.js'
 import { FIXTURES, ROOT, rfc6052Vectors, tnat64 } from './helpers.js'
 
 const fixture = (name: string) => join(FIXTURES, 'config', `${name}.conf`)
@@ -87,6 +91,50 @@ describe('tnat64 config', () => {
     const json = JSON.parse(tnat64(['config', 'check', file, '--json']).stdout)
     assert.equal(json.valid, false)
     assert.equal(json.errors.length, lines.length)
+  })
+
+  it('every command and the launcher agree on the file in force: a file named must exist, only /etc/tnat64.conf may be absent', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tnat64-cli-'))
+    writeFileSync(join(dir, 'rel.conf'), 'nat64_prefix = 2001:db8:64::/96\n')
+    // Named, either way, and missing: one line naming it, and an error from each.
+    for (const [args, env] of [
+      [['--config', 'missing.conf'], {}],
+      [[], { TNAT64_CONF_FILE: 'missing.conf' }],
+    ] as const) {
+      const line = 'missing.conf: no such file\n'
+      for (const command of [
+        ['translate', '8.8.8.8', ...args],
+        ['config', 'show', ...args],
+        ['app', ...args, '--', 'true'],
+        ['app', '--env', ...args],
+      ]) {
+        const r = tnat64(command, env, dir)
+        assert.deepEqual([r.status, r.stderr], [2, line], command.join(' '))
+      }
+      // config check takes the file as its argument, and says "invalid" with 1.
+      const check = tnat64(['config', 'check', ...args.slice(1)], env, dir)
+      assert.deepEqual([check.status, check.stderr], [1, line])
+    }
+    // Named relative: the launcher exports it absolute, for a program that changes directory.
+    const expected = join(dir, 'rel.conf')
+    for (const [args, env] of [
+      [['--config', 'rel.conf'], {}],
+      [[], { TNAT64_CONF_FILE: 'rel.conf' }],
+    ] as const) {
+      const r = tnat64(['app', ...args, 'sh', '-c', 'cd / && echo "$TNAT64_CONF_FILE"'], env, dir)
+      assert.deepEqual([r.status, r.stdout], [0, `${expected}\n`], r.stderr)
+      assert.equal(configFileInForce(args[1], env), 'rel.conf')
+    }
+    // Nothing named: /etc/tnat64.conf if it exists, else the defaults, which config check accepts.
+    const implicit = configFileInForce(undefined, {})
+    assert.equal(implicit, existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined)
+    const env = tnat64(['app', 'sh', '-c', 'echo "[$TNAT64_CONF_FILE]"'], { TNAT64_CONF_FILE: '' })
+    assert.equal(env.stdout, `[${implicit ?? ''}]\n`, env.stderr)
+    if (implicit === undefined) {
+      const r = tnat64(['config', 'check'])
+      assert.deepEqual([r.status, r.stdout], [0, `configuration file: ${NO_CONFIG_FILE}\n`])
+      assert.equal(JSON.parse(tnat64(['config', 'check', '--json']).stdout).file, null)
+    }
   })
 
   it('check prints warnings but exits 0; a missing file exits 1 naming it', () => {

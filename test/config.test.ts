@@ -9,10 +9,14 @@ import {
   EMPTY_CONFIG,
   loadConfig,
   parseConfig,
+  readConfigFile,
   resolve,
   withDefaultPrefix,
 } from '../src/lib/config.js'
+import { CONFIG_MAX_BYTES, DEFAULT_CONFIG_FILE } from '../src/lib/defaults.js'
+import { UsageError } from '../src/lib/errors.js'
 import { parsePrefix } from '../src/lib/rfc6052.js'
+import { translate } from '../src/lib/translate.js'
 import { configFixtures } from './helpers.js'
 
 function methodOf(rule: ReturnType<typeof resolve>): [string, string | undefined] {
@@ -21,18 +25,25 @@ function methodOf(rule: ReturnType<typeof resolve>): [string, string | undefined
 
 describe('config fixtures', () => {
   const fixtures = configFixtures()
-  it('include a valid original file, an extended one and a broken one', () => {
-    assert.ok(fixtures.some((f) => f.name.startsWith('original') && f.errorLines.length === 0))
-    assert.ok(fixtures.some((f) => f.errorLines.length > 5))
+  it('include a valid original file, a broken one, nested prefixes and addresses to read back', () => {
+    assert.ok(fixtures.some((f) => f.name.startsWith('original') && f.errors.length === 0))
+    assert.ok(fixtures.some((f) => f.errors.length > 5))
+    assert.ok(fixtures.some((f) => f.name === 'nested' && f.extract.length > 5))
   })
 
   for (const fixture of fixtures) {
-    it(`${fixture.name}: errors on exactly the expected lines, and resolves as expected`, () => {
+    it(`${fixture.name}: exactly the expected error messages, and resolves and reads back as expected`, () => {
       const { config, errors } = parseConfig(readFileSync(fixture.file, 'utf8'), fixture.file)
-      assert.deepEqual([...new Set(errors.map((e) => e.line))], fixture.errorLines)
-      for (const e of errors) assert.ok(e.message.length > 10, `line ${e.line} names the problem`)
+      assert.deepEqual(
+        errors.map(({ line, message }) => ({ line, message })),
+        fixture.errors,
+      )
       for (const { destination, method, prefix } of fixture.expect) {
         assert.deepEqual(methodOf(resolve(config, parseIPv4(destination))), [method, prefix], destination)
+      }
+      for (const { ipv6, ipv4 } of fixture.extract) {
+        if (ipv4 === undefined) assert.throws(() => translate(ipv6, config), UsageError, ipv6)
+        else assert.equal(translate(ipv6, config).output, ipv4, ipv6)
       }
     })
   }
@@ -56,18 +67,41 @@ describe('config details', () => {
     assert.equal(errors.length, 2)
   })
 
-  it('loads an explicit file, else $TNAT64_CONF_FILE; a missing file is an error naming it', () => {
+  it('loads an explicit file, else $TNAT64_CONF_FILE; a missing file named either way is an error naming it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tnat64-config-'))
     const file = join(dir, 'a.conf')
     writeFileSync(file, 'nat64_prefix = 2001:db8:64::/96\n')
     assert.equal(loadConfig(file).config.defaultPrefix?.value.text, '2001:db8:64::/96')
     assert.equal(loadConfig(undefined, { TNAT64_CONF_FILE: file }).config.defaultPrefix?.line, 1)
-    assert.throws(
-      () => loadConfig(join(dir, 'missing.conf')),
-      (e: unknown) => e instanceof ConfigError && /missing\.conf: no such file/.test(e.message),
-    )
+    const missing = join(dir, 'missing.conf')
+    for (const [explicit, env] of [
+      [missing, {}],
+      [undefined, { TNAT64_CONF_FILE: missing }],
+      [undefined, { TNAT64_CONF_FILE: DEFAULT_CONFIG_FILE }],
+    ] as const) {
+      const named = explicit ?? env.TNAT64_CONF_FILE
+      assert.throws(
+        () => loadConfig(explicit, env),
+        (e: unknown) => e instanceof ConfigError && e.message === `${named}: no such file`,
+      )
+    }
     writeFileSync(file, 'local = 1.2.3.4/33\n')
     assert.throws(() => loadConfig(file), /a\.conf:1: .*at most 32/)
+  })
+
+  it('refuses, as the C core does, a file that is a directory, too large, or not text', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tnat64-config-'))
+    const big = join(dir, 'big.conf')
+    writeFileSync(big, '#'.repeat(CONFIG_MAX_BYTES + 1))
+    const binary = join(dir, 'binary.conf')
+    writeFileSync(binary, 'local = 10.0.0.0/8\n\0')
+    for (const [file, message] of [
+      [dir, 'is a directory'],
+      [big, 'larger than 1 MiB'],
+      [binary, 'is not a text file'],
+    ]) {
+      assert.deepEqual(readConfigFile(file).errors, [{ file, line: 0, message }])
+    }
   })
 
   it('sends loopback direct even when a path claims it', () => {

@@ -17,6 +17,18 @@ export function records(file: string): string[][] {
     .map((line) => line.split(/\s+/))
 }
 
+/** The text of `#define NAME VALUE` in a C header's text, a trailing comment dropped. */
+export function cDefine(header: string, name: string): string {
+  const value = new RegExp(`^#define ${name} (\\S.*?)(\\s*/\\*.*)?$`, 'm').exec(header)?.[1]
+  assert.ok(value, `${name} is defined`)
+  return value
+}
+
+/** The same, evaluated: a number, or an expression of numbers and shifts. */
+export function cDefineNumber(header: string, name: string): number {
+  return Number(Function(`return (${cDefine(header, name)})`)())
+}
+
 export interface EmbedVector {
   prefix: string
   ipv4: string
@@ -34,11 +46,15 @@ export function rfc6052Vectors(): { embed: EmbedVector[]; reject: { prefix: stri
 export interface ConfigFixture {
   name: string
   file: string
-  /** Lines that must be reported as errors; empty for a valid file. */
-  errorLines: number[]
+  /** The errors both parsers must report, in line order: `error LINE MESSAGE` rows. */
+  errors: { line: number; message: string }[]
+  /** `DESTINATION METHOD [PREFIX]` rows: the rule a destination gets. */
   expect: { destination: string; method: string; prefix?: string }[]
+  /** `extract IPV6 IPV4|none` rows: the IPv4 address a NAT64 address reads back as. */
+  extract: { ipv6: string; ipv4?: string }[]
 }
 
+/** test/fixtures/config/NAME.conf with NAME.expect, read by the TypeScript and the C tests (test/c/vectors.c). */
 export function configFixtures(): ConfigFixture[] {
   const dir = join(FIXTURES, 'config')
   return readdirSync(dir)
@@ -46,14 +62,25 @@ export function configFixtures(): ConfigFixture[] {
     .sort()
     .map((f) => {
       const name = f.replace(/\.conf$/, '')
-      const rows = records(join(dir, `${name}.expect`))
+      const expectFile = join(dir, `${name}.expect`)
+      const rows = records(expectFile)
+      // A message runs to the end of its line: read raw, not split into fields.
+      const errors = readFileSync(expectFile, 'utf8')
+        .split('\n')
+        .flatMap((line) => {
+          const match = /^error (\d+) (.+)$/.exec(line)
+          return match ? [{ line: Number(match[1]), message: match[2] }] : []
+        })
       return {
         name,
         file: join(dir, f),
-        errorLines: rows.filter((r) => r[0] === 'error').map((r) => Number(r[1])),
+        errors,
         expect: rows
-          .filter((r) => r[0] !== 'error')
+          .filter((r) => r[0] !== 'error' && r[0] !== 'extract')
           .map(([destination, method, prefix]) => ({ destination, method, prefix })),
+        extract: rows
+          .filter((r) => r[0] === 'extract')
+          .map(([, ipv6, ipv4]) => ({ ipv6, ipv4: ipv4 === 'none' ? undefined : ipv4 })),
       }
     })
 }
@@ -64,8 +91,9 @@ export interface CliResult {
   stderr: string
 }
 
-export function tnat64(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+export function tnat64(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): CliResult {
   const result = spawnSync(join(ROOT, 'bin', 'tnat64'), args, {
+    cwd,
     encoding: 'utf8',
     env: { ...process.env, TNAT64_CONF_FILE: '', ...env },
     timeout: 60_000,

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AddressError, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../src/lib/address.js'
+import { WELL_KNOWN_PREFIX } from '../src/lib/defaults.js'
 import {
   extract,
   isWithinPrefix,
   parsePrefix,
   synthesize,
-  WELL_KNOWN_PREFIX,
   wellKnownPrefixWarning,
 } from '../src/lib/rfc6052.js'
 import { rfc6052Vectors } from './helpers.js'

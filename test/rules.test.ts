@@ -24,7 +24,7 @@ function probes(nets: { address: number; length: number }[]): number[] {
 }
 
 describe('kernel rule table', () => {
-  for (const fixture of configFixtures().filter((f) => f.errorLines.length === 0)) {
+  for (const fixture of configFixtures().filter((f) => f.errors.length === 0)) {
     it(`${fixture.name}: the LPM lookup agrees with resolve() everywhere`, () => {
       const { config } = parseConfig(readFileSync(fixture.file, 'utf8'), fixture.file)
       const rules = compileRules(config)

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { ENV_CONF_FILE, ENV_PREFIX } from '../lib/defaults.js'
 import { CommandFailure, reportError } from '../lib/errors.js'
 import { setPins } from '../lib/kernel/cache.js'
 import { requireKernelPrivilege } from '../lib/kernel/pins.js'
@@ -45,7 +46,7 @@ type Plan = (typeof PLANS)['quick']
 type Mode = 'native' | 'app' | 'kernel' | 'clat'
 const MODES: Mode[] = ['native', 'app', 'kernel', 'clat']
 
-const APP_ENV = { LD_PRELOAD: PRELOAD_LIBRARY, TNAT64_PREFIX: NET.prefix, TNAT64_CONF_FILE: '/dev/null' }
+const APP_ENV = { LD_PRELOAD: PRELOAD_LIBRARY, [ENV_PREFIX]: NET.prefix, [ENV_CONF_FILE]: '/dev/null' }
 
 /** The client's address and how it is run, per mode: all four reach the same server socket. */
 function client(net: BenchNet, mode: Mode, args: string[]): string {
@@ -213,7 +214,7 @@ function fallback(net: BenchNet, plan: Plan): Measure[] {
   const seconds: number[] = []
   const baseFirst: number[] = []
   const baseSecond: number[] = []
-  const env = { ...APP_ENV, TNAT64_PREFIX: NET.deadPrefix }
+  const env = { ...APP_ENV, [ENV_PREFIX]: NET.deadPrefix }
   for (let i = 0; i < plan.firsts; i++) {
     const [a, b] = net
       .run([CLIENT, 'first', NET.ipv4Only, String(NET.port)], { env })

@@ -1,5 +1,6 @@
 import { Command, Flags } from '@oclif/core'
 import { exitAs, runCommand } from '../lib/command-line.js'
+import { CONFIG_FLAG_HELP, DEFAULT_CONFIG_FILE, ENV_CONF_FILE } from '../lib/defaults.js'
 import { APP_LAUNCHER } from '../lib/paths.js'
 
 export default class App extends Command {
@@ -7,7 +8,7 @@ export default class App extends Command {
     'Run an IPv4-only program so that it reaches IPv4 destinations through NAT64 (no privilege)'
   static override description =
     `Loads libtnat64.so into CMD with LD_PRELOAD (keeping what LD_PRELOAD already holds). Its AF_INET TCP sockets become AF_INET6 ones that connect through NAT64, fall back to IPv4 when NAT64 is unreachable, and still look like IPv4 to the program. The exit status and signals of CMD are passed through.
-The configuration is --config, else $TNAT64_CONF_FILE, else /etc/tnat64.conf; a broken one is refused before CMD starts.`
+The configuration is --config, else $${ENV_CONF_FILE}, else ${DEFAULT_CONFIG_FILE} if it exists; a named file that is missing or broken is refused before CMD starts.`
   static override usage = [
     'app [--config FILE] [--prefix PREFIX] [--debug] [--] CMD [ARGS...]',
     'app --env [--config FILE] [--prefix PREFIX]',
@@ -19,7 +20,7 @@ The configuration is --config, else $TNAT64_CONF_FILE, else /etc/tnat64.conf; a 
   ]
   static override strict = false
   static override flags = {
-    config: Flags.string({ char: 'c', description: 'configuration file' }),
+    config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
     prefix: Flags.string({
       char: 'p',
       description: "default NAT64 prefix, replacing the configuration's (e.g. 2001:db8:64::/96)",

@@ -1,12 +1,13 @@
 import { Args, Command, Flags } from '@oclif/core'
 import { loadConfig } from '../lib/config.js'
+import { CONFIG_FLAG_HELP, WELL_KNOWN_PREFIX } from '../lib/defaults.js'
 import { prefixArgument, translate } from '../lib/translate.js'
 
 export default class Translate extends Command {
   static override summary = 'Translate an IPv4 address to its NAT64 address, or a NAT64 address back to IPv4'
   static override description =
     `An IPv4 address is embedded in the prefix (RFC 6052); an IPv6 address inside the prefix gives back the IPv4 address it carries.
-The prefix is --prefix, else the one the configuration gives the destination, else 64:ff9b::/96.`
+The prefix is --prefix, else the one the configuration gives the destination, else ${WELL_KNOWN_PREFIX}.`
   static override examples = [
     '<%= config.bin %> translate 192.0.2.33 --prefix 2001:db8:100::/40',
     '<%= config.bin %> translate 2001:db8:1c0:2:21:: --prefix 2001:db8:100::/40',
@@ -25,7 +26,7 @@ The prefix is --prefix, else the one the configuration gives the destination, el
     }),
     config: Flags.string({
       char: 'c',
-      description: 'configuration file (default: $TNAT64_CONF_FILE, else /etc/tnat64.conf)',
+      description: CONFIG_FLAG_HELP,
     }),
     json: Flags.boolean({ description: 'print the result as JSON' }),
   }

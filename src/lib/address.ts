@@ -32,7 +32,8 @@ export function parseIPv6(text: string): Uint8Array {
   if (!ipaddr.IPv6.isValid(text) || text.includes('%')) {
     throw new AddressError('syntax', `'${text}' is not an IPv6 address`)
   }
-  return Uint8Array.from(ipaddr.IPv6.parse(text).toByteArray())
+  // ipaddr.js reads `::a.b.c.d` as `::ffff:a.b.c.d`; inet_pton (the C core) and RFC 4291 read `::` there.
+  return Uint8Array.from(ipaddr.IPv6.parse(text.replace(/^::(?=[0-9]+\.)/, '0::')).toByteArray())
 }
 
 export function formatIPv4(bytes: Uint8Array): string {

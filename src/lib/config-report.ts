@@ -1,23 +1,34 @@
 // What `tnat64 config check` and `tnat64 config show` report, as data that the commands print or emit as JSON.
 import { AddressError, formatIPv6, parseIPv4 } from './address.js'
-import { type Config, type ConfigIssue, formatIssue, type Rule, readConfigFile, resolve } from './config.js'
+import {
+  type Config,
+  type ConfigIssue,
+  EMPTY_CONFIG,
+  formatIssue,
+  type Rule,
+  readConfigFile,
+  resolve,
+} from './config.js'
+import { ENV_PREFIX } from './defaults.js'
 import { UsageError } from './errors.js'
 import { ALWAYS_IPV4_NETS } from './ipv4net.js'
 import { synthesize } from './rfc6052.js'
 
 export interface CheckReport {
-  readonly file: string
+  /** null when no file is in force: the defaults are, and they are valid. */
+  readonly file: string | null
   readonly valid: boolean
   readonly errors: string[]
   readonly warnings: string[]
   readonly summary?: { defaultPrefix?: string; locals: number; paths: number }
 }
 
-export function checkConfigFile(file: string): CheckReport {
-  const { config, errors, warnings } = readConfigFile(file)
+export function checkConfigFile(file: string | undefined): CheckReport {
+  const { config, errors, warnings } =
+    file === undefined ? { config: EMPTY_CONFIG, errors: [], warnings: [] } : readConfigFile(file)
   const lines = (issues: ConfigIssue[]) => issues.map(formatIssue)
   return {
-    file,
+    file: file ?? null,
     valid: errors.length === 0,
     errors: lines(errors),
     warnings: lines(warnings),
@@ -64,7 +75,7 @@ export interface HostReport {
 }
 
 function describeRule(config: Config, rule: Rule): string {
-  const at = (line: number) => (line > 0 ? `${config.file}:${line}` : '--prefix or $TNAT64_PREFIX')
+  const at = (line: number) => (line > 0 ? `${config.file}:${line}` : `--prefix or $${ENV_PREFIX}`)
   switch (rule.kind) {
     case 'local':
       return rule.why === 'always'

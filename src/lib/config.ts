@@ -12,6 +12,7 @@
 // `path` subnet's prefix; else the default prefix; else no prefix applies (direct IPv4).
 import { existsSync, readFileSync } from 'node:fs'
 import { AddressError } from './address.js'
+import { CONFIG_MAX_BYTES, DEFAULT_CONFIG_FILE, ENV_CONF_FILE, WELL_KNOWN_PREFIX } from './defaults.js'
 import {
   alwaysIPv4Net,
   type Ipv4Net,
@@ -22,9 +23,7 @@ import {
   netWithin,
   parseIpv4Net,
 } from './ipv4net.js'
-import { isWellKnownPrefix, type Nat64Prefix, parsePrefix, WELL_KNOWN_PREFIX } from './rfc6052.js'
-
-export const DEFAULT_CONFIG_FILE = '/etc/tnat64.conf'
+import { isWellKnownPrefix, isWithinPrefix, type Nat64Prefix, parsePrefix } from './rfc6052.js'
 
 export interface ConfigIssue {
   readonly file: string
@@ -211,19 +210,30 @@ function checkOverlaps(
   }
 }
 
-/** Reads a configuration file; every error is reported at once through ConfigError. */
+/** Why a file cannot be read, in config_load's words (preload/config.c). */
+const UNREADABLE: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'is a directory',
+  EACCES: 'permission denied',
+}
+
 /** Reads and parses a file; a file that cannot be read is one error for the file as a whole. */
 export function readConfigFile(file: string): ParseResult {
-  let text: string
+  const unreadable = (message: string) => ({
+    config: EMPTY_CONFIG,
+    errors: [{ file, line: 0, message }],
+    warnings: [],
+  })
+  let data: Buffer
   try {
-    text = readFileSync(file, 'utf8')
+    data = readFileSync(file)
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message
-    return { config: EMPTY_CONFIG, errors: [{ file, line: 0, message: reason }], warnings: [] }
+    const { code, message } = e as NodeJS.ErrnoException
+    return unreadable(UNREADABLE[code ?? ''] ?? message)
   }
-  return parseConfig(text, file)
+  if (data.length > CONFIG_MAX_BYTES) return unreadable('larger than 1 MiB')
+  if (data.includes(0)) return unreadable('is not a text file')
+  return parseConfig(data.toString('utf8'), file)
 }
 
 /** Reads a configuration file; every error is reported at once through ConfigError. */
@@ -233,20 +243,27 @@ export function loadConfigFile(file: string): ParseResult {
   return result
 }
 
-/** Which file is in force: an explicit one, else $TNAT64_CONF_FILE, else /etc/tnat64.conf. */
-export function configFileInForce(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return explicit ?? (env.TNAT64_CONF_FILE || DEFAULT_CONFIG_FILE)
+/**
+ * Which file is in force, as config_file_in_force (preload/config.c) answers for the library and
+ * the launcher: a file named (--config, else a non-empty $TNAT64_CONF_FILE) must then exist and
+ * parse; only the implicit /etc/tnat64.conf may be absent, and then none is (undefined).
+ */
+export function configFileInForce(
+  explicit?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const named = explicit ?? (env[ENV_CONF_FILE] || undefined)
+  if (named !== undefined) return named
+  return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined
 }
 
-/**
- * The configuration in force: an explicit file, else $TNAT64_CONF_FILE, else /etc/tnat64.conf when
- * it exists, else the empty configuration.
- */
+/** What is said when no file is in force. */
+export const NO_CONFIG_FILE = `none (no $${ENV_CONF_FILE}, no ${DEFAULT_CONFIG_FILE}): the defaults are in force`
+
+/** The configuration in force (see configFileInForce); the empty one when no file is. */
 export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env): ParseResult {
   const file = configFileInForce(explicit, env)
-  if (file === DEFAULT_CONFIG_FILE && !existsSync(file))
-    return { config: EMPTY_CONFIG, errors: [], warnings: [] }
-  return loadConfigFile(file)
+  return file === undefined ? { config: EMPTY_CONFIG, errors: [], warnings: [] } : loadConfigFile(file)
 }
 
 export type Rule =
@@ -310,6 +327,32 @@ function nat64Rule(config: Config, address: number): Extract<Rule, { kind: 'nat6
     return { kind: 'nat64', why: 'default', prefix: value, line }
   }
   return { kind: 'nat64', why: 'builtin', prefix: BUILTIN_PREFIX }
+}
+
+export interface PrefixInUse {
+  readonly prefix: Nat64Prefix
+  /** The line that sets it; undefined for the built-in well-known prefix. */
+  readonly line?: number
+}
+
+/** The prefixes destinations are reached through: every path's, and the default (else the well-known) one. */
+export function prefixesInUse(config: Config): PrefixInUse[] {
+  const inUse = ({ value, line }: Located<Nat64Prefix>) => ({ prefix: value, line })
+  const fallback = config.defaultPrefix ? inUse(config.defaultPrefix) : { prefix: BUILTIN_PREFIX }
+  return [...config.paths.map((p) => inUse(p.prefix)), fallback]
+}
+
+/**
+ * The prefix an IPv6 address was made in: the most specific (longest) candidate that holds it, as
+ * config_extract (preload/config.c) picks it; nested prefixes (a /40 inside a /32) need this.
+ */
+export function mostSpecificPrefix<T extends { readonly prefix: Nat64Prefix }>(
+  ipv6: Uint8Array,
+  candidates: readonly T[],
+): T | undefined {
+  return candidates
+    .filter((c) => isWithinPrefix(ipv6, c.prefix))
+    .reduce<T | undefined>((best, c) => (best && best.prefix.length >= c.prefix.length ? best : c), undefined)
 }
 
 /** The configuration as tnat64.conf text, which parses back to the same rules. */

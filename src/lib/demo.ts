@@ -1,5 +1,6 @@
 // `tnat64 demo`: the lab, and what a program in its IPv6-only client can and cannot reach.
 import { join } from 'node:path'
+import { STANDIN_IPV4 } from './defaults.js'
 import { LAB, type Lab } from './lab.js'
 import { PACKAGE_ROOT } from './paths.js'
 
@@ -31,7 +32,7 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
       true,
     ],
     [
-      'It still sees IPv4 names: AF_INET peer, and 192.0.0.1 standing in for its IPv6 source address',
+      `It still sees IPv4 names: AF_INET peer, and ${STANDIN_IPV4} standing in for its IPv6 source address`,
       [
         ...app,
         'python3',

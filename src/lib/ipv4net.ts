@@ -31,12 +31,19 @@ export function networkAddress(address: number, length: number): number {
   return (address & maskOf(length)) >>> 0
 }
 
-function maskLength(mask: number, text: string): number {
+/** The prefix length a netmask stands for; `text` is the whole network, for the message. */
+function maskLength(maskText: string, text: string): number {
+  let mask: number
+  try {
+    mask = ipv4ToNumber(parseIPv4(maskText))
+  } catch {
+    throw new AddressError('syntax', `'${text}': netmask '${maskText}' is not an IPv4 address (a.b.c.d)`)
+  }
   const length = Math.clz32(~mask >>> 0)
   if (maskOf(length) !== mask) {
     throw new AddressError(
       'syntax',
-      `netmask ${text} is not contiguous (write it as a prefix length, e.g. /24)`,
+      `'${text}': netmask ${maskText} is not contiguous (write it as a prefix length, e.g. /24)`,
     )
   }
   return length
@@ -52,7 +59,7 @@ export function parseIpv4Net(text: string): Ipv4Net {
       length = Number(lengthText)
       if (length > 32) throw new AddressError('length', `'${text}': an IPv4 prefix length is at most 32`)
     } else if (lengthText.includes('.')) {
-      length = maskLength(ipv4ToNumber(parseIPv4(lengthText)), lengthText)
+      length = maskLength(lengthText, text)
     } else {
       throw new AddressError('syntax', `'${text}': '${lengthText}' is neither a prefix length nor a netmask`)
     }

@@ -1,12 +1,11 @@
 // IPv4-embedded IPv6 addresses (RFC 6052): the one TypeScript implementation of address synthesis.
 // The same vectors (test/vectors/rfc6052.txt) are run against the C and BPF implementations.
 import { AddressError, formatIPv4, formatIPv6, parseIPv6 } from './address.js'
+import { WELL_KNOWN_PREFIX } from './defaults.js'
 import { isNonGlobalIPv4 } from './ipv4net.js'
 
 /** Prefix lengths RFC 6052 §2.2 allows. */
 export const PREFIX_LENGTHS: readonly number[] = [32, 40, 48, 56, 64, 96]
-/** RFC 6052 §2.1: must not carry non-global IPv4 addresses. */
-export const WELL_KNOWN_PREFIX = '64:ff9b::/96'
 
 /** Bits 64–71 of every IPv4-embedded address; RFC 6052 §2.2 requires them zero. */
 const U_OCTET = 8
@@ -51,7 +50,7 @@ export function parsePrefix(text: string): Nat64Prefix {
   if (!PREFIX_LENGTHS.includes(length)) {
     throw new AddressError(
       'length',
-      `'${text}': prefix length /${length} is not one of /${PREFIX_LENGTHS.join(', /')} (RFC 6052 §2.2)`,
+      `'${text}': prefix length is not one of /${PREFIX_LENGTHS.join(', /')} (RFC 6052 §2.2)`,
     )
   }
   let bytes: Uint8Array
@@ -65,7 +64,7 @@ export function parsePrefix(text: string): Nat64Prefix {
   if (!network.every((b, i) => b === bytes[i])) {
     throw new AddressError(
       'host-bits',
-      `'${text}': bits beyond /${length} are set (did you mean ${canonical}?)`,
+      `'${text}': bits beyond the prefix length are set (did you mean ${canonical}?)`,
     )
   }
   if (bytes[U_OCTET] !== 0) {

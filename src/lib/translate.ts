@@ -1,16 +1,9 @@
 // `tnat64 translate`: one address either way across RFC 6052, with the prefix chosen as the config says.
 import ipaddr from 'ipaddr.js'
 import { AddressError, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js'
-import { BUILTIN_PREFIX, type Config, resolve } from './config.js'
+import { BUILTIN_PREFIX, type Config, mostSpecificPrefix, prefixesInUse, resolve } from './config.js'
 import { UsageError } from './errors.js'
-import {
-  extract,
-  isWithinPrefix,
-  type Nat64Prefix,
-  parsePrefix,
-  synthesize,
-  wellKnownPrefixWarning,
-} from './rfc6052.js'
+import { extract, type Nat64Prefix, parsePrefix, synthesize, wellKnownPrefixWarning } from './rfc6052.js'
 
 export interface Translation {
   readonly input: string
@@ -35,18 +28,6 @@ export function prefixArgument(text: string, flag = '--prefix'): Nat64Prefix {
 interface Choice {
   prefix: Nat64Prefix
   source: string
-}
-
-function configPrefixes(config: Config): Choice[] {
-  const where = (line: number) => `${config.file}:${line}`
-  const choices: Choice[] = config.paths.map((p) => ({
-    prefix: p.prefix.value,
-    source: where(p.prefix.line),
-  }))
-  if (config.defaultPrefix) {
-    choices.push({ prefix: config.defaultPrefix.value, source: where(config.defaultPrefix.line) })
-  }
-  return choices
 }
 
 const BUILT_IN: Choice = { prefix: BUILTIN_PREFIX, source: 'built-in default' }
@@ -85,13 +66,12 @@ function embed(ipv4: Uint8Array, input: string, config: Config, explicit?: Nat64
 }
 
 function extractFrom(ipv6: Uint8Array, input: string, config: Config, explicit?: Nat64Prefix): Translation {
-  const candidates = explicit
+  const candidates: Choice[] = explicit
     ? [{ prefix: explicit, source: '--prefix' }]
-    : [...configPrefixes(config), BUILT_IN]
-  // The most specific prefix that holds the address is the one that made it.
-  const inside = candidates
-    .filter((c) => isWithinPrefix(ipv6, c.prefix))
-    .sort((a, b) => b.prefix.length - a.prefix.length)[0]
+    : prefixesInUse(config).map(({ prefix, line }) =>
+        line === undefined ? BUILT_IN : { prefix, source: `${config.file}:${line}` },
+      )
+  const inside = mostSpecificPrefix(ipv6, candidates)
   if (!inside) {
     const tried = [...new Set(candidates.map((c) => c.prefix.text))].join(', ')
     throw new UsageError(`${input} is not inside the NAT64 prefix (${tried})`)

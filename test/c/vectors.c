@@ -1,6 +1,7 @@
 /* Runs the shared vectors against the C core of libtnat64 (rfc6052.c, config.c):
  *   vectors rfc6052 test/vectors/rfc6052.txt
- *   vectors config  test/fixtures/config/NAME.conf ...   (each with its NAME.expect)
+ *   vectors config  test/fixtures/config/NAME.conf ...   (each with its NAME.expect: the error
+ *                   messages, the rule of each destination, the IPv4 address of each NAT64 one)
  * Prints one line per failure and ends with 'N passed, M failed'; exits 1 on any failure. */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -73,27 +74,36 @@ static void rfc6052(const char *file)
 	fclose(f);
 }
 
-struct lines {
-	int line[256];
+/* The errors of one file, as reported; sorted by line (stably) as the TypeScript core lists them. */
+struct error {
+	int line;
+	char message[512];
+};
+
+struct errors {
+	struct error e[256];
 	int n;
 };
 
 static void collect(void *ctx, int line, const char *message)
 {
-	struct lines *l = ctx;
-	(void)message;
-	if (l->n > 0 && l->line[l->n - 1] == line)
-		return;
-	for (int i = 0; i < l->n; i++)
-		if (l->line[i] == line)
-			return;
-	if (l->n < 256)
-		l->line[l->n++] = line;
+	struct errors *l = ctx;
+	if (l->n < 256) {
+		l->e[l->n].line = line;
+		snprintf(l->e[l->n].message, sizeof(l->e[l->n].message), "%s", message);
+		l->n++;
+	}
 }
 
-static int by_number(const void *a, const void *b)
+static void sort_by_line(struct errors *l)
 {
-	return *(const int *)a - *(const int *)b;
+	for (int i = 1; i < l->n; i++) {
+		struct error e = l->e[i];
+		int j = i;
+		for (; j > 0 && l->e[j - 1].line > e.line; j--)
+			l->e[j] = l->e[j - 1];
+		l->e[j] = e;
+	}
 }
 
 static void config_fixture(const char *conf)
@@ -105,21 +115,42 @@ static void config_fixture(const char *conf)
 		perror(expect_path);
 		exit(2);
 	}
+	static struct errors got, want;
 	struct config cfg;
-	struct lines got = {0}, want = {0};
+	got.n = want.n = 0;
 	config_load(conf, &cfg, collect, &got);
-	qsort(got.line, (size_t)got.n, sizeof(int), by_number);
+	sort_by_line(&got);
 
-	char line[512], copy[1600], detail[1700];
+	char line[1024], copy[1600], detail[1700];
 	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
 		snprintf(copy, sizeof(copy), "%s: %s", conf, line);
-		copy[strcspn(copy, "\n")] = '\0';
+		/* `error LINE MESSAGE`: the message runs to the end of the line. */
+		int line_no, at;
+		if (sscanf(line, "error %d %n", &line_no, &at) == 1 && want.n < 256) {
+			want.e[want.n].line = line_no;
+			snprintf(want.e[want.n].message, sizeof(want.e[want.n].message), "%s", line + at);
+			want.n++;
+			continue;
+		}
 		char *f_[4];
 		int n = fields(line, f_, 4);
 		if (n == 0)
 			continue;
-		if (strcmp(f_[0], "error") == 0) {
-			want.line[want.n++] = atoi(f_[1]);
+		if (strcmp(f_[0], "extract") == 0 && n == 3) {
+			struct in6_addr ipv6;
+			struct in_addr v4, want_v4;
+			bool none = strcmp(f_[2], "none") == 0;
+			if (inet_pton(AF_INET6, f_[1], &ipv6) != 1 || (!none && !ipv4_parse(f_[2], &want_v4))) {
+				check(false, copy, "malformed fixture line");
+				continue;
+			}
+			bool found = config_extract(&cfg, &ipv6, &v4);
+			char text[INET_ADDRSTRLEN] = "none";
+			if (found)
+				inet_ntop(AF_INET, &v4, text, sizeof(text));
+			snprintf(detail, sizeof(detail), "got %s", text);
+			check(none ? !found : found && v4.s_addr == want_v4.s_addr, copy, detail);
 			continue;
 		}
 		struct in_addr v4;
@@ -138,12 +169,12 @@ static void config_fixture(const char *conf)
 		check(strcmp(method, f_[1]) == 0 && strcmp(prefix, n > 2 ? f_[2] : "") == 0, copy, detail);
 	}
 	fclose(f);
-	bool same = got.n == want.n && memcmp(got.line, want.line, (size_t)got.n * sizeof(int)) == 0;
-	char lines[600] = "";
-	for (int i = 0; i < got.n; i++)
-		snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines), " %d", got.line[i]);
-	snprintf(detail, sizeof(detail), "errors on lines%s", got.n ? lines : " (none)");
-	check(same, conf, detail);
+	for (int i = 0; i < got.n || i < want.n; i++) {
+		const struct error *g = i < got.n ? &got.e[i] : NULL, *w = i < want.n ? &want.e[i] : NULL;
+		snprintf(copy, sizeof(copy), "%s: error %d: %s", conf, w ? w->line : 0, w ? w->message : "(none expected)");
+		snprintf(detail, sizeof(detail), "got %d: %s", g ? g->line : 0, g ? g->message : "(none)");
+		check(g && w && g->line == w->line && strcmp(g->message, w->message) == 0, copy, detail);
+	}
 	config_free(&cfg);
 }
 

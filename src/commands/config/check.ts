@@ -1,18 +1,19 @@
 import { Args, Command, Flags } from '@oclif/core'
-import { configFileInForce } from '../../lib/config.js'
+import { configFileInForce, NO_CONFIG_FILE } from '../../lib/config.js'
 import { checkConfigFile } from '../../lib/config-report.js'
+import { CONFIG_FLAG_HELP } from '../../lib/defaults.js'
 
 export default class ConfigCheck extends Command {
   static override summary = 'Check a configuration file and list every problem with its line'
   static override description =
-    'Exits 0 when the file is valid (warnings go to stderr), 1 when it has errors, each printed as file:line: problem.'
+    'Exits 0 when the file is valid (warnings go to stderr) or when no file is in force (then the defaults are), 1 when it has errors, each printed as file:line: problem; a file named that does not exist is an error.'
   static override examples = [
     '<%= config.bin %> config check',
     '<%= config.bin %> config check ./tnat64.conf --json',
   ]
   static override args = {
     file: Args.string({
-      description: 'configuration file (default: $TNAT64_CONF_FILE, else /etc/tnat64.conf)',
+      description: CONFIG_FLAG_HELP,
     }),
   }
   static override flags = {
@@ -28,7 +29,8 @@ export default class ConfigCheck extends Command {
       for (const error of report.errors) this.logToStderr(error)
       for (const warning of report.warnings)
         this.logToStderr(warning.replace(/^([^:]*:\d+): /, '$1: warning: '))
-      if (report.summary) {
+      if (report.file === null) this.log(`configuration file: ${NO_CONFIG_FILE}`)
+      else if (report.summary) {
         const { defaultPrefix, locals, paths } = report.summary
         this.log(
           `${report.file}: OK (default prefix ${defaultPrefix ?? 'none'}, ${locals} local network${locals === 1 ? '' : 's'}, ${paths} path${paths === 1 ? '' : 's'})`,

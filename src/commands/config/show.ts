@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core'
-import { loadConfig } from '../../lib/config.js'
+import { loadConfig, NO_CONFIG_FILE } from '../../lib/config.js'
 import { parseDestination, showHost, summarize } from '../../lib/config-report.js'
+import { CONFIG_FLAG_HELP } from '../../lib/defaults.js'
 
 export default class ConfigShow extends Command {
   static override summary =
@@ -14,7 +15,7 @@ export default class ConfigShow extends Command {
     host: Flags.string({ char: 'H', description: 'destination IPv4[:port] to resolve' }),
     config: Flags.string({
       char: 'c',
-      description: 'configuration file (default: $TNAT64_CONF_FILE, else /etc/tnat64.conf)',
+      description: CONFIG_FLAG_HELP,
     }),
     json: Flags.boolean({ description: 'print the result as JSON' }),
   }
@@ -39,7 +40,7 @@ export default class ConfigShow extends Command {
     if (flags.json) return this.log(JSON.stringify(summary, null, 2))
     for (const warning of warnings)
       this.logToStderr(`${warning.file}:${warning.line}: warning: ${warning.message}`)
-    this.log(`file:           ${summary.file ?? 'none (no $TNAT64_CONF_FILE, no /etc/tnat64.conf)'}`)
+    this.log(`file:           ${summary.file ?? NO_CONFIG_FILE}`)
     this.log(`default prefix: ${summary.defaultPrefix ?? 'none'}`)
     this.log(`local:          ${summary.local.join(', ')}`)
     for (const path of summary.paths) {

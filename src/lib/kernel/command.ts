@@ -2,6 +2,7 @@
 // (libbpf's own messages, the verifier's among them, as they come), and root checked first.
 import { Command, Flags } from '@oclif/core'
 import { showLibbpfMessages } from '../bpf/libbpf.js'
+import { CONFIG_FLAG_HELP } from '../defaults.js'
 import { reportError } from '../errors.js'
 import { requireKernelPrivilege } from './pins.js'
 
@@ -41,6 +42,6 @@ export const targetFlags = {
 }
 
 export const configFlags = {
-  config: Flags.string({ char: 'c', description: 'configuration file' }),
+  config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
   prefix: Flags.string({ char: 'p', description: "default NAT64 prefix, replacing the configuration's" }),
 }

@@ -1,0 +1,22 @@
+// The defaults the CLI shares with libtnat64 and its launcher: the TypeScript mirror of
+// preload/defaults.h (test/preload-core.test.ts holds the two equal).
+
+/** The configuration read when neither --config nor $TNAT64_CONF_FILE names one; the only one that may be absent. */
+export const DEFAULT_CONFIG_FILE = '/etc/tnat64.conf'
+
+/** The environment the library and the launcher read. */
+export const ENV_CONF_FILE = 'TNAT64_CONF_FILE'
+export const ENV_PREFIX = 'TNAT64_PREFIX'
+export const ENV_DEBUG = 'TNAT64_DEBUG'
+
+/** RFC 6052's well-known prefix: used when nothing else is configured; must not carry non-global addresses (§3.1). */
+export const WELL_KNOWN_PREFIX = '64:ff9b::/96'
+
+/** The stand-in local IPv4 address of a connection made through NAT64 (RFC 7335). */
+export const STANDIN_IPV4 = '192.0.0.1'
+
+/** The largest configuration file read; a bigger one is an error, not a truncation. */
+export const CONFIG_MAX_BYTES = 1 << 20
+
+/** How every command's --config names the rule of configFileInForce (src/lib/config.ts). */
+export const CONFIG_FLAG_HELP = `configuration file (default: $${ENV_CONF_FILE}, else ${DEFAULT_CONFIG_FILE} if it exists)`
