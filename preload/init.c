@@ -93,7 +93,7 @@ static void load_config(void)
 		enum prefix_error pe = nat64_prefix_parse(prefix, &config.default_prefix);
 		if (pe != PREFIX_OK) {
 			e = (struct first_error){.file = TNAT64_ENV_PREFIX, .count = 1};
-			snprintf(e.message, sizeof(e.message), "'%s': %s", prefix, prefix_error_text(pe));
+			config_prefix_message(prefix, pe, e.message, sizeof(e.message));
 			return disable(&e);
 		}
 		config.has_default = true;

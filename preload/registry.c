@@ -16,7 +16,7 @@
 #define REGISTRY_MAX (1u << 20)
 #endif
 
-_Atomic uint64_t *registry_words;
+uint64_t *registry_words; /* accessed with __atomic builtins only */
 unsigned int registry_size;
 
 void registry_init(void)

@@ -145,7 +145,7 @@ enum method { METHOD_NONE = 0, METHOD_NAT64 = 1, METHOD_IPV4 = 2 };
 void registry_init(void);
 /* The descriptor's word; one the process has not seen yet (inherited, made by a call the
  * library does not intercept, beyond the tracked range) is asked of the kernel. */
-extern _Atomic uint64_t *registry_words;
+extern uint64_t *registry_words;
 extern unsigned int registry_size;
 uint64_t fd_probe(int fd);
 
