@@ -138,25 +138,32 @@ static const char *check_config(const char *given, char absolute[PATH_MAX])
 	return absolute;
 }
 
-/* LD_PRELOAD with the library first, and no second copy of it. */
+/* What separates LD_PRELOAD's entries for ld.so: a space or a colon, nothing else (glibc's rtld
+ * splits the list on " :"; a tab is part of a name). */
+#define PRELOAD_SEPARATORS " :"
+
+/* LD_PRELOAD with the library first and the entries already there after it, in their order, as
+ * ld.so reads them: split on PRELOAD_SEPARATORS, empty ones dropped, no second copy of ours. */
 static char *preload_list(const char *library)
 {
 	const char *old = getenv("LD_PRELOAD");
 	size_t size = strlen(library) + (old ? strlen(old) : 0) + 2;
 	char *list = malloc(size);
-	char *rest = old ? strdup(old) : NULL;
-	if (!list || (old && !rest)) {
+	if (!list) {
 		perror("tnat64");
 		exit(1);
 	}
 	strcpy(list, library);
-	for (char *save, *word = rest ? strtok_r(rest, ": \t", &save) : NULL; word; word = strtok_r(NULL, ": \t", &save)) {
-		if (strcmp(word, library) != 0) {
+	for (const char *p = old ? old : ""; *p;) {
+		size_t len = strcspn(p, PRELOAD_SEPARATORS);
+		if (len > 0 && !(len == strlen(library) && strncmp(p, library, len) == 0)) {
 			strcat(list, " ");
-			strcat(list, word);
+			strncat(list, p, len);
 		}
+		p += len;
+		if (*p)
+			p++;
 	}
-	free(rest);
 	return list;
 }
 
@@ -196,6 +203,13 @@ int main(int argc, char **argv)
 	}
 	const char *config = check_config(o.config, config_path);
 	snprintf(library, sizeof(library), "%s/libtnat64.so", dir);
+	if (strpbrk(library, PRELOAD_SEPARATORS)) {
+		fprintf(stderr,
+			"tnat64: %s: LD_PRELOAD cannot carry a path with a space or a colon; install tnat64 where its "
+			"path has neither\n",
+			library);
+		return 2;
+	}
 	if (access(library, R_OK) != 0) {
 		fprintf(stderr, "tnat64: %s is not built (run: npm run build)\n", library);
 		return 1;

@@ -1,7 +1,7 @@
 // The CLI as a user meets it: a real process, its exit code, its output.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -231,6 +231,35 @@ describe('tnat64 app (no lab needed)', () => {
     )
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /^\S+\/preload\/libtnat64\.so \/nonexistent\/other\.so\|2001:db8:64::\/96\n$/)
+  })
+
+  it('splits an existing LD_PRELOAD as ld.so does: on spaces and colons only, empty entries dropped, ours once', () => {
+    const ours = join(ROOT, 'preload', 'libtnat64.so')
+    const r = tnat64(['app', '--', 'sh', '-c', 'printf %s "$LD_PRELOAD"'], {
+      LD_PRELOAD: `/x/a.so::/x/b c.so\t2 ${ours}:`,
+    })
+    assert.equal(r.stdout, `${ours} /x/a.so /x/b c.so\t2`)
+  })
+
+  it('refuses an install path that LD_PRELOAD cannot carry, rather than run without the library', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tnat64 with space-'))
+    try {
+      mkdirSync(join(dir, 'preload'))
+      for (const file of ['tnat64-app', 'libtnat64.so'])
+        copyFileSync(join(ROOT, 'preload', file), join(dir, 'preload', file))
+      chmodSync(join(dir, 'preload', 'tnat64-app'), 0o755)
+      const r = spawnSync(join(dir, 'preload', 'tnat64-app'), ['--', 'sh', '-c', 'echo ran'], {
+        encoding: 'utf8',
+      })
+      assert.equal(r.status, 2)
+      assert.equal(r.stdout, '')
+      assert.match(
+        r.stderr,
+        /^tnat64: .*libtnat64\.so: LD_PRELOAD cannot carry a path with a space or a colon; .*\n$/,
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('--debug turns the library decision log on, unless a level is already set', () => {
