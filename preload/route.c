@@ -51,7 +51,8 @@ static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, en
 			log_ipv6(&target.sin6_addr, text), ntohs(dest->sin_port),
 			r >= 0 ? "connected" : log_errno(error, name));
 	}
-	errno = error;
+	if (r < 0)
+		errno = error; /* on success errno stays as the program left it */
 	return r;
 }
 
@@ -64,7 +65,7 @@ static void warn_once_no_prefix(const struct sockaddr_in *dest)
 	char text[16];
 	log_msg(LOG_WARN,
 		"%s is not a global address and the only prefix for it is the well-known 64:ff9b::/96, which must "
-		"not carry it (RFC 6052 section 3.1): such destinations go over IPv4 (configure a network-specific "
+		"not carry it (RFC 6052 §3.1): such destinations go over IPv4 (configure a network-specific "
 		"prefix)",
 		log_ipv4(dest->sin_addr, text));
 }

@@ -143,27 +143,33 @@ enum method { METHOD_NONE = 0, METHOD_NAT64 = 1, METHOD_IPV4 = 2 };
 #endif
 
 void registry_init(void);
-/* The descriptor's word; one the process has not seen yet (inherited, made by a call the
- * library does not intercept, beyond the tracked range) is asked of the kernel. */
+
+/* The words, indexed by descriptor; read and written with __atomic builtins only. */
 extern uint64_t *registry_words;
 extern unsigned int registry_size;
+
+/* Asks the kernel about a descriptor the process has not seen (inherited, made by a call the
+ * library does not intercept, beyond the registry) and remembers the answer where it can. */
 uint64_t fd_probe(int fd);
 
+/* The descriptor's word. */
 static inline uint64_t fd_state(int fd)
 {
-	uint64_t word = fd >= 0 && (unsigned int)fd < registry_size
-				? __atomic_load_n(&registry_words[fd], __ATOMIC_ACQUIRE)
-				: 0;
+	uint64_t word =
+		fd >= 0 && (unsigned int)fd < registry_size ? __atomic_load_n(&registry_words[fd], __ATOMIC_ACQUIRE) : 0;
 	return word & FD_KNOWN ? word : fd_probe(fd);
 }
+
 /* After an answer a swapped socket would not give: is the descriptor still ours, or a number
  * reused behind the library's back (closed by fclose() or a raw system call)? */
 bool fd_recheck(int fd);
+
 static inline void registry_set(int fd, uint64_t word)
 {
 	if (fd >= 0 && (unsigned int)fd < registry_size)
 		__atomic_store_n(&registry_words[fd], word | FD_KNOWN, __ATOMIC_RELEASE);
 }
+
 void registry_clear(int fd);
 void registry_clear_range(unsigned int first, unsigned int last);
 void registry_copy(int from, int to);
@@ -211,7 +217,6 @@ struct libc_calls {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*bind)(int, const struct sockaddr *, socklen_t);
 	int (*listen)(int, int);
-	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
@@ -232,23 +237,24 @@ struct libc_calls {
 
 extern struct libc_calls libc;
 
-/* Makes sure the library is set up (a constructor normally has done it); safe from any thread,
- * and from a signal handler: a call that arrives while this thread is setting up passes through. */
+extern int tnat64_ready; /* set up: the library's state is complete */
 void tnat64_init_slow(void);
-extern int tnat64_ready;
 
-/* Set up: a call whose common case is to pass through checks this first, and then tail-calls
- * libc, with the rest of its work in a function of its own (no registers to save on the way). */
+/* A call whose common case is to pass through checks this first and tail-calls libc, with the
+ * rest of its work in a function of its own (no registers to save on the way). */
 static inline bool tnat64_is_ready(void)
 {
 	return __atomic_load_n(&tnat64_ready, __ATOMIC_ACQUIRE);
 }
 
+/* Makes sure the library is set up (a constructor normally has done it); safe from any thread,
+ * and from a signal handler: a call that arrives while this thread is setting up passes through. */
 static inline void tnat64_init(void)
 {
 	if (!tnat64_is_ready())
 		tnat64_init_slow();
 }
+
 /* False when the configuration is broken: every call then passes through untouched. */
 bool tnat64_active(void);
 const struct config *tnat64_config(void);

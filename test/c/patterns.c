@@ -144,10 +144,11 @@ static int mode_bind(char **argv)
 	}
 	printf("bind=%s\n", errname(bind(fd, (struct sockaddr *)&local, sizeof(local)) ? errno : 0));
 	struct sockaddr_in server = address_of(argv[2], argv[3]);
-	errno = 0;
+	errno = EDOM;
 	if (connect_or_report(fd, &server) < 0)
 		return 1;
-	printf("errno_after=%d\n", errno); /* untouched by a successful call, whatever it tried first */
+	/* untouched by a successful call, whatever it tried first */
+	printf("errno_after=%s\n", errno == EDOM ? "untouched" : errname(errno));
 	print_names("", fd);
 	return http_body(fd, false);
 }
@@ -406,9 +407,9 @@ static int mode_addrlen(char **argv, int startup_errno)
 	printf("len_129=%s\n", errname(connect(fd, (struct sockaddr *)big, 129) ? errno : 0));
 	printf("len_15=%s\n", errname(connect(fd, (struct sockaddr *)big, 15) ? errno : 0));
 	printf("bind_len_129=%s\n", errname(bind(fd, (struct sockaddr *)big, 129) ? errno : 0));
-	errno = 0;
+	errno = EDOM;
 	int r = connect(fd, (struct sockaddr *)big, 128);
-	printf("len_128=%s errno_after=%d\n", errname(r ? errno : 0), r ? -1 : errno);
+	printf("len_128=%s errno_after=%s\n", errname(r ? errno : 0), errno == EDOM ? "untouched" : "changed");
 	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
 	printf("family_inet6=%s\n", errname(connect(socket(AF_INET, SOCK_STREAM, 0), (struct sockaddr *)&v6, sizeof(v6)) ? errno : 0));
 	int v = 1;
