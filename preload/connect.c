@@ -10,6 +10,22 @@ static ssize_t reach_connect(int fd, const struct sockaddr_in6 *target, void *ct
 	return libc.connect(fd, (const struct sockaddr *)target, sizeof(*target));
 }
 
+/* An address an AF_INET socket refuses (errno says why): the kernel answers about the socket's
+ * state first (EISCONN, EALREADY) and looks at the address only when it is free to connect.
+ * Asked with an address too short for anything, it tells which. */
+static int refuse_address(int fd, socklen_t len)
+{
+	int mine = errno;
+	if (len > sizeof(struct sockaddr_storage))
+		return -1;
+	sa_family_t family = AF_INET6;
+	int r = libc.connect(fd, (const struct sockaddr *)&family, sizeof(family));
+	if (r == 0 || errno != EINVAL)
+		return r;
+	errno = mine;
+	return -1;
+}
+
 TNAT64_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	tnat64_init();
@@ -23,9 +39,9 @@ TNAT64_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return r;
 	}
 	struct sockaddr_in dest;
-	int r = ipv4_sockaddr_arg(addr, len, false, &dest);
-	if (r == 0)
-		r = (int)route_reach(fd, word, &dest, reach_connect, NULL);
+	if (ipv4_sockaddr_arg(addr, len, false, &dest) < 0)
+		return fd_recheck(fd) ? refuse_address(fd, len) : libc.connect(fd, addr, len);
+	int r = (int)route_reach(fd, word, &dest, reach_connect, NULL);
 	if (r < 0 && (errno == EAFNOSUPPORT || errno == EINVAL) && !fd_recheck(fd))
 		return libc.connect(fd, addr, len);
 	return r;

@@ -1,10 +1,12 @@
 /* listen() on a swapped socket: it accepts exactly what an AF_INET socket would, IPv4 only.
  * Not bound yet: bound to ::ffff:0.0.0.0, as AF_INET's automatic bind would. Bound to [::] (the
  * program's 0.0.0.0): a socket filter drops every IPv6 packet, so native IPv6 clients never get
- * a connection (they see no answer, where an AF_INET socket's host would refuse them). */
+ * a connection (they see no answer, where an AF_INET socket's host would refuse them). A
+ * program with a filter of its own keeps it, and accept() keeps IPv6 out instead. */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
+#include <netinet/tcp.h>
 
 #include "tnat64.h"
 
@@ -20,27 +22,60 @@ static int drop_ipv6(int fd)
 	return libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
 }
 
-/* Bound to IPv4 only, or filtered to be; -1 with errno when it cannot be made so. */
-static int listen_ipv4_only(int fd)
+/* listen() only succeeds on a closed or listening socket; any other is left to the kernel to
+ * refuse, untouched (a filter on a connected socket would cut its traffic). */
+static bool may_listen(int fd)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+	return libc.getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+	       (info.tcpi_state == TCP_CLOSE || info.tcpi_state == TCP_LISTEN);
+}
+
+/* A classic filter tells its length; an eBPF one (SO_ATTACH_BPF) cannot be read: EACCES. */
+static bool has_filter(int fd)
+{
+	socklen_t n = 0;
+	return libc.getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) == 0 ? n > 0 : errno == EACCES;
+}
+
+/* Makes the socket IPv4-only before it listens; what it did, for undoing if listen() fails. */
+static uint64_t listen_ipv4_only(int fd, uint64_t word)
 {
 	struct sockaddr_in6 local;
 	socklen_t len = sizeof(local);
-	if (libc.getsockname(fd, (struct sockaddr *)&local, &len) < 0)
-		return -1;
-	if (IN6_IS_ADDR_V4MAPPED(&local.sin6_addr))
+	int saved = errno;
+	if (!may_listen(fd) || libc.getsockname(fd, (struct sockaddr *)&local, &len) < 0 ||
+	    IN6_IS_ADDR_V4MAPPED(&local.sin6_addr)) {
+		errno = saved;
 		return 0;
+	}
 	if (local.sin6_port == 0) {
 		struct sockaddr_in6 any4 = {.sin6_family = AF_INET6};
 		ipv4_mapped((struct in_addr){htonl(INADDR_ANY)}, &any4.sin6_addr);
-		return libc.bind(fd, (const struct sockaddr *)&any4, sizeof(any4));
+		libc.bind(fd, (const struct sockaddr *)&any4, sizeof(any4));
+	} else if (!(word & FD_FILTERED) && !has_filter(fd) && drop_ipv6(fd) == 0) {
+		registry_set(fd, word | FD_FILTERED);
+		errno = saved;
+		return FD_FILTERED;
 	}
-	return drop_ipv6(fd);
+	errno = saved;
+	return 0;
 }
 
 TNAT64_EXPORT int listen(int fd, int backlog)
 {
 	tnat64_init();
-	if ((fd_state(fd) & FD_SWAPPED) && listen_ipv4_only(fd) < 0)
-		return -1;
-	return libc.listen(fd, backlog);
+	uint64_t word = fd_state(fd);
+	if (!(word & FD_SWAPPED))
+		return libc.listen(fd, backlog);
+	uint64_t done = listen_ipv4_only(fd, word);
+	int r = libc.listen(fd, backlog);
+	if (r < 0 && done) {
+		int error = errno;
+		libc.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+		registry_set(fd, word);
+		errno = error;
+	}
+	return r;
 }

@@ -26,7 +26,9 @@ enum log_level log_level = LOG_WARN;
 static int log_fd = -1; /* -1: stderr */
 static dev_t log_dev;
 static ino_t log_ino;
-static char log_path[PATH_MAX];
+static char log_path[PATH_MAX]; /* absolute: the program may change directory */
+static struct stat stderr_at_load;
+static bool stderr_open; /* at load */
 
 /* Opens the log file for appending, or -1: a regular file only (never a FIFO or a device, which
  * could block or reach another program), no symbolic link, created 0600, and an existing one
@@ -61,13 +63,22 @@ void log_open(const char *level, const char *file)
 		long n = strtol(level, NULL, 10);
 		log_level = n <= 0 ? LOG_WARN : n == 1 ? LOG_INFO : LOG_DEBUG;
 	}
+	stderr_open = fstat(STDERR_FILENO, &stderr_at_load) == 0;
 	if (!file || !*file)
 		return;
-	if (strlen(file) >= sizeof(log_path)) {
-		log_msg(LOG_WARN, "TNAT64_DEBUG_FILE is too long; logging to stderr");
+	size_t dir_len = 0;
+	if (file[0] != '/') {
+		if (!getcwd(log_path, sizeof(log_path) - 1))
+			log_path[0] = '\0';
+		dir_len = strlen(log_path);
+		log_path[dir_len++] = '/';
+	}
+	if (dir_len == 1 || dir_len + strlen(file) >= sizeof(log_path)) {
+		log_path[0] = '\0';
+		log_msg(LOG_WARN, "TNAT64_DEBUG_FILE %s has no usable absolute path; logging to stderr", file);
 		return;
 	}
-	strcpy(log_path, file);
+	strcpy(log_path + dir_len, file);
 	log_fd = open_log();
 	if (log_fd < 0) {
 		log_path[0] = '\0';
@@ -77,14 +88,18 @@ void log_open(const char *level, const char *file)
 	}
 }
 
-/* The descriptor to write to now: the log file if it is still ours (else reopened), stderr
- * when no file was asked for, -1 when the file is gone. */
+/* The descriptor to write to now: the log file if it is still ours (else reopened), or stderr
+ * when no file was asked for and descriptor 2 is still what it was at start (a program that
+ * closed it and opened a file of its own there must not find our lines in it); -1: nowhere. */
 static int current_fd(void)
 {
-	if (!log_path[0])
-		return STDERR_FILENO;
-	int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
 	struct stat st;
+	if (!log_path[0]) {
+		bool same = stderr_open && fstat(STDERR_FILENO, &st) == 0 && st.st_dev == stderr_at_load.st_dev &&
+			    st.st_ino == stderr_at_load.st_ino;
+		return same ? STDERR_FILENO : -1;
+	}
+	int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == log_dev && st.st_ino == log_ino)
 		return fd;
 	fd = open_log();

@@ -34,6 +34,19 @@ static bool started(ssize_t r, int error)
 	return r >= 0 || error == EINPROGRESS || error == EINTR;
 }
 
+/* A socket that had a connect before answers 0 to a new one when the earlier one has just
+ * completed (the kernel then ignores the new address): is `target` really its peer? */
+static bool peer_is(int fd, const struct sockaddr_in6 *target)
+{
+	int saved = errno;
+	struct sockaddr_in6 real;
+	socklen_t len = sizeof(real);
+	bool same = libc.getpeername(fd, (struct sockaddr *)&real, &len) == 0 && real.sin6_port == target->sin6_port &&
+		    IN6_ARE_ADDR_EQUAL(&real.sin6_addr, &target->sin6_addr);
+	errno = saved;
+	return same;
+}
+
 /* `learn`: the way was chosen by the cache, so how it ends is worth remembering. */
 static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, enum method method,
 		       const struct nat64_prefix *prefix, bool learn, reach_fn reach, void *ctx)
@@ -43,7 +56,7 @@ static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, en
 	ssize_t r = reach(fd, &target, ctx);
 	int error = r < 0 ? errno : 0;
 	/* A refused call (EISCONN, EALREADY, EBADF, ...) changes nothing the program can see. */
-	if (started(r, error))
+	if (started(r, error) && !(r >= 0 && (word & FD_PEER) && !peer_is(fd, &target)))
 		registry_set(fd, fd_peer_word(word, dest, method) | (r < 0 ? FD_PENDING | (learn ? FD_LEARN : 0) : 0));
 	if (log_enabled(LOG_DEBUG)) {
 		char text[46], name[16];
@@ -70,30 +83,32 @@ static void warn_once_no_prefix(const struct sockaddr_in *dest)
 		log_ipv4(dest->sin_addr, text));
 }
 
-/* The program asks again about a connect under way (connect() after poll, as many do): the
- * same way, and what the kernel answers ends the attempt as SO_ERROR would. */
-static ssize_t continue_pending(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx)
+/* A connect() while one is under way (after poll, as many programs do): the kernel ignores the
+ * new address and answers about the attempt under way, so it is asked by that attempt's way,
+ * and its answer ends the attempt as SO_ERROR would. */
+static ssize_t continue_pending(int fd, uint64_t word, reach_fn reach, void *ctx)
 {
+	struct sockaddr_in dest;
+	fd_peer(word, &dest);
 	enum method method = fd_method(word);
-	struct rule rule = config_resolve(tnat64_config(), dest->sin_addr);
 	struct sockaddr_in6 target;
-	target_of(dest, method, rule.prefix, &target);
+	target_of(&dest, method, config_resolve(tnat64_config(), dest.sin_addr).prefix, &target);
 	ssize_t r = reach(fd, &target, ctx);
-	int error = r < 0 ? errno : 0;
-	if (error == EALREADY || error == EINPROGRESS || error == EINTR)
+	if (r < 0 && (errno == EALREADY || errno == EINPROGRESS || errno == EINTR))
 		return r;
+	int error = r < 0 ? errno : 0;
 	registry_set(fd, word & ~(FD_PENDING | FD_LEARN));
 	if ((word & FD_LEARN) && (r >= 0 || error == EISCONN || TNAT64_BROKEN(error)))
-		cache_learn(dest->sin_addr, method, r >= 0 || error == EISCONN);
-	errno = error;
+		cache_learn(dest.sin_addr, method, r >= 0 || error == EISCONN);
+	if (r < 0)
+		errno = error;
 	return r;
 }
 
 ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx)
 {
-	if ((word & FD_PENDING) && (uint32_t)word == dest->sin_addr.s_addr &&
-	    (uint16_t)(word >> FD_PORT_SHIFT) == ntohs(dest->sin_port))
-		return continue_pending(fd, word, dest, reach, ctx);
+	if (word & FD_PENDING)
+		return continue_pending(fd, word, reach, ctx);
 
 	struct rule rule = config_resolve(tnat64_config(), dest->sin_addr);
 	if (rule.kind == RULE_NONE)

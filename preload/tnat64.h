@@ -132,6 +132,7 @@ enum method { METHOD_NONE = 0, METHOD_NAT64 = 1, METHOD_IPV4 = 2 };
 #define FD_KNOWN (1ULL << 60)   /* this process knows what the descriptor is (else: ask the kernel) */
 #define FD_BOUND4 (1ULL << 59)  /* bound to a specific IPv4 address: it only exists over IPv4 */
 #define FD_LEARN (1ULL << 58)   /* the pending connect's outcome teaches the cache */
+#define FD_FILTERED (1ULL << 55) /* listen() gave it the socket filter that keeps IPv6 out */
 #define FD_METHOD_SHIFT 56
 #define FD_PORT_SHIFT 32
 
@@ -180,10 +181,10 @@ static inline enum method fd_method(uint64_t word)
 }
 
 /* The word of a swapped socket connected (or connecting) to `peer` by `method`; `keep` carries
- * the bits that outlive a connect (FD_BOUND4). */
+ * the bits that outlive a connect (FD_BOUND4, FD_FILTERED). */
 static inline uint64_t fd_peer_word(uint64_t keep, const struct sockaddr_in *peer, enum method method)
 {
-	return FD_KNOWN | FD_SWAPPED | FD_PEER | (keep & FD_BOUND4) | ((uint64_t)method << FD_METHOD_SHIFT) |
+	return FD_KNOWN | FD_SWAPPED | FD_PEER | (keep & (FD_BOUND4 | FD_FILTERED)) | ((uint64_t)method << FD_METHOD_SHIFT) |
 	       ((uint64_t)ntohs(peer->sin_port) << FD_PORT_SHIFT) | peer->sin_addr.s_addr;
 }
 
@@ -269,6 +270,9 @@ void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out);
  * (EINVAL when short or longer than any address, EAFNOSUPPORT for another family; bind() also
  * takes AF_UNSPEC with 0.0.0.0). */
 int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out);
+/* The IPv4 peer of a swapped socket: 0, -1 with errno as getpeername() gives it, or 1 when the
+ * number turns out not to be ours any more (the caller then passes through). */
+int swapped_peer(int fd, uint64_t word, struct sockaddr_in *out);
 /* Copies a sockaddr_in out as the kernel would: truncated to *len, *len set to the full size. */
 int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, socklen_t *len);
 

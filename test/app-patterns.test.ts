@@ -96,12 +96,13 @@ beforeEach(() => {
 
 describe('bind() before connect()', () => {
   it('is the same as without tnat64 on loopback, for the wildcard, a specific address and IP_BIND_ADDRESS_NO_PORT', () => {
-    for (const [address, port] of [
-      ['0.0.0.0', '40101'],
-      ['127.0.0.1', '40102'],
-      ['0.0.0.0', 'noport'],
+    for (const [address, port, to] of [
+      ['0.0.0.0', '40101', LOCAL.address],
+      ['127.0.0.1', '40102', LOCAL.address],
+      ['0.0.0.0', 'noport', LOCAL.address],
+      ['0.0.0.0', '0', '0.0.0.0'], // this host: the kernel connects it to 127.0.0.1, and says so
     ]) {
-      const r = same([PATTERNS, 'bind', address, port, LOCAL.address, String(LOCAL.http)])
+      const r = same([PATTERNS, 'bind', address, port, to, String(LOCAL.http)])
       assert.equal(r.status, 0, r.stdout)
     }
   })
@@ -231,6 +232,37 @@ describe('the debug log stays out of the program', () => {
   })
 })
 
+describe('warnings and the log never land in the program’s files', () => {
+  it('a warning at connect time is dropped when stderr was closed and a file of the program’s took its place', () => {
+    const empty = join(dir, 'empty.conf')
+    writeFileSync(empty, '')
+    const data = join(dir, 'stderr.data')
+    const r = under([PATTERNS, 'stderr-data', SERVER, String(LAB.httpPort), data], {
+      TNAT64_CONF_FILE: empty,
+    })
+    assert.equal(r.status, 0)
+    assert.equal(readFileSync(data, 'utf8'), 'data\n')
+  })
+
+  it('a relative TNAT64_DEBUG_FILE stays where it was when the program changes directory', () => {
+    const app = join(dir, 'chdir-app')
+    mkdirSync(app)
+    writeFileSync(join(app, 'debug.log'), 'the program’s own file\n')
+    const r = lab.exec(
+      'client',
+      [
+        'sh',
+        '-c',
+        `cd ${dir} && LD_PRELOAD=${PRELOAD_LIBRARY} TNAT64_CONF_FILE=${conf} TNAT64_DEBUG=2 TNAT64_DEBUG_FILE=debug.log ${PATTERNS} chdir-log ${app} ${SERVER} ${LAB.echoPort}`,
+      ],
+      { check: false },
+    )
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(readFileSync(join(app, 'debug.log'), 'utf8'), 'the program’s own file\n')
+    assert.match(readFileSync(join(dir, 'debug.log'), 'utf8'), /connect fd 3 via NAT64 .*: connected/)
+  })
+})
+
 describe('a refused call changes nothing', () => {
   it('connect() again on a pending or a connected socket answers and keeps the peer as without tnat64', () => {
     const r = same([PATTERNS, 'already'])
@@ -238,6 +270,48 @@ describe('a refused call changes nothing', () => {
     assert.equal(out.second_elsewhere, 'EALREADY')
     assert.equal(out.connected_elsewhere, 'EISCONN')
     assert.equal(out.connected_peer_is_first, 'yes')
+  })
+})
+
+describe('a connect after a connect, and SO_ERROR', () => {
+  it('connect() elsewhere after a non-blocking connect completed keeps the first peer, and errno', () => {
+    const r = same([PATTERNS, 'reconnect', LOCAL.address, String(LOCAL.echo), String(LOCAL.http)])
+    assert.equal(keyValues(r.stdout).elsewhere, 'OK errno_after=untouched')
+    const nat64 = under([PATTERNS, 'reconnect', SERVER, String(LAB.echoPort), String(LAB.httpPort)])
+    assert.equal(keyValues(nat64.stdout).peer, `AF_INET ${SERVER}:${LAB.echoPort} len=16`)
+    assert.equal(keyValues(nat64.stdout).elsewhere, 'OK errno_after=untouched')
+  })
+
+  it('SO_ERROR on a pending connect leaves errno as it was', () => {
+    const r = same([PATTERNS, 'soerror'])
+    assert.equal(r.stdout, 'so_error=OK value=0 errno_after=untouched\n')
+  })
+})
+
+describe('socket options and listen() on any socket', () => {
+  it('listen() on a connected socket fails and leaves its traffic alone, also through NAT64', () => {
+    same([PATTERNS, 'listen-connected', LOCAL.address, String(LOCAL.echo)])
+    const r = under([PATTERNS, 'listen-connected', SERVER, String(LAB.echoPort)])
+    assert.equal(r.stdout, 'connect=OK\nlisten=EINVAL\necho=hello\n')
+  })
+
+  it('the program’s own socket filters stay its own, and the library’s is not seen', () => {
+    const r = same([PATTERNS, 'filters'])
+    const out = keyValues(r.stdout)
+    assert.equal(out.own_filter_length, '2')
+    assert.equal(out.own_locked_listen, 'OK')
+    assert.equal(out.none_filter_length, '0')
+    assert.equal(out.none_detach, 'ENOENT')
+  })
+
+  it('SO_PEERNAME and a short SO_DOMAIN answer as on an AF_INET socket; a connected socket says EISCONN to any address', () => {
+    same([PATTERNS, 'options', LOCAL.address, String(LOCAL.echo)])
+    const r = under([PATTERNS, 'options', SERVER, String(LAB.echoPort)])
+    const out = keyValues(r.stdout)
+    assert.equal(out.peername_16, `AF_INET ${SERVER}:${LAB.echoPort} len=16`)
+    assert.equal(out.peername_24, 'EINVAL')
+    assert.equal(out.domain_2, '2 len=2')
+    assert.equal(out.connected_inet6, 'EISCONN')
   })
 })
 

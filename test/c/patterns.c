@@ -6,6 +6,13 @@
  *   patterns listen none|LADDR           listen (bound or not): does a native IPv6 client get in?
  *   patterns fastopen ADDR PORT          GET / sent with sendto(MSG_FASTOPEN), connecting on the way
  *   patterns already                     connect() again on a pending and on a connected socket
+ *   patterns reconnect ADDR PORT PORT2   a completed non-blocking connect, then connect() elsewhere
+ *   patterns soerror                     SO_ERROR on a pending connect: errno untouched
+ *   patterns listen-connected ADDR PORT  listen() on a connected socket fails and cuts nothing
+ *   patterns filters                     the program's own socket filters on listeners
+ *   patterns options ADDR PORT           SO_PEERNAME and short SO_DOMAIN on a connected socket
+ *   patterns stderr-data ADDR PORT FILE  stderr closed and FILE opened in its place, then connect
+ *   patterns chdir-log DIR ADDR PORT     chdir(DIR), closefrom(3), connect: DIR's files untouched
  *   patterns closefrom ADDR PORT FILE    closefrom(3) takes the log's descriptor; FILE then reuses it
  *   patterns exec ADDR PORT              a connected socket inherited across exec, as inetd hands it
  *   patterns vfork ADDR PORT             a vfork child's dup2/close before _exit
@@ -18,6 +25,7 @@
  * Output is `key=value` lines; errors by errno name, so the output is locale-free. */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -55,6 +63,8 @@ static const char *errname(int e)
 	case EOPNOTSUPP: return "EOPNOTSUPP";
 	case EAGAIN: return "EAGAIN";
 	case ENOPROTOOPT: return "ENOPROTOOPT";
+	case ENOENT: return "ENOENT";
+	case EPERM: return "EPERM";
 	default: return "other";
 	}
 }
@@ -283,6 +293,123 @@ static int mode_already(void)
 	getpeername(fd, (struct sockaddr *)&peer, &len);
 	printf("connected_peer_is_first=%s\n", peer.sin_port == other.sin_port ? "yes" : text_of(&peer, len, text));
 	return 0;
+}
+
+static int mode_reconnect(char **argv)
+{
+	struct sockaddr_in first = address_of(argv[0], argv[1]), second = address_of(argv[0], argv[2]);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int r = connect(fd, (struct sockaddr *)&first, sizeof(first));
+	printf("first=%s\n", errname(r ? errno : 0));
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	poll(&p, 1, 3000);
+	errno = EDOM;
+	r = connect(fd, (struct sockaddr *)&second, sizeof(second));
+	printf("elsewhere=%s errno_after=%s\n", errname(r ? errno : 0), r == 0 && errno == EDOM ? "untouched" : "-");
+	print_names("", fd);
+	return 0;
+}
+
+static int mode_soerror(void)
+{
+	struct sockaddr_in stuck = full_listener();
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	connect(fd, (struct sockaddr *)&stuck, sizeof(stuck));
+	int error = -1;
+	socklen_t len = sizeof(error);
+	errno = EDOM;
+	int r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+	printf("so_error=%s value=%d errno_after=%s\n", errname(r ? errno : 0), error, errno == EDOM ? "untouched" : "changed");
+	return 0;
+}
+
+static int mode_listen_connected(char **argv)
+{
+	struct sockaddr_in server = address_of(argv[0], argv[1]);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	connect_or_report(fd, &server);
+	printf("listen=%s\n", errname(listen(fd, 4) ? errno : 0));
+	char buf[16] = {0};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n = write(fd, "hello", 5) == 5 && poll(&p, 1, 2000) == 1 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	printf("echo=%s\n", n == 5 ? buf : "lost");
+	return 0;
+}
+
+/* A filter of the program's (accept everything, 2 instructions), on a listener bound to 0.0.0.0. */
+static int mode_filters(void)
+{
+	struct sock_filter accept_all[] = {{0x06, 0, 0, 0xffffffff}, {0x06, 0, 0, 0xffffffff}};
+	struct sock_fprog program = {.len = 2, .filter = accept_all};
+	struct sockaddr_in any = {.sin_family = AF_INET};
+	for (int lock = 0; lock < 2; lock++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
+		int on = 1;
+		if (lock)
+			setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &on, sizeof(on));
+		bind(fd, (struct sockaddr *)&any, sizeof(any));
+		printf("own%s_listen=%s\n", lock ? "_locked" : "", errname(listen(fd, 4) ? errno : 0));
+		socklen_t n = 0;
+		getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n);
+		printf("own%s_filter_length=%u\n", lock ? "_locked" : "", (unsigned)n);
+		close(fd);
+	}
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bind(fd, (struct sockaddr *)&any, sizeof(any));
+	listen(fd, 4);
+	socklen_t n = 0;
+	getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n);
+	printf("none_filter_length=%u\n", (unsigned)n);
+	int zero = 0;
+	printf("none_detach=%s\n", errname(setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof(zero)) ? errno : 0));
+	printf("none_detach_short=%s\n", errname(setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) ? errno : 0));
+	return 0;
+}
+
+static int mode_options(char **argv)
+{
+	struct sockaddr_in server = address_of(argv[0], argv[1]);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	connect_or_report(fd, &server);
+	char text[64];
+	for (socklen_t size = 8; size <= 28; size += 8) {
+		struct sockaddr_storage peer = {0};
+		socklen_t len = size;
+		int r = getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &peer, &len);
+		printf("peername_%u=%s\n", (unsigned)size,
+		       r ? errname(errno) : text_of((struct sockaddr_in *)&peer, len, text));
+	}
+	int domain = 0;
+	socklen_t len = 2;
+	getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	printf("domain_2=%d len=%u\n", domain, (unsigned)len);
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+	printf("connected_inet6=%s\n", errname(connect(fd, (struct sockaddr *)&v6, sizeof(v6)) ? errno : 0));
+	printf("connected_short=%s\n", errname(connect(fd, (struct sockaddr *)&server, 8) ? errno : 0));
+	return 0;
+}
+
+static int mode_stderr_data(char **argv)
+{
+	struct sockaddr_in server = address_of(argv[0], argv[1]);
+	close(2);
+	int data = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (data != 2)
+		return 1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	connect(fd, (struct sockaddr *)&server, sizeof(server));
+	return write(data, "data\n", 5) != 5;
+}
+
+static int mode_chdir_log(char **argv)
+{
+	struct sockaddr_in server = address_of(argv[1], argv[2]);
+	if (chdir(argv[0]) < 0)
+		return 1;
+	closefrom(3);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	return connect_or_report(fd, &server) < 0;
 }
 
 /* The descriptor that is open on `path`, or -1. */
@@ -568,7 +695,9 @@ int main(int argc, char **argv)
 		int args;
 	} modes[] = {{"bind", 4},     {"resvport", 2}, {"listen", 1}, {"fastopen", 2}, {"already", 0},
 		     {"closefrom", 3}, {"exec", 2},    {"inherited", 1}, {"vfork", 2}, {"reuse", 2},
-		     {"addrlen", 2},  {"beyond", 1},   {"signal", 3}, {"stress", 4}};
+		     {"addrlen", 2},  {"beyond", 1},   {"signal", 3}, {"stress", 4}, {"reconnect", 3},
+		     {"soerror", 0},  {"listen-connected", 2}, {"filters", 0}, {"options", 2},
+		     {"stderr-data", 3}, {"chdir-log", 3}};
 	const char *mode = argc > 1 ? argv[1] : "";
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		if (strcmp(mode, modes[i].name) != 0)
@@ -591,6 +720,13 @@ int main(int argc, char **argv)
 		case 11: return mode_beyond(rest);
 		case 12: return mode_signal(rest);
 		case 13: return mode_stress(rest);
+		case 14: return mode_reconnect(rest);
+		case 15: return mode_soerror();
+		case 16: return mode_listen_connected(rest);
+		case 17: return mode_filters();
+		case 18: return mode_options(rest);
+		case 19: return mode_stderr_data(rest);
+		case 20: return mode_chdir_log(rest);
 		}
 	}
 	fprintf(stderr, "usage: see the comment at the top of patterns.c\n");
