@@ -6,7 +6,7 @@
 
 #include "tnat64.h"
 
-static int accept_ipv4(int listener, struct sockaddr *addr, socklen_t *len, int flags)
+static int accept_ipv4(int listener, uint64_t listener_word, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	for (;;) {
 		struct sockaddr_in6 real = {0};
@@ -24,7 +24,7 @@ static int accept_ipv4(int listener, struct sockaddr *addr, socklen_t *len, int 
 		}
 		struct sockaddr_in peer;
 		ipv4_view(&real, &peer);
-		registry_set(fd, FD_SWAPPED);
+		registry_set(fd, FD_SWAPPED | (listener_word & FD_FILTERED)); /* the kernel copied the filter */
 		if (addr && copy_sockaddr_in(&peer, addr, len) < 0) {
 			int error = errno;
 			libc.close(fd);
@@ -39,8 +39,9 @@ static int accept_ipv4(int listener, struct sockaddr *addr, socklen_t *len, int 
 TNAT64_EXPORT int accept4(int listener, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	tnat64_init();
-	if (fd_state(listener) & FD_SWAPPED)
-		return accept_ipv4(listener, addr, len, flags);
+	uint64_t word = fd_state(listener);
+	if (word & FD_SWAPPED)
+		return accept_ipv4(listener, word, addr, len, flags);
 	int fd = libc.accept4(listener, addr, len, flags);
 	if (fd >= 0)
 		registry_set(fd, 0);

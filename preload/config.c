@@ -399,7 +399,7 @@ int config_load(const char *path, struct config *cfg, config_error_fn on_error, 
 	int error = !text ? ENOMEM : ferror(f) ? errno : 0;
 	fclose(f);
 	if (error || n > TNAT64_CONFIG_MAX_BYTES) {
-		error_at(&p, 0, "%s", error ? unreadable(error) : "larger than 1 MiB");
+		error_at(&p, 0, "%s", error ? unreadable(error) : "larger than 16 MiB");
 		free(text);
 		return p.errors;
 	}

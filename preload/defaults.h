@@ -28,8 +28,9 @@
  * timeout is learnt but not retried at once: the program has already waited minutes for it. */
 #define TNAT64_BROKEN(e) (TNAT64_UNREACHABLE(e) || (e) == ETIMEDOUT)
 
-/* The largest configuration file read; a bigger one is an error, not a truncation. */
-#define TNAT64_CONFIG_MAX_BYTES (1 << 20)
+/* The largest configuration file read; a bigger one is an error, not a truncation. Kernel mode's
+ * large rule sets (100 000 `local` networks are about 2.5 MiB) fit. */
+#define TNAT64_CONFIG_MAX_BYTES (16 << 20)
 
 /* How long what was learnt about a destination holds, in seconds. */
 #define TNAT64_CACHE_TTL 60

@@ -13,10 +13,8 @@
 
 struct libc_calls libc;
 
-enum { UNSET, LOADING, READY };
-static int state = UNSET;
-int tnat64_ready; /* state == READY, for the inline check every call makes */
-static pid_t loader; /* the thread that is loading */
+int tnat64_ready;    /* set up: the inline check every call makes */
+static pid_t loader; /* the thread that set up or is setting up; 0 before */
 static bool active;
 static struct config config;
 
@@ -117,16 +115,13 @@ static void load(void)
  * signal handler that interrupted it) passes through. */
 void tnat64_init_slow(void)
 {
-	int expected = UNSET;
-	pid_t self = gettid();
-	if (__atomic_compare_exchange_n(&state, &expected, LOADING, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&loader, self, __ATOMIC_RELEASE);
+	pid_t self = gettid(), none = 0;
+	if (__atomic_compare_exchange_n(&loader, &none, self, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		load();
-		__atomic_store_n(&state, READY, __ATOMIC_RELEASE);
 		__atomic_store_n(&tnat64_ready, 1, __ATOMIC_RELEASE);
 		return;
 	}
-	while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != READY && __atomic_load_n(&loader, __ATOMIC_ACQUIRE) != self)
+	while (!tnat64_is_ready() && __atomic_load_n(&loader, __ATOMIC_ACQUIRE) != self)
 		sched_yield();
 }
 
@@ -137,7 +132,7 @@ __attribute__((constructor)) static void tnat64_constructor(void)
 
 bool tnat64_active(void)
 {
-	return active && __atomic_load_n(&tnat64_ready, __ATOMIC_ACQUIRE);
+	return active && tnat64_is_ready();
 }
 
 const struct config *tnat64_config(void)

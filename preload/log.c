@@ -23,7 +23,7 @@
 #define LOG_FD_FLOOR 700
 
 enum log_level log_level = LOG_WARN;
-static int log_fd = -1; /* -1: stderr */
+static int log_fd = -1; /* the log file's descriptor, when log_path names one */
 static dev_t log_dev;
 static ino_t log_ino;
 static char log_path[PATH_MAX]; /* absolute: the program may change directory */
@@ -102,8 +102,11 @@ static int current_fd(void)
 	int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == log_dev && st.st_ino == log_ino)
 		return fd;
-	fd = open_log();
-	__atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
+	int fresh = open_log();
+	if (__atomic_compare_exchange_n(&log_fd, &fd, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return fresh;
+	if (fresh >= 0) /* another thread reopened it first */
+		close(fresh);
 	return fd;
 }
 

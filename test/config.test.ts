@@ -97,7 +97,7 @@ describe('config details', () => {
     writeFileSync(binary, 'local = 10.0.0.0/8\n\0')
     for (const [file, message] of [
       [dir, 'is a directory'],
-      [big, 'larger than 1 MiB'],
+      [big, 'larger than 16 MiB'],
       [binary, 'is not a text file'],
     ]) {
       assert.deepEqual(readConfigFile(file).errors, [{ file, line: 0, message }])

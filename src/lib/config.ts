@@ -231,7 +231,7 @@ export function readConfigFile(file: string): ParseResult {
     const { code, message } = e as NodeJS.ErrnoException
     return unreadable(UNREADABLE[code ?? ''] ?? message)
   }
-  if (data.length > CONFIG_MAX_BYTES) return unreadable('larger than 1 MiB')
+  if (data.length > CONFIG_MAX_BYTES) return unreadable('larger than 16 MiB')
   if (data.includes(0)) return unreadable('is not a text file')
   return parseConfig(data.toString('utf8'), file)
 }

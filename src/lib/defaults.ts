@@ -15,8 +15,8 @@ export const WELL_KNOWN_PREFIX = '64:ff9b::/96'
 /** The stand-in local IPv4 address of a connection made through NAT64 (RFC 7335). */
 export const STANDIN_IPV4 = '192.0.0.1'
 
-/** The largest configuration file read; a bigger one is an error, not a truncation. */
-export const CONFIG_MAX_BYTES = 1 << 20
+/** The largest configuration file read; a bigger one is an error, not a truncation (TNAT64_CONFIG_MAX_BYTES). */
+export const CONFIG_MAX_BYTES = 16 << 20
 
 /** How every command's --config names the rule of configFileInForce (src/lib/config.ts). */
 export const CONFIG_FLAG_HELP = `configuration file (default: $${ENV_CONF_FILE}, else ${DEFAULT_CONFIG_FILE} if it exists)`

@@ -226,6 +226,9 @@ static int mode_listen(char **argv)
 	int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK);
 	char text[64];
 	printf("accepted=%s\n", c >= 0 ? text_of(&peer, len, text) : errname(errno));
+	socklen_t n = 0;
+	getsockopt(c, SOL_SOCKET, SO_GET_FILTER, NULL, &n);
+	printf("accepted_filter_length=%u\n", (unsigned)n);
 	len = sizeof(peer);
 	c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK);
 	printf("accepted_more=%s\n", c >= 0 ? text_of(&peer, len, text) : errname(errno));
