@@ -7,19 +7,33 @@
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <netinet/tcp.h>
+#include <string.h>
 
 #include "tnat64.h"
 
+static const struct sock_filter drop_ipv6_code[] = {
+	BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, 0),
+	BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+};
+#define DROP_IPV6_LEN (sizeof(drop_ipv6_code) / sizeof(drop_ipv6_code[0]))
+
 static int drop_ipv6(int fd)
 {
-	static const struct sock_filter code[] = {
-		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, 0),
-		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
-	};
-	const struct sock_fprog program = {.len = sizeof(code) / sizeof(code[0]), .filter = (struct sock_filter *)code};
+	const struct sock_fprog program = {.len = DROP_IPV6_LEN, .filter = (struct sock_filter *)drop_ipv6_code};
 	return libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
+}
+
+bool listen_filter_is_ours(int fd)
+{
+	struct sock_filter code[DROP_IPV6_LEN];
+	socklen_t n = DROP_IPV6_LEN; /* SO_GET_FILTER counts instructions */
+	int saved = errno;
+	bool ours = libc.getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, code, &n) == 0 && n == DROP_IPV6_LEN &&
+		    memcmp(code, drop_ipv6_code, sizeof(code)) == 0;
+	errno = saved;
+	return ours;
 }
 
 /* listen() only succeeds on a closed or listening socket; any other is left to the kernel to

@@ -47,8 +47,10 @@ static uint64_t probe(int fd, bool *known)
 	socklen_t len = sizeof(mark);
 	uint64_t word = FD_KNOWN;
 	*known = true;
-	if (!tnat64_active()) /* a broken configuration: nothing is ours to translate */
+	if (!tnat64_active()) { /* a broken configuration: nothing is ours; still setting up: ask later */
+		*known = tnat64_is_ready();
 		return word;
+	}
 	if (libc.getsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &mark, &len) == 0 && mark) {
 		word |= FD_SWAPPED;
 		struct sockaddr_in6 local;
@@ -56,6 +58,8 @@ static uint64_t probe(int fd, bool *known)
 		if (libc.getsockname(fd, (struct sockaddr *)&local, &local_len) == 0 &&
 		    IN6_IS_ADDR_V4MAPPED(&local.sin6_addr) && local.sin6_addr.s6_addr32[3] != 0)
 			word |= FD_BOUND4;
+		if (listen_filter_is_ours(fd))
+			word |= FD_FILTERED;
 	} else if (errno == EBADF) {
 		*known = false; /* nothing there yet: whatever comes to this number is asked about then */
 	}

@@ -195,6 +195,9 @@ static inline void fd_peer(uint64_t word, struct sockaddr_in *out)
 	out->sin_addr.s_addr = (uint32_t)word;
 }
 
+/* Whether the socket's filter is the one listen() gives (for a listener inherited by a new image). */
+bool listen_filter_is_ours(int fd);
+
 /* ---- cache.c: destinations to try over IPv4 first, for a while ---------------------------- */
 
 bool cache_prefers_ipv4(struct in_addr destination);

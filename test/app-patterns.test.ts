@@ -335,6 +335,11 @@ describe('processes and descriptors', () => {
     assert.match(out.body, VIA_NAT64)
   })
 
+  it('a listener inherited across exec still keeps IPv6 clients out, and its filter unseen', () => {
+    const r = same([PATTERNS, 'listen-exec'])
+    assert.equal(r.stdout, 'inherited_filter_length=0\nipv4_client=yes\nipv6_client=no\n')
+  })
+
   it('a socket closed behind the library’s back (fclose, a raw close) and its number reused is not taken for a swapped one', () => {
     const r = same([PATTERNS, 'reuse', LOCAL.address, String(LOCAL.http)])
     const out = keyValues(r.stdout)

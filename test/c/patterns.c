@@ -15,6 +15,7 @@
  *   patterns chdir-log DIR ADDR PORT     chdir(DIR), closefrom(3), connect: DIR's files untouched
  *   patterns closefrom ADDR PORT FILE    closefrom(3) takes the log's descriptor; FILE then reuses it
  *   patterns exec ADDR PORT              a connected socket inherited across exec, as inetd hands it
+ *   patterns listen-exec                 a listener bound to 0.0.0.0 inherited across exec
  *   patterns vfork ADDR PORT             a vfork child's dup2/close before _exit
  *   patterns reuse ADDR PORT             a socket closed behind the library's back, its number reused
  *   patterns addrlen ADDR PORT           address lengths the kernel refuses, errno on success
@@ -473,6 +474,34 @@ static int mode_exec(char **argv, const char *self)
 	return 1;
 }
 
+static int mode_listen_exec(const char *self)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in any = {.sin_family = AF_INET};
+	bind(fd, (struct sockaddr *)&any, sizeof(any));
+	listen(fd, 8);
+	int inherited = dup2(fd, 21);
+	char number[16];
+	snprintf(number, sizeof(number), "%d", inherited);
+	fflush(stdout);
+	execl(self, self, "inherited-listener", number, (char *)NULL);
+	return 1;
+}
+
+static int mode_inherited_listener(char **argv)
+{
+	int fd = atoi(argv[0]);
+	socklen_t n = 0;
+	getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n);
+	printf("inherited_filter_length=%u\n", (unsigned)n);
+	struct sockaddr_in local;
+	socklen_t len = sizeof(local);
+	getsockname(fd, (struct sockaddr *)&local, &len);
+	printf("ipv4_client=%s\n", gets_in(AF_INET, ntohs(local.sin_port)));
+	printf("ipv6_client=%s\n", gets_in(AF_INET6, ntohs(local.sin_port)));
+	return 0;
+}
+
 static int mode_inherited(char **argv)
 {
 	int fd = atoi(argv[0]);
@@ -700,7 +729,7 @@ int main(int argc, char **argv)
 		     {"closefrom", 3}, {"exec", 2},    {"inherited", 1}, {"vfork", 2}, {"reuse", 2},
 		     {"addrlen", 2},  {"beyond", 1},   {"signal", 3}, {"stress", 4}, {"reconnect", 3},
 		     {"soerror", 0},  {"listen-connected", 2}, {"filters", 0}, {"options", 2},
-		     {"stderr-data", 3}, {"chdir-log", 3}};
+		     {"stderr-data", 3}, {"chdir-log", 3}, {"listen-exec", 0}, {"inherited-listener", 1}};
 	const char *mode = argc > 1 ? argv[1] : "";
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		if (strcmp(mode, modes[i].name) != 0)
@@ -730,6 +759,8 @@ int main(int argc, char **argv)
 		case 18: return mode_options(rest);
 		case 19: return mode_stderr_data(rest);
 		case 20: return mode_chdir_log(rest);
+		case 21: return mode_listen_exec(argv[0]);
+		case 22: return mode_inherited_listener(rest);
 		}
 	}
 	fprintf(stderr, "usage: see the comment at the top of patterns.c\n");
