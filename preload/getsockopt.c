@@ -14,7 +14,7 @@ static void learn(int fd, uint64_t word, int error)
 	struct sockaddr_in dest;
 	fd_peer(word, &dest);
 	cache_learn(dest.sin_addr, fd_method(word), error == 0);
-	char name[16];
+	char name[24];
 	if (error != 0)
 		log_msg(LOG_INFO, "fd %d: %s connect failed (%s); next time the other way first", fd,
 			fd_method(word) == METHOD_NAT64 ? "NAT64" : "IPv4", log_errno(error, name));

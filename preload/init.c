@@ -33,6 +33,7 @@ static void resolve_libc(void)
 	RESOLVE(setsockopt);
 	RESOLVE(sendto);
 	RESOLVE(sendmsg);
+	RESOLVE(recvmsg);
 	RESOLVE(close);
 	RESOLVE(close_range); /* glibc 2.34+; NULL before */
 	RESOLVE(closefrom);   /* likewise */

@@ -25,6 +25,14 @@ static int drop_ipv6(int fd)
 	return libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
 }
 
+void listen_filter_remove(int fd, uint64_t word)
+{
+	int saved = errno, zero = 0;
+	libc.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof(zero));
+	registry_set(fd, word & ~FD_FILTERED);
+	errno = saved;
+}
+
 bool listen_filter_is_ours(int fd)
 {
 	struct sock_filter code[DROP_IPV6_LEN];
@@ -67,7 +75,9 @@ static uint64_t listen_ipv4_only(int fd, uint64_t word)
 	if (local.sin6_port == 0) {
 		struct sockaddr_in6 any4 = {.sin6_family = AF_INET6};
 		ipv4_mapped((struct in_addr){htonl(INADDR_ANY)}, &any4.sin6_addr);
-		libc.bind(fd, (const struct sockaddr *)&any4, sizeof(any4));
+		/* Bound to IPv4 for good, as an AF_INET socket is: a later connect goes over IPv4. */
+		if (libc.bind(fd, (const struct sockaddr *)&any4, sizeof(any4)) == 0)
+			registry_set(fd, word | FD_BOUND4);
 	} else if (!(word & FD_FILTERED) && !has_filter(fd) && drop_ipv6(fd) == 0) {
 		registry_set(fd, word | FD_FILTERED);
 		errno = saved;
@@ -81,14 +91,13 @@ TNAT64_EXPORT int listen(int fd, int backlog)
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
-	if (!(word & FD_SWAPPED))
+	if (!(word & FD_SWAPPED) || !fd_recheck(fd))
 		return libc.listen(fd, backlog);
 	uint64_t done = listen_ipv4_only(fd, word);
 	int r = libc.listen(fd, backlog);
 	if (r < 0 && done) {
 		int error = errno;
-		libc.setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
-		registry_set(fd, word);
+		listen_filter_remove(fd, word);
 		errno = error;
 	}
 	return r;

@@ -252,7 +252,7 @@ const char *log_ipv6(const struct in6_addr *ipv6, char out[46])
 }
 
 /* The errno's name (stable, locale-free, unlike strerror), or its number. */
-const char *log_errno(int error, char out[16])
+const char *log_errno(int error, char out[24])
 {
 	static const struct {
 		int error;

@@ -39,8 +39,8 @@ static bool tracked(int fd)
 	return fd >= 0 && (unsigned int)fd < registry_size;
 }
 
-/* Ours when it carries the mark; a swapped socket bound to a specific IPv4 address also keeps
- * its connections on IPv4. Only errno is left as it was. */
+/* Ours when it carries the mark; a swapped socket bound to an IPv4(-mapped) address keeps its
+ * connections on IPv4. Only errno is left as it was. */
 static uint64_t probe(int fd, bool *known)
 {
 	int saved = errno, mark = 0;
@@ -56,7 +56,7 @@ static uint64_t probe(int fd, bool *known)
 		struct sockaddr_in6 local;
 		socklen_t local_len = sizeof(local);
 		if (libc.getsockname(fd, (struct sockaddr *)&local, &local_len) == 0 &&
-		    IN6_IS_ADDR_V4MAPPED(&local.sin6_addr) && local.sin6_addr.s6_addr32[3] != 0)
+		    IN6_IS_ADDR_V4MAPPED(&local.sin6_addr))
 			word |= FD_BOUND4;
 		if (listen_filter_is_ours(fd))
 			word |= FD_FILTERED;

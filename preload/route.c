@@ -8,6 +8,7 @@
  * fail the program gets the error of the IPv4 attempt: the one it would have had without
  * tnat64. Async-signal-safe, as connect() is: no malloc, no locale, no lock. */
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 
 #include "tnat64.h"
@@ -59,7 +60,7 @@ static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, en
 	if (started(r, error) && !(r >= 0 && (word & FD_PEER) && !peer_is(fd, &target)))
 		registry_set(fd, fd_peer_word(word, dest, method) | (r < 0 ? FD_PENDING | (learn ? FD_LEARN : 0) : 0));
 	if (log_enabled(LOG_DEBUG)) {
-		char text[46], name[16];
+		char text[46], name[24];
 		log_msg(LOG_DEBUG, "connect fd %d via %s to [%s]:%u: %s", fd, method_name(method),
 			log_ipv6(&target.sin6_addr, text), ntohs(dest->sin_port),
 			r >= 0 ? "connected" : log_errno(error, name));
@@ -105,10 +106,26 @@ static ssize_t continue_pending(int fd, uint64_t word, reach_fn reach, void *ctx
 	return r;
 }
 
+/* The kernel is still connecting the socket (SYN sent) or has connected it unasked: a pending
+ * word can outlive the attempt (shutdown() ends one, and is not watched). */
+static bool still_pending(int fd)
+{
+	int saved = errno;
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+	bool pending = libc.getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state != TCP_CLOSE;
+	errno = saved;
+	return pending;
+}
+
 ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx)
 {
-	if (word & FD_PENDING)
+	if ((word & FD_PENDING) && still_pending(fd))
 		return continue_pending(fd, word, reach, ctx);
+	if (word & FD_FILTERED) { /* a listener shut down, connecting now */
+		listen_filter_remove(fd, word);
+		word &= ~FD_FILTERED;
+	}
 
 	struct rule rule = config_resolve(tnat64_config(), dest->sin_addr);
 	if (rule.kind == RULE_NONE)
@@ -129,7 +146,7 @@ ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach
 		cache_learn(dest->sin_addr, first, false);
 	if (!TNAT64_UNREACHABLE(first_error))
 		return -1;
-	char name[16];
+	char name[24];
 	log_msg(LOG_INFO, "fd %d: %s unreachable (%s), trying %s", fd, method_name(first), log_errno(first_error, name),
 		method_name(second));
 	r = attempt(fd, word, dest, second, rule.prefix, true, reach, ctx);

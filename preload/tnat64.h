@@ -120,7 +120,7 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* Text forms for log_msg's %s, written into the caller's buffer. */
 const char *log_ipv4(struct in_addr ipv4, char out[16]);
 const char *log_ipv6(const struct in6_addr *ipv6, char out[46]);
-const char *log_errno(int error, char out[16]);
+const char *log_errno(int error, char out[24]);
 
 /* ---- registry.c: what each descriptor is, one atomic word per descriptor ------------------ */
 
@@ -130,7 +130,7 @@ enum method { METHOD_NONE = 0, METHOD_NAT64 = 1, METHOD_IPV4 = 2 };
 #define FD_PEER (1ULL << 62)    /* the program connected it: port and address below are its peer */
 #define FD_PENDING (1ULL << 61) /* a connect is under way: SO_ERROR or connect() tells how it ended */
 #define FD_KNOWN (1ULL << 60)   /* this process knows what the descriptor is (else: ask the kernel) */
-#define FD_BOUND4 (1ULL << 59)  /* bound to a specific IPv4 address: it only exists over IPv4 */
+#define FD_BOUND4 (1ULL << 59)  /* bound to, or once connecting over, IPv4: it stays on IPv4 */
 #define FD_LEARN (1ULL << 58)   /* the pending connect's outcome teaches the cache */
 #define FD_FILTERED (1ULL << 55) /* listen() gave it the socket filter that keeps IPv6 out */
 #define FD_METHOD_SHIFT 56
@@ -181,10 +181,13 @@ static inline enum method fd_method(uint64_t word)
 }
 
 /* The word of a swapped socket connected (or connecting) to `peer` by `method`; `keep` carries
- * the bits that outlive a connect (FD_BOUND4, FD_FILTERED). */
+ * the bits that outlive a connect (FD_BOUND4, FD_FILTERED). A socket that once connected over
+ * IPv4 stays there: the kernel keeps it on its IPv4 path, and a later connect through NAT64
+ * (after a pending one was shut down) would never be answered. */
 static inline uint64_t fd_peer_word(uint64_t keep, const struct sockaddr_in *peer, enum method method)
 {
-	return FD_KNOWN | FD_SWAPPED | FD_PEER | (keep & (FD_BOUND4 | FD_FILTERED)) | ((uint64_t)method << FD_METHOD_SHIFT) |
+	return FD_KNOWN | FD_SWAPPED | FD_PEER | (keep & (FD_BOUND4 | FD_FILTERED)) |
+	       (method == METHOD_IPV4 ? FD_BOUND4 : 0) | ((uint64_t)method << FD_METHOD_SHIFT) |
 	       ((uint64_t)ntohs(peer->sin_port) << FD_PORT_SHIFT) | peer->sin_addr.s_addr;
 }
 
@@ -197,6 +200,9 @@ static inline void fd_peer(uint64_t word, struct sockaddr_in *out)
 
 /* Whether the socket's filter is the one listen() gives (for a listener inherited by a new image). */
 bool listen_filter_is_ours(int fd);
+/* Takes the filter listen() gave off a socket that no longer listens (listen() failed, or it
+ * was shut down and connects). */
+void listen_filter_remove(int fd, uint64_t word);
 
 /* ---- cache.c: destinations to try over IPv4 first, for a while ---------------------------- */
 
@@ -228,6 +234,7 @@ struct libc_calls {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	int (*close)(int);
 	int (*close_range)(unsigned int, unsigned int, int);
 	void (*closefrom)(int);

@@ -282,6 +282,27 @@ describe('a connect after a connect, and SO_ERROR', () => {
     assert.equal(keyValues(nat64.stdout).elsewhere, 'OK errno_after=untouched')
   })
 
+  it('a pending connect shut down leaves the socket free to connect elsewhere, as without tnat64', () => {
+    const r = same([PATTERNS, 'shutdown', LOCAL.address, String(LOCAL.echo)])
+    assert.equal(keyValues(r.stdout).peer, `AF_INET ${LOCAL.address}:${LOCAL.echo} len=16`)
+    // Its first attempt went over IPv4, so it stays there, as the AF_INET socket does.
+    same([PATTERNS, 'shutdown', SERVER, String(LAB.echoPort)])
+    lab.setDirectIPv4(true)
+    const direct = same([PATTERNS, 'shutdown', SERVER, String(LAB.echoPort)])
+    assert.equal(keyValues(direct.stdout).peer, `AF_INET ${SERVER}:${LAB.echoPort} len=16`)
+  })
+
+  it('a listener shut down, or one whose listen() failed, connects through NAT64 like any socket', () => {
+    for (const how of ['bound', 'none', 'failed']) {
+      const command = [PATTERNS, 'listener-connects', SERVER, String(LAB.echoPort), how]
+      const out = keyValues(under(command).stdout)
+      assert.equal(out.filter_length, '0', how)
+      // Never bound, listen() bound it to IPv4 as it binds an AF_INET socket: it stays there.
+      assert.equal(out.connect, how === 'none' ? keyValues(inClient(command).stdout).connect : 'OK', how)
+      same([PATTERNS, 'listener-connects', LOCAL.address, String(LOCAL.echo), how])
+    }
+  })
+
   it('SO_ERROR on a pending connect leaves errno as it was', () => {
     const r = same([PATTERNS, 'soerror'])
     assert.equal(r.stdout, 'so_error=OK value=0 errno_after=untouched\n')
@@ -338,6 +359,11 @@ describe('processes and descriptors', () => {
   it('a listener inherited across exec still keeps IPv6 clients out, and its filter unseen', () => {
     const r = same([PATTERNS, 'listen-exec'])
     assert.equal(r.stdout, 'inherited_filter_length=0\nipv4_client=yes\nipv6_client=no\n')
+  })
+
+  it('a native IPv6 socket received over a unix socket into a number closed by fclose() stays native', () => {
+    const r = same([PATTERNS, 'scm-stale'])
+    assert.equal(r.stdout, 'same_number=yes\nlisten=OK\nlocal_family=AF_INET6\nipv6_client=yes\n')
   })
 
   it('a socket closed behind the library’s back (fclose, a raw close) and its number reused is not taken for a swapped one', () => {

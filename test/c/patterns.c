@@ -16,6 +16,9 @@
  *   patterns closefrom ADDR PORT FILE    closefrom(3) takes the log's descriptor; FILE then reuses it
  *   patterns exec ADDR PORT              a connected socket inherited across exec, as inetd hands it
  *   patterns listen-exec                 a listener bound to 0.0.0.0 inherited across exec
+ *   patterns shutdown ADDR PORT          a pending connect shut down, then a connect to ADDR:PORT
+ *   patterns listener-connects ADDR PORT bound|none|failed  a listener (or a failed listen) connecting
+ *   patterns scm-stale                   a native IPv6 socket received into a number closed by fclose()
  *   patterns vfork ADDR PORT             a vfork child's dup2/close before _exit
  *   patterns reuse ADDR PORT             a socket closed behind the library's back, its number reused
  *   patterns addrlen ADDR PORT           address lengths the kernel refuses, errno on success
@@ -502,6 +505,75 @@ static int mode_inherited_listener(char **argv)
 	return 0;
 }
 
+static int mode_shutdown(char **argv)
+{
+	struct sockaddr_in stuck = full_listener(), server = address_of(argv[0], argv[1]);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	connect(fd, (struct sockaddr *)&stuck, sizeof(stuck));
+	printf("shutdown=%s\n", errname(shutdown(fd, SHUT_RDWR) ? errno : 0));
+	fcntl(fd, F_SETFL, 0);
+	connect_or_report(fd, &server);
+	print_names("", fd);
+	return 0;
+}
+
+static int mode_listener_connects(char **argv)
+{
+	struct sockaddr_in server = address_of(argv[0], argv[1]), any = {.sin_family = AF_INET};
+	int on = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (strcmp(argv[2], "none") != 0)
+		bind(fd, (struct sockaddr *)&any, sizeof(any));
+	if (strcmp(argv[2], "failed") == 0) {
+		socklen_t len = sizeof(any);
+		getsockname(fd, (struct sockaddr *)&any, &len);
+		int other = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		bind(other, (struct sockaddr *)&any, sizeof(any));
+		listen(other, 4); /* the port is taken for listening: ours fails */
+	}
+	printf("listen=%s\n", errname(listen(fd, 4) ? errno : 0));
+	if (strcmp(argv[2], "failed") != 0)
+		printf("shutdown=%s\n", errname(shutdown(fd, SHUT_RDWR) ? errno : 0));
+	socklen_t n = 0;
+	getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &n);
+	printf("filter_length=%u\n", (unsigned)n);
+	struct timeval t = {3, 0};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof(t));
+	connect_or_report(fd, &server);
+	print_names("", fd);
+	return 0;
+}
+
+static int mode_scm_stale(void)
+{
+	int pair[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+	int native = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM, 0);
+	int swapped = socket(AF_INET, SOCK_STREAM, 0);
+	fclose(fdopen(swapped, "r+"));
+	char byte = 0, control[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec io = {&byte, 1};
+	struct msghdr msg = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	*c = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS};
+	memcpy(CMSG_DATA(c), &native, sizeof(int));
+	sendmsg(pair[0], &msg, 0);
+	recvmsg(pair[1], &msg, 0);
+	int received;
+	memcpy(&received, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+	printf("same_number=%s\n", received == swapped ? "yes" : "no");
+	struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
+	bind(received, (struct sockaddr *)&any6, sizeof(any6));
+	printf("listen=%s\n", errname(listen(received, 4) ? errno : 0));
+	struct sockaddr_in6 local;
+	socklen_t len = sizeof(local);
+	getsockname(received, (struct sockaddr *)&local, &len);
+	printf("local_family=%s\n", local.sin6_family == AF_INET6 ? "AF_INET6" : "other");
+	printf("ipv6_client=%s\n", gets_in(AF_INET6, ntohs(local.sin6_port)));
+	return 0;
+}
+
 static int mode_inherited(char **argv)
 {
 	int fd = atoi(argv[0]);
@@ -729,7 +801,8 @@ int main(int argc, char **argv)
 		     {"closefrom", 3}, {"exec", 2},    {"inherited", 1}, {"vfork", 2}, {"reuse", 2},
 		     {"addrlen", 2},  {"beyond", 1},   {"signal", 3}, {"stress", 4}, {"reconnect", 3},
 		     {"soerror", 0},  {"listen-connected", 2}, {"filters", 0}, {"options", 2},
-		     {"stderr-data", 3}, {"chdir-log", 3}, {"listen-exec", 0}, {"inherited-listener", 1}};
+		     {"stderr-data", 3}, {"chdir-log", 3}, {"listen-exec", 0}, {"inherited-listener", 1},
+		     {"shutdown", 2}, {"listener-connects", 3}, {"scm-stale", 0}};
 	const char *mode = argc > 1 ? argv[1] : "";
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		if (strcmp(mode, modes[i].name) != 0)
@@ -761,6 +834,9 @@ int main(int argc, char **argv)
 		case 20: return mode_chdir_log(rest);
 		case 21: return mode_listen_exec(argv[0]);
 		case 22: return mode_inherited_listener(rest);
+		case 23: return mode_shutdown(rest);
+		case 24: return mode_listener_connects(rest);
+		case 25: return mode_scm_stale();
 		}
 	}
 	fprintf(stderr, "usage: see the comment at the top of patterns.c\n");
