@@ -3,22 +3,13 @@
 // Loopback comparisons run in the lab's client namespace against a server on 127.0.0.1; NAT64
 // ones against the lab's IPv4-only server through tayga.
 import assert from 'node:assert/strict'
-import {
-  chmodSync,
-  chownSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, before, beforeEach, describe, it } from 'node:test'
-import { LAB, Lab } from '../src/lib/lab.js'
+import { describe, it } from 'node:test'
+import { LAB } from '../src/lib/lab.js'
 import { PRELOAD_LIBRARY } from '../src/lib/paths.js'
-import { assertRoot, freshLabName, PYTHON, ROOT } from './helpers.js'
+import { AppLab, keyValues, type Run, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
+import { PYTHON, ROOT } from './helpers.js'
 
 const PATTERNS = join(ROOT, 'test', 'c', 'bin', 'patterns')
 /** libtnat64.so built to cache descriptors 0-63 only (test/c/Makefile). */
@@ -26,27 +17,12 @@ const SMALL_REGISTRY_LIBRARY = join(ROOT, 'test', 'c', 'bin', 'small-registry', 
 const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const LOCAL = { address: '127.0.0.1', http: 8080, echo: 7007 }
 const SERVER = LAB.serverIPv4
-const VIA_NAT64 = /hello 192\.0\.2\.(1[3-9]\d|2[0-5]\d) port (\d+)/
-const VIA_IPV4 = /hello 203\.0\.113\.2 port (\d+)/
 
-let lab: Lab
-let dir: string
-let conf: string
-
-interface Run {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-function inClient(command: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Run {
-  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`)
-  return lab.exec('client', ['env', ...vars, ...command], { check: false, timeoutMs })
-}
+const t = new AppLab('pat', (lab) => lab.startServer('client', LOCAL.address, LOCAL.http, LOCAL.echo))
 
 /** Under the library, configured for the lab's NAT64 (a plain LD_PRELOAD, as `tnat64 app --env` gives). */
 function under(command: string[], env: Record<string, string> = {}, timeoutMs?: number): Run {
-  return inClient(command, { LD_PRELOAD: PRELOAD_LIBRARY, TNAT64_CONF_FILE: conf, ...env }, timeoutMs)
+  return t.inClient(command, { LD_PRELOAD: PRELOAD_LIBRARY, TNAT64_CONF_FILE: t.conf, ...env }, timeoutMs)
 }
 
 /** Output with the numbers that differ from run to run (ports) taken out. */
@@ -56,43 +32,12 @@ function portless(text: string): string {
 
 /** Runs `command` without and with the library; both must print the same. */
 function same(command: string[], env: Record<string, string> = {}): Run {
-  const bare = inClient(command, env)
+  const bare = t.inClient(command, env)
   const tnat64 = under(command, env)
   assert.equal(portless(tnat64.stdout), portless(bare.stdout), `${command.join(' ')}\n${tnat64.stderr}`)
   assert.equal(tnat64.status, bare.status, tnat64.stderr)
   return bare
 }
-
-function keyValues(stdout: string): Record<string, string> {
-  return Object.fromEntries(
-    stdout
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  )
-}
-
-before(async () => {
-  assertRoot()
-  lab = new Lab(await freshLabName('pat'))
-  await lab.up()
-  await lab.startServer('client', LOCAL.address, LOCAL.http, LOCAL.echo)
-  dir = mkdtempSync(join(tmpdir(), 'tnat64-patterns-'))
-  chmodSync(dir, 0o755)
-  conf = join(dir, 'tnat64.conf')
-  writeFileSync(conf, `nat64_prefix = ${LAB.nat64Prefix}\n`)
-})
-
-after(() => {
-  lab?.down()
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
-
-beforeEach(() => {
-  lab.setNat64Route(true)
-  lab.setRouterNat64(true)
-  lab.setDirectIPv4(false)
-})
 
 describe('bind() before connect()', () => {
   it('is the same as without tnat64 on loopback, for the wildcard, a specific address and IP_BIND_ADDRESS_NO_PORT', () => {
@@ -132,14 +77,14 @@ describe('bind() before connect()', () => {
 
   it('bound to a specific IPv4 address: over IPv4, failing as it would without tnat64 when there is no IPv4 route', () => {
     const command = [PATTERNS, 'bind', LAB.clientDirectIPv4, '0', SERVER, String(LAB.httpPort)]
-    const bare = inClient(command)
+    const bare = t.inClient(command)
     const r = under(command)
     assert.equal(keyValues(r.stdout).connect, 'ENETUNREACH')
     assert.equal(r.stdout, bare.stdout)
-    lab.setDirectIPv4(true)
+    t.lab.setDirectIPv4(true)
     const direct = under(command)
     assert.equal(direct.status, 0, direct.stdout)
-    assert.equal(portless(direct.stdout), portless(inClient(command).stdout))
+    assert.equal(portless(direct.stdout), portless(t.inClient(command).stdout))
     assert.match(keyValues(direct.stdout).body, VIA_IPV4)
   })
 
@@ -153,8 +98,8 @@ describe('bind() before connect()', () => {
   })
 
   it('a successful connect leaves errno as it was, also after a fallback', () => {
-    lab.setNat64Route(false)
-    lab.setDirectIPv4(true)
+    t.lab.setNat64Route(false)
+    t.lab.setDirectIPv4(true)
     const r = under([PATTERNS, 'bind', '0.0.0.0', '0', SERVER, String(LAB.httpPort)])
     assert.equal(r.status, 0, r.stdout)
     assert.equal(keyValues(r.stdout).errno_after, 'untouched')
@@ -187,11 +132,11 @@ describe('TCP Fast Open', () => {
 
 describe('the debug log stays out of the program', () => {
   it('lives on a high close-on-exec descriptor, and a program that closes it and reuses the number gets no log line', () => {
-    const log = join(dir, 'closefrom.log')
+    const log = join(t.dir, 'closefrom.log')
     const env = { TNAT64_DEBUG: '2', TNAT64_DEBUG_FILE: log }
-    const bareData = join(dir, 'bare.data')
-    const data = join(dir, 'under.data')
-    inClient([PATTERNS, 'closefrom', SERVER, String(LAB.httpPort), bareData])
+    const bareData = join(t.dir, 'bare.data')
+    const data = join(t.dir, 'under.data')
+    t.inClient([PATTERNS, 'closefrom', SERVER, String(LAB.httpPort), bareData])
     const r = under([PATTERNS, 'closefrom', SERVER, String(LAB.httpPort), data], env)
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.equal(keyValues(r.stdout).log_fd, 'high-cloexec')
@@ -201,11 +146,11 @@ describe('the debug log stays out of the program', () => {
   })
 
   it('is never a FIFO, a symbolic link or a file another user planted, and is created 0600', () => {
-    const fifo = join(dir, 'log.fifo')
-    lab.exec('client', ['mkfifo', fifo])
-    const link = join(dir, 'log.link')
-    symlinkSync(join(dir, 'target.log'), link)
-    const shared = join(dir, 'shared')
+    const fifo = join(t.dir, 'log.fifo')
+    t.lab.exec('client', ['mkfifo', fifo])
+    const link = join(t.dir, 'log.link')
+    symlinkSync(join(t.dir, 'target.log'), link)
+    const shared = join(t.dir, 'shared')
     mkdirSync(shared, { mode: 0o1777 })
     chmodSync(shared, 0o1777)
     const planted = join(shared, 'planted.log')
@@ -224,19 +169,19 @@ describe('the debug log stays out of the program', () => {
       )
     }
     assert.equal(readFileSync(planted, 'utf8'), '')
-    const fresh = join(dir, 'fresh.log')
+    const fresh = join(t.dir, 'fresh.log')
     const r = under(['true'], { TNAT64_DEBUG: '1', TNAT64_DEBUG_FILE: fresh })
     assert.equal(r.status, 0)
-    const mode = lab.exec('client', ['stat', '-c', '%a', fresh]).stdout.trim()
+    const mode = t.lab.exec('client', ['stat', '-c', '%a', fresh]).stdout.trim()
     assert.equal(mode, '600')
   })
 })
 
 describe('warnings and the log never land in the program’s files', () => {
   it('a warning at connect time is dropped when stderr was closed and a file of the program’s took its place', () => {
-    const empty = join(dir, 'empty.conf')
+    const empty = join(t.dir, 'empty.conf')
     writeFileSync(empty, '')
-    const data = join(dir, 'stderr.data')
+    const data = join(t.dir, 'stderr.data')
     const r = under([PATTERNS, 'stderr-data', SERVER, String(LAB.httpPort), data], {
       TNAT64_CONF_FILE: empty,
     })
@@ -245,21 +190,21 @@ describe('warnings and the log never land in the program’s files', () => {
   })
 
   it('a relative TNAT64_DEBUG_FILE stays where it was when the program changes directory', () => {
-    const app = join(dir, 'chdir-app')
+    const app = join(t.dir, 'chdir-app')
     mkdirSync(app)
     writeFileSync(join(app, 'debug.log'), 'the program’s own file\n')
-    const r = lab.exec(
+    const r = t.lab.exec(
       'client',
       [
         'sh',
         '-c',
-        `cd ${dir} && LD_PRELOAD=${PRELOAD_LIBRARY} TNAT64_CONF_FILE=${conf} TNAT64_DEBUG=2 TNAT64_DEBUG_FILE=debug.log ${PATTERNS} chdir-log ${app} ${SERVER} ${LAB.echoPort}`,
+        `cd ${t.dir} && LD_PRELOAD=${PRELOAD_LIBRARY} TNAT64_CONF_FILE=${t.conf} TNAT64_DEBUG=2 TNAT64_DEBUG_FILE=debug.log ${PATTERNS} chdir-log ${app} ${SERVER} ${LAB.echoPort}`,
       ],
       { check: false },
     )
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.equal(readFileSync(join(app, 'debug.log'), 'utf8'), 'the program’s own file\n')
-    assert.match(readFileSync(join(dir, 'debug.log'), 'utf8'), /connect fd 3 via NAT64 .*: connected/)
+    assert.match(readFileSync(join(t.dir, 'debug.log'), 'utf8'), /connect fd 3 via NAT64 .*: connected/)
   })
 })
 
@@ -287,7 +232,7 @@ describe('a connect after a connect, and SO_ERROR', () => {
     assert.equal(keyValues(r.stdout).peer, `AF_INET ${LOCAL.address}:${LOCAL.echo} len=16`)
     // Its first attempt went over IPv4, so it stays there, as the AF_INET socket does.
     same([PATTERNS, 'shutdown', SERVER, String(LAB.echoPort)])
-    lab.setDirectIPv4(true)
+    t.lab.setDirectIPv4(true)
     const direct = same([PATTERNS, 'shutdown', SERVER, String(LAB.echoPort)])
     assert.equal(keyValues(direct.stdout).peer, `AF_INET ${SERVER}:${LAB.echoPort} len=16`)
   })
@@ -298,7 +243,7 @@ describe('a connect after a connect, and SO_ERROR', () => {
       const out = keyValues(under(command).stdout)
       assert.equal(out.filter_length, '0', how)
       // Never bound, listen() bound it to IPv4 as it binds an AF_INET socket: it stays there.
-      assert.equal(out.connect, how === 'none' ? keyValues(inClient(command).stdout).connect : 'OK', how)
+      assert.equal(out.connect, how === 'none' ? keyValues(t.inClient(command).stdout).connect : 'OK', how)
       same([PATTERNS, 'listener-connects', LOCAL.address, String(LOCAL.echo), how])
     }
   })
@@ -375,8 +320,8 @@ describe('processes and descriptors', () => {
 
   it('a connection accepted on a descriptor beyond the registry is served, not left as IPv6', () => {
     const command = [PATTERNS, 'beyond', LOCAL.address]
-    const bare = inClient(command)
-    const small = inClient(command, { LD_PRELOAD: SMALL_REGISTRY_LIBRARY, TNAT64_CONF_FILE: conf })
+    const bare = t.inClient(command)
+    const small = t.inClient(command, { LD_PRELOAD: SMALL_REGISTRY_LIBRARY, TNAT64_CONF_FILE: t.conf })
     assert.equal(portless(small.stdout), portless(bare.stdout), small.stderr)
     assert.equal(keyValues(small.stdout).accepted_high, 'yes')
     assert.equal(keyValues(small.stdout).accepted_domain, 'AF_INET')
@@ -399,7 +344,7 @@ describe('processes and descriptors', () => {
   })
 
   it('connects from a signal handler while the program mallocs and prints: no deadlock, no error', () => {
-    const log = join(dir, 'signal.log')
+    const log = join(t.dir, 'signal.log')
     const r = under([PATTERNS, 'signal', SERVER, String(LAB.echoPort), '1500'], {
       TNAT64_DEBUG: '2',
       TNAT64_DEBUG_FILE: log,
@@ -424,12 +369,12 @@ describe('special destinations never go through NAT64, whatever the prefix', () 
 describe('the configuration is read at load', () => {
   it('a program that changes directory before its first socket keeps a relative TNAT64_CONF_FILE', () => {
     const script = `import os, socket\nos.chdir("/")\ns = socket.create_connection(("${SERVER}", ${LAB.echoPort}), 5)\nprint(s.getpeername())`
-    const r = lab.exec(
+    const r = t.lab.exec(
       'client',
       [
         'sh',
         '-c',
-        `cd ${dir} && env LD_PRELOAD=${PRELOAD_LIBRARY} TNAT64_CONF_FILE=tnat64.conf ${PYTHON} -c '${script}'`,
+        `cd ${t.dir} && env LD_PRELOAD=${PRELOAD_LIBRARY} TNAT64_CONF_FILE=tnat64.conf ${PYTHON} -c '${script}'`,
       ],
       {
         check: false,
@@ -437,12 +382,12 @@ describe('the configuration is read at load', () => {
     )
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, `('${SERVER}', ${LAB.echoPort})\n`)
-    const app = lab.exec(
+    const app = t.lab.exec(
       'client',
       [
         'sh',
         '-c',
-        `cd ${dir} && ${TNAT64} app --config tnat64.conf -- sh -c 'cd / && exec ${PYTHON} -c "$0"' '${script}'`,
+        `cd ${t.dir} && ${TNAT64} app --config tnat64.conf -- sh -c 'cd / && exec ${PYTHON} -c "$0"' '${script}'`,
       ],
       { check: false },
     )
@@ -453,11 +398,11 @@ describe('the configuration is read at load', () => {
 
 describe('what is learnt, and forgotten', () => {
   it('a connect that times out through NAT64 teaches the next one to try IPv4 first', () => {
-    lab.setRouterNat64('drop')
-    lab.setDirectIPv4(true)
-    lab.exec('client', ['sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=1']) // a 3 s timeout
+    t.lab.setRouterNat64('drop')
+    t.lab.setDirectIPv4(true)
+    t.lab.exec('client', ['sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=1']) // a 3 s timeout
     try {
-      const log = join(dir, 'timeout.log')
+      const log = join(t.dir, 'timeout.log')
       const script = [
         'import socket',
         'for _ in range(2):',
@@ -472,14 +417,14 @@ describe('what is learnt, and forgotten', () => {
       )
       assert.deepEqual(tried, ['NAT64 ETIMEDOUT', 'IPv4 connected'])
     } finally {
-      lab.exec('client', ['sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=6'])
+      t.lab.exec('client', ['sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=6'])
     }
   })
 
   it('a fallback holds for a minute, then NAT64 gets its chance again', () => {
-    lab.setNat64Route(false)
-    lab.setDirectIPv4(true)
-    const log = join(dir, 'expiry.log')
+    t.lab.setNat64Route(false)
+    t.lab.setDirectIPv4(true)
+    const log = join(t.dir, 'expiry.log')
     // The child of a new time namespace lives 61 s later on the monotonic clock, with the cache
     // its parent learnt: the entry has run out there.
     const script = [

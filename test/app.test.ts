@@ -1,32 +1,23 @@
 // App mode in the lab: real IPv4-only programs in the IPv6-only client reach the IPv4-only server
 // through tayga under `tnat64 app`, see IPv4 addresses, fall back to IPv4, and lose nothing.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, before, beforeEach, describe, it } from 'node:test'
-import { LAB, Lab } from '../src/lib/lab.js'
+import { describe, it } from 'node:test'
+import { LAB } from '../src/lib/lab.js'
 import { PRELOAD_LIBRARY } from '../src/lib/paths.js'
-import { assertRoot, FIXTURES, freshLabName, PYTHON, ROOT } from './helpers.js'
+import { AppLab, keyValues, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
+import { FIXTURES, PYTHON, ROOT } from './helpers.js'
 
 const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const CLIENT = join(ROOT, 'test', 'c', 'bin', 'client')
 const URL = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
-const VIA_NAT64 = /hello 192\.0\.2\.(1[3-9]\d|2[0-5]\d) port (\d+)/
-const VIA_IPV4 = /hello 203\.0\.113\.2 port (\d+)/
 
-let lab: Lab
-let dir: string
-let conf: string
-
-function inClient(command: string[], env: Record<string, string> = {}) {
-  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`)
-  return lab.exec('client', ['env', ...vars, ...command], { check: false, timeoutMs: 60_000 })
-}
+const t = new AppLab('app')
 
 /** CMD under `tnat64 app --config CONF`, in the client namespace. */
-function app(command: string[], env: Record<string, string> = {}, flags = ['--config', conf]) {
-  return inClient([TNAT64, 'app', ...flags, '--', ...command], env)
+function app(command: string[], env: Record<string, string> = {}, flags = ['--config', t.conf]) {
+  return t.inClient([TNAT64, 'app', ...flags, '--', ...command], env)
 }
 
 /** Connects an AF_INET socket and tells which family the kernel really holds (it lists the
@@ -39,44 +30,14 @@ const KERNEL_FAMILY = [
   'print("AF_INET" if any(a.endswith(port) for a in local) else "AF_INET6")',
 ].join('\n')
 
-function keyValues(stdout: string): Record<string, string> {
-  return Object.fromEntries(
-    stdout
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  )
-}
-
 function debugLog(name: string): { env: Record<string, string>; read: () => string } {
-  const file = join(dir, `${name}.log`)
+  const file = join(t.dir, `${name}.log`)
   return { env: { TNAT64_DEBUG: '2', TNAT64_DEBUG_FILE: file }, read: () => readFileSync(file, 'utf8') }
 }
 
-before(async () => {
-  assertRoot()
-  lab = new Lab(await freshLabName('app'))
-  await lab.up()
-  dir = mkdtempSync(join(tmpdir(), 'tnat64-app-'))
-  conf = join(dir, 'tnat64.conf')
-  writeFileSync(conf, `# the lab's NAT64\nnat64_prefix = ${LAB.nat64Prefix}\n`)
-})
-
-after(() => {
-  lab?.down()
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
-
-// Every test starts from the lab's normal state: NAT64 up, no direct IPv4 path.
-beforeEach(() => {
-  lab.setNat64Route(true)
-  lab.setRouterNat64(true)
-  lab.setDirectIPv4(false)
-})
-
 describe('app mode: IPv4-only programs through NAT64', () => {
   it('curl with an IPv4 literal fails without tnat64 and works under it', () => {
-    const bare = inClient(['curl', '-sS', '--max-time', '5', URL])
+    const bare = t.inClient(['curl', '-sS', '--max-time', '5', URL])
     assert.notEqual(bare.status, 0)
     const r = app(['curl', '-sS', '--max-time', '5', URL])
     assert.equal(r.status, 0, r.stderr)
@@ -129,7 +90,7 @@ describe('app mode: IPv4-only programs through NAT64', () => {
   })
 
   it('takes the prefix from --prefix without a configuration file, and exec keeps the preload', () => {
-    const r = inClient(
+    const r = t.inClient(
       [TNAT64, 'app', '--prefix', LAB.nat64Prefix, 'sh', '-c', `exec curl -sS --max-time 5 ${URL}`],
       {
         TNAT64_CONF_FILE: '',
@@ -142,8 +103,8 @@ describe('app mode: IPv4-only programs through NAT64', () => {
 
 describe('app mode: fallback to IPv4', () => {
   it('falls back when the NAT64 route is missing, then goes straight to IPv4 from the cache', () => {
-    lab.setNat64Route(false)
-    lab.setDirectIPv4(true)
+    t.lab.setNat64Route(false)
+    t.lab.setDirectIPv4(true)
     const curl = app(['curl', '-sS', '--max-time', '5', URL])
     assert.equal(curl.status, 0, curl.stderr)
     assert.match(curl.stdout, VIA_IPV4)
@@ -158,8 +119,8 @@ describe('app mode: fallback to IPv4', () => {
   })
 
   it('falls back for a non-blocking connect whose route is missing', () => {
-    lab.setNat64Route(false)
-    lab.setDirectIPv4(true)
+    t.lab.setNat64Route(false)
+    t.lab.setDirectIPv4(true)
     const r = app([CLIENT, 'http-nb', LAB.serverIPv4, String(LAB.httpPort)])
     assert.equal(r.status, 0, r.stdout)
     const out = keyValues(r.stdout)
@@ -168,8 +129,8 @@ describe('app mode: fallback to IPv4', () => {
   })
 
   it('falls back when the NAT64 answers "no route" after the SYN (blocking), and learns it from SO_ERROR (non-blocking)', () => {
-    lab.setRouterNat64(false)
-    lab.setDirectIPv4(true)
+    t.lab.setRouterNat64(false)
+    t.lab.setDirectIPv4(true)
     const blocking = app([CLIENT, 'http', LAB.serverIPv4, String(LAB.httpPort)])
     assert.equal(blocking.status, 0, blocking.stdout)
     assert.match(keyValues(blocking.stdout).body, VIA_IPV4)
@@ -192,8 +153,8 @@ describe('app mode: fallback to IPv4', () => {
   })
 
   it('gives the application the native error when neither way works', () => {
-    lab.setNat64Route(false)
-    const bare = inClient(['curl', '-sS', '--max-time', '5', URL])
+    t.lab.setNat64Route(false)
+    const bare = t.inClient(['curl', '-sS', '--max-time', '5', URL])
     const r = app(['curl', '-sS', '--max-time', '5', URL])
     assert.equal(r.status, bare.status)
     assert.match(bare.stderr, /Couldn't connect to server/)
@@ -207,7 +168,7 @@ describe('app mode: fallback to IPv4', () => {
 
 describe('app mode: what it leaves alone', () => {
   it('keeps local destinations local: a server on 127.0.0.1', async () => {
-    await lab.startServer('client', '127.0.0.1', 8080, 7007)
+    await t.lab.startServer('client', '127.0.0.1', 8080, 7007)
     const r = app([CLIENT, 'http', '127.0.0.1', '8080'])
     assert.equal(r.status, 0, r.stdout + r.stderr)
     const out = keyValues(r.stdout)
@@ -229,7 +190,7 @@ describe('app mode: what it leaves alone', () => {
   })
 
   it('leaves netlink, unix and native IPv6 sockets untouched', () => {
-    const bare = inClient(['ip', '-4', 'addr'])
+    const bare = t.inClient(['ip', '-4', 'addr'])
     const under = app(['ip', '-4', 'addr'])
     assert.equal(under.status, 0, under.stderr)
     assert.equal(under.stdout, bare.stdout)
@@ -273,12 +234,12 @@ describe('app mode: bad configuration', () => {
   })
 
   it('under a plain LD_PRELOAD the program runs untouched, with one warning line', async () => {
-    await lab.startServer('client', '127.0.0.2', 8081, 7008)
+    await t.lab.startServer('client', '127.0.0.2', 8081, 7008)
     for (const env of [{ TNAT64_CONF_FILE: broken }, { TNAT64_PREFIX: 'not-a-prefix' }] as Record<
       string,
       string
     >[]) {
-      const r = inClient([PYTHON, '-c', KERNEL_FAMILY, '127.0.0.2', '8081'], {
+      const r = t.inClient([PYTHON, '-c', KERNEL_FAMILY, '127.0.0.2', '8081'], {
         LD_PRELOAD: PRELOAD_LIBRARY,
         ...env,
       })
@@ -288,7 +249,7 @@ describe('app mode: bad configuration', () => {
       assert.equal(lines.length, 1, r.stderr)
       assert.match(lines[0], /^tnat64\[\d+\]: .*tnat64 is off in this process, calls pass through unchanged$/)
     }
-    const swapped = inClient([PYTHON, '-c', KERNEL_FAMILY, '127.0.0.2', '8081'], {
+    const swapped = t.inClient([PYTHON, '-c', KERNEL_FAMILY, '127.0.0.2', '8081'], {
       LD_PRELOAD: PRELOAD_LIBRARY,
     })
     assert.equal(swapped.stdout, 'AF_INET6\n')
