@@ -124,7 +124,7 @@ const char *log_errno(int error, char out[24]);
 
 /* ---- registry.c: what each descriptor is, one atomic word per descriptor ------------------ */
 
-enum method { METHOD_NONE = 0, METHOD_NAT64 = 1, METHOD_IPV4 = 2 };
+enum method { METHOD_NAT64 = 1, METHOD_IPV4 = 2 }; /* 0 in a word: no connect yet */
 
 #define FD_SWAPPED (1ULL << 63) /* an AF_INET6 socket standing in for the program's AF_INET one */
 #define FD_PEER (1ULL << 62)    /* the program connected it: port and address below are its peer */
