@@ -1,6 +1,6 @@
 /* accept() and accept4() on a swapped listening socket: the new connection is swapped too, and
- * its peer comes out as sockaddr_in. listen() keeps IPv6 clients out; one that still got in (the
- * program replaced the socket filter) is closed unseen, as an AF_INET socket never had it. */
+ * its peer comes out as sockaddr_in. listen() keeps native IPv6 clients out; one that still got in
+ * (the program replaced the socket filter) is closed unseen, as an AF_INET socket never had it. */
 #include <errno.h>
 #include <fcntl.h>
 
@@ -14,7 +14,7 @@ static int accept_ipv4(int listener, uint64_t listener_word, struct sockaddr *ad
 		int fd = libc.accept4(listener, (struct sockaddr *)&real, &real_len, flags);
 		if (fd < 0)
 			return fd;
-		if (real.sin6_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&real.sin6_addr)) {
+		if (real.sin6_family == AF_INET6 && !source_is_ipv4(&real.sin6_addr)) {
 			libc.close(fd);
 			if (libc.fcntl(listener, F_GETFL) & O_NONBLOCK) {
 				errno = EAGAIN;
@@ -25,7 +25,7 @@ static int accept_ipv4(int listener, uint64_t listener_word, struct sockaddr *ad
 		struct sockaddr_in peer;
 		ipv4_view(&real, &peer);
 		registry_set(fd, FD_SWAPPED | (listener_word & FD_FILTERED)); /* the kernel copied the filter */
-		if (addr && copy_sockaddr_in(&peer, addr, len) < 0) {
+		if (addr && copy_sockaddr(&peer, sizeof(peer), addr, len) < 0) {
 			int error = errno;
 			libc.close(fd);
 			registry_clear(fd);

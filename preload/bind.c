@@ -1,17 +1,15 @@
-/* bind() on a swapped socket. 0.0.0.0 becomes [::], dual-stack, so that a connection through
- * NAT64 keeps the port the program chose (listen() then keeps the socket IPv4-only). A specific
- * IPv4 address becomes its IPv4-mapped form: it only exists on IPv4, so the socket's
- * connections go over IPv4 and it accepts what an AF_INET socket bound there would. */
+/* bind() on a swapped socket. 0.0.0.0 becomes [::], dual-stack, so that a connection or a
+ * datagram through NAT64 keeps the port the program chose; a UDP socket then gets the filter
+ * that keeps native IPv6 out (listen() does it for TCP). A specific IPv4 address becomes its
+ * IPv4-mapped form: it only exists on IPv4, so the socket's traffic goes over IPv4 and it hears
+ * what an AF_INET socket bound there would. The program's own AF_INET6 socket bound to an
+ * IPv4-mapped address is noted: it too can only go over IPv4. */
 #include <errno.h>
 
 #include "tnat64.h"
 
-TNAT64_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+static int bind_swapped(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len)
 {
-	tnat64_init();
-	uint64_t word = fd_state(fd);
-	if (!(word & FD_SWAPPED) || !addr || len < sizeof(sa_family_t))
-		return libc.bind(fd, addr, len);
 	struct sockaddr_in local;
 	int r = ipv4_sockaddr_arg(addr, len, true, &local);
 	if (r == 0) {
@@ -22,8 +20,24 @@ TNAT64_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		r = libc.bind(fd, (const struct sockaddr *)&real, sizeof(real));
 		if (r == 0 && !any)
 			registry_set(fd, word | FD_BOUND4);
+		else if (r == 0 && (word & FD_DGRAM))
+			filter_screen(fd, word);
 	}
 	if (r < 0 && (errno == EAFNOSUPPORT || errno == EINVAL) && !fd_recheck(fd))
 		return libc.bind(fd, addr, len);
+	return r;
+}
+
+TNAT64_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	tnat64_init();
+	uint64_t word = fd_state(fd);
+	if (!(word & FD_SERVED) || !addr || len < sizeof(sa_family_t))
+		return libc.bind(fd, addr, len);
+	if (word & FD_SWAPPED)
+		return bind_swapped(fd, word, addr, len);
+	int r = libc.bind(fd, addr, len);
+	if (r == 0 && fd_bound4(fd))
+		registry_set(fd, word | FD_BOUND4);
 	return r;
 }

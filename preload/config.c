@@ -454,15 +454,20 @@ struct rule config_resolve(const struct config *cfg, struct in_addr ipv4)
 		}
 	}
 	if (!prefix)
-		prefix = cfg->has_default ? &cfg->default_prefix : &builtin_prefix;
+		prefix = config_fallback_prefix(cfg);
 	if (nat64_is_well_known(prefix) && ipv4_is_non_global(ipv4))
 		return (struct rule){.kind = RULE_NONE, .prefix = prefix};
 	return (struct rule){.kind = RULE_NAT64, .prefix = prefix};
 }
 
+const struct nat64_prefix *config_fallback_prefix(const struct config *cfg)
+{
+	return cfg->has_default ? &cfg->default_prefix : &builtin_prefix;
+}
+
 bool config_extract(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out)
 {
-	const struct nat64_prefix *fallback = cfg->has_default ? &cfg->default_prefix : &builtin_prefix;
+	const struct nat64_prefix *fallback = config_fallback_prefix(cfg);
 	struct in_addr ipv4;
 	int best = -1;
 	if (nat64_extract(fallback, ipv6, &ipv4)) {

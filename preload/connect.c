@@ -1,5 +1,6 @@
-/* connect() on a swapped socket: its IPv4 destination goes where route.c says. AF_UNSPEC
- * disconnects, and forgets the peer. */
+/* connect() on a served socket: a swapped socket's IPv4 destination, or an IPv4-mapped one of
+ * the program's own AF_INET6 socket, goes where route.c says. AF_UNSPEC disconnects, and
+ * forgets the peer. */
 #include <errno.h>
 
 #include "tnat64.h"
@@ -26,23 +27,51 @@ static int refuse_address(int fd, socklen_t len)
 	return -1;
 }
 
+static uint64_t without_peer(uint64_t word)
+{
+	return word & ~(FD_PEER | FD_PENDING | FD_LEARN);
+}
+
+/* A UDP socket leaves the IPv4 path it connected over when it disconnects, unless it was bound
+ * there: the kernel says which. */
+static int disconnect(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len)
+{
+	int r = libc.connect(fd, addr, len);
+	if (r == 0) {
+		word = without_peer(word);
+		if (word & FD_DGRAM)
+			word = (word & ~FD_BOUND4) | fd_bound4(fd);
+		registry_set(fd, word);
+	}
+	return r;
+}
+
+/* The program's own AF_INET6 socket to a native IPv6 address: its own business; a mapped peer
+ * recorded before is no longer its peer once this one is. */
+static int connect_native(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len)
+{
+	int r = libc.connect(fd, addr, len);
+	if ((word & FD_PEER) && (r == 0 || errno == EINPROGRESS || errno == EINTR))
+		registry_set(fd, without_peer(word));
+	return r;
+}
+
 TNAT64_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
-	if (!(word & FD_SWAPPED) || !addr || len < sizeof(sa_family_t))
+	if (!(word & FD_SERVED) || !addr || len < sizeof(sa_family_t))
 		return libc.connect(fd, addr, len);
-	if (addr->sa_family == AF_UNSPEC) {
-		int r = libc.connect(fd, addr, len);
-		if (r == 0)
-			registry_set(fd, word & ~(FD_PEER | FD_PENDING | FD_LEARN));
-		return r;
-	}
+	if (addr->sa_family == AF_UNSPEC)
+		return disconnect(fd, word, addr, len);
 	struct sockaddr_in dest;
-	if (ipv4_sockaddr_arg(addr, len, false, &dest) < 0)
+	int served = served_destination(word, addr, len, false, &dest);
+	if (served == 0)
+		return connect_native(fd, word, addr, len);
+	if (served < 0)
 		return fd_recheck(fd) ? refuse_address(fd, len) : libc.connect(fd, addr, len);
-	int r = (int)route_reach(fd, word, &dest, reach_connect, NULL);
-	if (r < 0 && (errno == EAFNOSUPPORT || errno == EINVAL) && !fd_recheck(fd))
+	int r = (int)route_reach(fd, word, &dest, reach_connect, NULL, REACH_CONNECT);
+	if (r < 0 && (word & FD_SWAPPED) && (errno == EAFNOSUPPORT || errno == EINVAL) && !fd_recheck(fd))
 		return libc.connect(fd, addr, len);
 	return r;
 }

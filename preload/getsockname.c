@@ -18,5 +18,5 @@ TNAT64_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	}
 	struct sockaddr_in local;
 	ipv4_view(&real, &local);
-	return copy_sockaddr_in(&local, addr, len);
+	return copy_sockaddr(&local, sizeof(local), addr, len);
 }

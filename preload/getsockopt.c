@@ -52,19 +52,19 @@ static int int_answer(int v, void *value, socklen_t *len)
  * larger than the address, else as much of the address as the buffer holds. */
 static int peername_answer(int fd, uint64_t word, void *value, socklen_t *len)
 {
-	struct sockaddr_in peer;
-	int r = swapped_peer(fd, word, &peer);
+	struct view peer;
+	int r = served_peer(fd, word, &peer);
 	if (r > 0)
 		return libc.getsockopt(fd, SOL_SOCKET, SO_PEERNAME, value, len);
 	if (r < 0) {
 		errno = ENOTCONN;
 		return -1;
 	}
-	if ((int)*len < 0 || *len > sizeof(peer)) {
+	if ((int)*len < 0 || *len > peer.size) {
 		errno = EINVAL;
 		return -1;
 	}
-	memcpy(value, &peer, *len);
+	memcpy(value, &peer.addr, *len);
 	return 0;
 }
 
@@ -72,6 +72,14 @@ static __attribute__((noinline)) int getsockopt_ours(int fd, int level, int name
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
+	if (word & FD_INET6) { /* the program's own AF_INET6 socket: only its mapped peer is ours */
+		if (level == SOL_SOCKET && name == SO_PEERNAME && (word & FD_PEER))
+			return peername_answer(fd, word, value, len);
+		int r = libc.getsockopt(fd, level, name, value, len);
+		if (r == 0 && level == SOL_SOCKET && name == SO_ERROR && (word & FD_PENDING))
+			pending_error(fd, word, value, *len);
+		return r;
+	}
 	/* Answers that only a swapped socket gets are given after checking it still is one. */
 	bool recheck = level == IPPROTO_IPV6 || name == SO_DOMAIN;
 	if (!(word & FD_SWAPPED) || (recheck && !fd_recheck(fd)))

@@ -33,7 +33,10 @@ static void resolve_libc(void)
 	RESOLVE(setsockopt);
 	RESOLVE(sendto);
 	RESOLVE(sendmsg);
+	RESOLVE(sendmmsg);
+	RESOLVE(recvfrom);
 	RESOLVE(recvmsg);
+	RESOLVE(recvmmsg);
 	RESOLVE(close);
 	RESOLVE(close_range); /* glibc 2.34+; NULL before */
 	RESOLVE(closefrom);   /* likewise */
@@ -97,6 +100,7 @@ static void load_config(void)
 		}
 		config.has_default = true;
 	}
+	filter_build(&config);
 	log_msg(LOG_INFO, "loaded %s", e.file ? e.file : "no configuration file");
 }
 

@@ -39,8 +39,30 @@ static bool tracked(int fd)
 	return fd >= 0 && (unsigned int)fd < registry_size;
 }
 
+uint64_t fd_bound4(int fd)
+{
+	struct sockaddr_in6 local;
+	socklen_t len = sizeof(local);
+	int saved = errno;
+	bool mapped = libc.getsockname(fd, (struct sockaddr *)&local, &len) == 0 && local.sin6_family == AF_INET6 &&
+		      IN6_IS_ADDR_V4MAPPED(&local.sin6_addr);
+	errno = saved;
+	return mapped ? FD_BOUND4 : 0;
+}
+
+/* TCP and UDP sockets are served; anything else (raw, SCTP, ...) is not. */
+static uint64_t served_type(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	if (libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return 0;
+	return type == SOCK_DGRAM ? FD_DGRAM : type == SOCK_STREAM ? FD_KNOWN : 0;
+}
+
 /* Ours when it carries the mark; a swapped socket bound to an IPv4(-mapped) address keeps its
- * connections on IPv4. Only errno is left as it was. */
+ * connections on IPv4; another AF_INET6 TCP or UDP socket is the program's own, served for its
+ * IPv4-mapped destinations. Only errno is left as it was. */
 static uint64_t probe(int fd, bool *known)
 {
 	int saved = errno, mark = 0;
@@ -51,18 +73,17 @@ static uint64_t probe(int fd, bool *known)
 		*known = tnat64_is_ready();
 		return word;
 	}
-	if (libc.getsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &mark, &len) == 0 && mark) {
-		word |= FD_SWAPPED;
-		struct sockaddr_in6 local;
-		socklen_t local_len = sizeof(local);
-		if (libc.getsockname(fd, (struct sockaddr *)&local, &local_len) == 0 &&
-		    IN6_IS_ADDR_V4MAPPED(&local.sin6_addr))
-			word |= FD_BOUND4;
-		if (listen_filter_is_ours(fd))
-			word |= FD_FILTERED;
+	if (libc.getsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &mark, &len) == 0) {
+		uint64_t type = served_type(fd);
+		if (!type)
+			goto out;
+		word |= (mark ? FD_SWAPPED : FD_INET6) | (type & FD_DGRAM) | fd_bound4(fd);
+		if (mark && filter_is_ours(fd))
+			word |= FD_FILTERED | FD_SCREENED;
 	} else if (errno == EBADF) {
 		*known = false; /* nothing there yet: whatever comes to this number is asked about then */
 	}
+out:
 	errno = saved;
 	return word;
 }

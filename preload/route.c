@@ -1,5 +1,5 @@
-/* Where a swapped socket's IPv4 destination really goes, for connect() and for the calls that
- * connect while sending (TCP Fast Open's sendto/sendmsg with MSG_FASTOPEN).
+/* Where a served socket's IPv4 destination really goes: for connect(), for each datagram sent
+ * to its own destination, and for TCP Fast Open's sendto/sendmsg with MSG_FASTOPEN.
  *
  * Always-IPv4 and `local` destinations, those no prefix may carry, and every destination of a
  * socket bound to a specific IPv4 address go to the IPv4-mapped address, that is over IPv4.
@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "tnat64.h"
 
@@ -48,22 +49,35 @@ static bool peer_is(int fd, const struct sockaddr_in6 *target)
 	return same;
 }
 
+/* What a call that reached its target leaves in the word: a connecting call's peer (a refused
+ * call, EISCONN, EALREADY, EBADF, ..., changes nothing the program can see); for the program's
+ * own AF_INET6 socket, that its arrivals from NAT64 now show mapped. */
+static void record(int fd, uint64_t word, const struct sockaddr_in *dest, enum method method,
+		   const struct sockaddr_in6 *target, bool learn, ssize_t r, int error, enum reach_kind kind)
+{
+	if (kind == REACH_SEND) {
+		if (method == METHOD_NAT64 && (word & (FD_INET6 | FD_SHOW_MAPPED)) == FD_INET6 && r >= 0)
+			registry_set(fd, word | FD_SHOW_MAPPED);
+		return;
+	}
+	if (started(r, error) && !(r >= 0 && (word & FD_PEER) && !peer_is(fd, target)))
+		registry_set(fd, fd_peer_word(word, dest, method) | (r < 0 ? FD_PENDING | (learn ? FD_LEARN : 0) : 0));
+}
+
 /* `learn`: the way was chosen by the cache, so how it ends is worth remembering. */
 static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, enum method method,
-		       const struct nat64_prefix *prefix, bool learn, reach_fn reach, void *ctx)
+		       const struct nat64_prefix *prefix, bool learn, reach_fn reach, void *ctx, enum reach_kind kind)
 {
 	struct sockaddr_in6 target;
 	target_of(dest, method, prefix, &target);
 	ssize_t r = reach(fd, &target, ctx);
 	int error = r < 0 ? errno : 0;
-	/* A refused call (EISCONN, EALREADY, EBADF, ...) changes nothing the program can see. */
-	if (started(r, error) && !(r >= 0 && (word & FD_PEER) && !peer_is(fd, &target)))
-		registry_set(fd, fd_peer_word(word, dest, method) | (r < 0 ? FD_PENDING | (learn ? FD_LEARN : 0) : 0));
+	record(fd, word, dest, method, &target, learn, r, error, kind);
 	if (log_enabled(LOG_DEBUG)) {
 		char text[46], name[24];
-		log_msg(LOG_DEBUG, "connect fd %d via %s to [%s]:%u: %s", fd, method_name(method),
-			log_ipv6(&target.sin6_addr, text), ntohs(dest->sin_port),
-			r >= 0 ? "connected" : log_errno(error, name));
+		log_msg(LOG_DEBUG, "%s fd %d via %s to [%s]:%u: %s", kind == REACH_SEND ? "send" : "connect", fd,
+			method_name(method), log_ipv6(&target.sin6_addr, text), ntohs(dest->sin_port),
+			r < 0 ? log_errno(error, name) : kind == REACH_SEND ? "sent" : "connected");
 	}
 	if (r < 0)
 		errno = error; /* on success errno stays as the program left it */
@@ -118,25 +132,44 @@ static bool still_pending(int fd)
 	return pending;
 }
 
-ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx)
+/* The rule's way, or IPv4 when the socket can only go there; RULE_NONE warns. */
+static bool goes_ipv4(uint64_t word, const struct sockaddr_in *dest, struct rule *rule)
 {
-	if ((word & FD_PENDING) && still_pending(fd))
-		return continue_pending(fd, word, reach, ctx);
-	if (word & FD_FILTERED) { /* a listener shut down, connecting now */
-		listen_filter_remove(fd, word);
-		word &= ~FD_FILTERED;
+	*rule = config_resolve(tnat64_config(), dest->sin_addr);
+	if (rule->kind == RULE_NONE)
+		warn_once_no_prefix(dest);
+	return rule->kind != RULE_NAT64 || (word & FD_BOUND4);
+}
+
+enum method route_choose(uint64_t word, const struct sockaddr_in *dest, struct sockaddr_in6 *target)
+{
+	struct rule rule;
+	enum method method =
+		goes_ipv4(word, dest, &rule) || cache_prefers_ipv4(dest->sin_addr) ? METHOD_IPV4 : METHOD_NAT64;
+	target_of(dest, method, rule.prefix, target);
+	return method;
+}
+
+ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx,
+		    enum reach_kind kind)
+{
+	if (kind == REACH_CONNECT) {
+		if ((word & FD_PENDING) && still_pending(fd))
+			return continue_pending(fd, word, reach, ctx);
+		if ((word & (FD_FILTERED | FD_DGRAM)) == FD_FILTERED) { /* a listener shut down, connecting now */
+			filter_remove(fd, word);
+			word &= ~FD_FILTERED;
+		}
 	}
 
-	struct rule rule = config_resolve(tnat64_config(), dest->sin_addr);
-	if (rule.kind == RULE_NONE)
-		warn_once_no_prefix(dest);
-	if (rule.kind != RULE_NAT64 || (word & FD_BOUND4))
-		return attempt(fd, word, dest, METHOD_IPV4, NULL, false, reach, ctx);
+	struct rule rule;
+	if (goes_ipv4(word, dest, &rule))
+		return attempt(fd, word, dest, METHOD_IPV4, NULL, false, reach, ctx, kind);
 
 	int saved = errno;
 	enum method first = cache_prefers_ipv4(dest->sin_addr) ? METHOD_IPV4 : METHOD_NAT64;
 	enum method second = first == METHOD_NAT64 ? METHOD_IPV4 : METHOD_NAT64;
-	ssize_t r = attempt(fd, word, dest, first, rule.prefix, true, reach, ctx);
+	ssize_t r = attempt(fd, word, dest, first, rule.prefix, true, reach, ctx, kind);
 	if (r >= 0) {
 		errno = saved;
 		return r;
@@ -149,12 +182,33 @@ ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach
 	char name[24];
 	log_msg(LOG_INFO, "fd %d: %s unreachable (%s), trying %s", fd, method_name(first), log_errno(first_error, name),
 		method_name(second));
-	r = attempt(fd, word, dest, second, rule.prefix, true, reach, ctx);
+	r = attempt(fd, word, dest, second, rule.prefix, true, reach, ctx, kind);
 	if (r >= 0) {
 		errno = saved;
 		return r;
 	}
-	if (second == METHOD_NAT64 && !started(r, errno))
+	if (second == METHOD_NAT64 && !(kind == REACH_CONNECT && started(r, errno)))
 		errno = first_error; /* the IPv4 attempt's error is the program's own */
 	return -1;
+}
+
+int served_destination(uint64_t word, const struct sockaddr *addr, socklen_t len, bool datagram,
+		       struct sockaddr_in *out)
+{
+	if (word & FD_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		if (len < sizeof(*in6) || addr->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return 0;
+		*out = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = in6->sin6_port};
+		memcpy(&out->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+		return 1;
+	}
+	struct sockaddr_in unspec;
+	if (datagram && len >= sizeof(unspec) && addr->sa_family == AF_UNSPEC) {
+		/* udp_sendmsg() reads an AF_UNSPEC destination as AF_INET (old programs send so). */
+		memcpy(&unspec, addr, sizeof(unspec));
+		unspec.sin_family = AF_INET;
+		addr = (const struct sockaddr *)&unspec;
+	}
+	return ipv4_sockaddr_arg(addr, len, false, out) < 0 ? -1 : 1;
 }

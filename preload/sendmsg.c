@@ -1,37 +1,42 @@
-/* sendmsg() with MSG_FASTOPEN on a swapped socket: as sendto(), with the message's own data. */
+/* sendmsg() with a destination, on a served socket: as sendto(), with the message's own data and
+ * control messages. */
 #include "tnat64.h"
 
-struct fastopen {
+struct message {
 	const struct msghdr *msg;
 	int flags;
 };
 
 static ssize_t reach_sendmsg(int fd, const struct sockaddr_in6 *target, void *ctx)
 {
-	const struct fastopen *f = ctx;
-	struct msghdr msg = *f->msg;
+	const struct message *m = ctx;
+	struct msghdr msg = *m->msg;
 	msg.msg_name = (void *)target;
 	msg.msg_namelen = sizeof(*target);
-	return libc.sendmsg(fd, &msg, f->flags);
+	return libc.sendmsg(fd, &msg, m->flags);
 }
 
-static __attribute__((noinline)) ssize_t sendmsg_fastopen(int fd, const struct msghdr *msg, int flags)
+static __attribute__((noinline)) ssize_t sendmsg_served(int fd, const struct msghdr *msg, int flags)
 {
 	tnat64_init();
-	uint64_t word;
-	if (!(flags & MSG_FASTOPEN) || !msg || !msg->msg_name || msg->msg_namelen < sizeof(sa_family_t) ||
-	    !((word = fd_state(fd)) & FD_SWAPPED))
+	uint64_t word = fd_state(fd);
+	bool datagram = word & FD_DGRAM;
+	if (!(word & FD_SERVED) || !msg || !msg->msg_name || msg->msg_namelen < sizeof(sa_family_t) ||
+	    !(datagram || (flags & MSG_FASTOPEN)))
 		return libc.sendmsg(fd, msg, flags);
 	struct sockaddr_in dest;
-	if (ipv4_sockaddr_arg(msg->msg_name, msg->msg_namelen, false, &dest) < 0)
-		return -1;
-	struct fastopen f = {msg, flags};
-	return route_reach(fd, word, &dest, reach_sendmsg, &f);
+	int served = served_destination(word, msg->msg_name, msg->msg_namelen, datagram, &dest);
+	if (served <= 0)
+		return served < 0 ? -1 : libc.sendmsg(fd, msg, flags);
+	struct message m = {msg, flags};
+	if (!datagram)
+		return route_reach(fd, word, &dest, reach_sendmsg, &m, REACH_CONNECT);
+	return route_reach(fd, filter_before_send(fd, word), &dest, reach_sendmsg, &m, REACH_SEND);
 }
 
 TNAT64_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (!(flags & MSG_FASTOPEN) && tnat64_is_ready())
+	if ((!msg || !msg->msg_name) && tnat64_is_ready())
 		return libc.sendmsg(fd, msg, flags);
-	return sendmsg_fastopen(fd, msg, flags);
+	return sendmsg_served(fd, msg, flags);
 }

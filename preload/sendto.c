@@ -1,9 +1,9 @@
-/* sendto() with MSG_FASTOPEN on a swapped socket connects while it sends (TCP Fast Open): the
- * destination goes where route.c says, as for connect(). Without it a TCP socket ignores the
- * address, so everything else passes through. */
+/* sendto() with a destination, on a served socket: a UDP datagram goes where route.c says, each
+ * to its own destination; TCP Fast Open's (MSG_FASTOPEN) connects as connect() does. A TCP
+ * socket otherwise ignores the address, and sends without one pass through untouched. */
 #include "tnat64.h"
 
-struct fastopen {
+struct payload {
 	const void *buf;
 	size_t len;
 	int flags;
@@ -11,28 +11,32 @@ struct fastopen {
 
 static ssize_t reach_sendto(int fd, const struct sockaddr_in6 *target, void *ctx)
 {
-	const struct fastopen *f = ctx;
-	return libc.sendto(fd, f->buf, f->len, f->flags, (const struct sockaddr *)target, sizeof(*target));
+	const struct payload *p = ctx;
+	return libc.sendto(fd, p->buf, p->len, p->flags, (const struct sockaddr *)target, sizeof(*target));
 }
 
-static __attribute__((noinline)) ssize_t sendto_fastopen(int fd, const void *buf, size_t len, int flags,
-							  const struct sockaddr *addr, socklen_t addr_len)
+static __attribute__((noinline)) ssize_t sendto_served(int fd, const void *buf, size_t len, int flags,
+						       const struct sockaddr *addr, socklen_t addr_len)
 {
 	tnat64_init();
-	uint64_t word;
-	if (!(flags & MSG_FASTOPEN) || !addr || addr_len < sizeof(sa_family_t) || !((word = fd_state(fd)) & FD_SWAPPED))
+	uint64_t word = fd_state(fd);
+	bool datagram = word & FD_DGRAM;
+	if (!(word & FD_SERVED) || !addr || addr_len < sizeof(sa_family_t) || !(datagram || (flags & MSG_FASTOPEN)))
 		return libc.sendto(fd, buf, len, flags, addr, addr_len);
 	struct sockaddr_in dest;
-	if (ipv4_sockaddr_arg(addr, addr_len, false, &dest) < 0)
-		return -1;
-	struct fastopen f = {buf, len, flags};
-	return route_reach(fd, word, &dest, reach_sendto, &f);
+	int served = served_destination(word, addr, addr_len, datagram, &dest);
+	if (served <= 0)
+		return served < 0 ? -1 : libc.sendto(fd, buf, len, flags, addr, addr_len);
+	struct payload p = {buf, len, flags};
+	if (!datagram)
+		return route_reach(fd, word, &dest, reach_sendto, &p, REACH_CONNECT);
+	return route_reach(fd, filter_before_send(fd, word), &dest, reach_sendto, &p, REACH_SEND);
 }
 
 TNAT64_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
 			     socklen_t addr_len)
 {
-	if (!(flags & MSG_FASTOPEN) && tnat64_is_ready())
+	if (!addr && tnat64_is_ready())
 		return libc.sendto(fd, buf, len, flags, addr, addr_len);
-	return sendto_fastopen(fd, buf, len, flags, addr, addr_len);
+	return sendto_served(fd, buf, len, flags, addr, addr_len);
 }

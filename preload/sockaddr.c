@@ -1,6 +1,7 @@
 /* What an IPv4 application sees of the AF_INET6 socket we gave it. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "tnat64.h"
@@ -33,7 +34,7 @@ void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out)
 	inet_pton(AF_INET, TNAT64_STANDIN_IPV4, &out->sin_addr);
 }
 
-int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, socklen_t *len)
+int copy_sockaddr(const void *sa, socklen_t size, struct sockaddr *addr, socklen_t *len)
 {
 	if (!len) {
 		errno = EFAULT;
@@ -43,16 +44,63 @@ int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, sockl
 		errno = EINVAL;
 		return -1;
 	}
-	size_t n = *len < sizeof(*sin) ? *len : sizeof(*sin);
+	socklen_t n = *len < size ? *len : size;
 	if (n > 0) {
 		if (!addr) {
 			errno = EFAULT;
 			return -1;
 		}
-		memcpy(addr, sin, n);
+		memcpy(addr, sa, n);
 	}
-	*len = sizeof(*sin);
+	*len = size;
 	return 0;
+}
+
+/* What a datagram's way says about its sender, for the unconnected socket that will answer: one
+ * heard over IPv4 that the rules send through NAT64 is answered over IPv4 (for TNAT64_CACHE_TTL),
+ * and one heard through NAT64 is no longer sent over IPv4. */
+static void heard_from(uint64_t word, struct in_addr source, enum method method)
+{
+	if (word & FD_PEER)
+		return; /* a connected socket's way is settled */
+	if (method == METHOD_NAT64) {
+		if (cache_prefers_ipv4(source))
+			cache_learn(source, METHOD_NAT64, true);
+	} else if (!cache_prefers_ipv4(source) && config_resolve(tnat64_config(), source).kind == RULE_NAT64) {
+		cache_learn(source, METHOD_NAT64, false);
+	}
+}
+
+bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out)
+{
+	struct in_addr ipv4;
+	if (real_len < sizeof(*real) || real->sin6_family != AF_INET6) { /* no address (TCP), or not IPv6 */
+		out->size = real_len < sizeof(out->addr) ? real_len : sizeof(out->addr);
+		memcpy(&out->addr, real, out->size);
+		return true;
+	}
+	bool mapped = IN6_IS_ADDR_V4MAPPED(&real->sin6_addr);
+	if (word & FD_INET6) {
+		out->addr.in6 = *real;
+		out->size = sizeof(out->addr.in6);
+		if ((word & FD_SHOW_MAPPED) && !mapped && config_extract(tnat64_config(), &real->sin6_addr, &ipv4)) {
+			ipv4_mapped(ipv4, &out->addr.in6.sin6_addr);
+			out->addr.in6.sin6_flowinfo = 0;
+			out->addr.in6.sin6_scope_id = 0;
+			heard_from(word, ipv4, METHOD_NAT64);
+		}
+		return true;
+	}
+	ipv4_view(real, &out->addr.in);
+	out->size = sizeof(out->addr.in);
+	if (mapped) {
+		heard_from(word, out->addr.in.sin_addr, METHOD_IPV4);
+		return true;
+	}
+	if (!config_extract(tnat64_config(), &real->sin6_addr, &ipv4))
+		return false; /* native IPv6: an AF_INET socket never hears from it */
+	heard_from(word, ipv4, METHOD_NAT64);
+	return true;
 }
 
 int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out)
@@ -70,4 +118,17 @@ int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_an
 		return -1;
 	}
 	return 0;
+}
+
+bool arrival_drop(int fd, int flags)
+{
+	if (flags & MSG_PEEK) {
+		char none;
+		libc.recvfrom(fd, &none, 0, (flags & ~MSG_PEEK) | MSG_DONTWAIT, NULL, NULL);
+	}
+	if ((flags & MSG_DONTWAIT) || (libc.fcntl(fd, F_GETFL) & O_NONBLOCK)) {
+		errno = EAGAIN;
+		return false;
+	}
+	return true;
 }

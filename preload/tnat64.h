@@ -3,7 +3,8 @@
  * rfc6052.c  address synthesis      config.c    tnat64.conf, rule resolution
  * registry.c which fds we swapped   cache.c     what worked, per destination
  * log.c      one-line diagnostics   init.c      real libc calls, process-wide state
- * route.c    NAT64 or IPv4, fallback sockaddr.c  what the program sees of a swapped socket
+ * route.c    NAT64 or IPv4, fallback sockaddr.c  what the program sees of a served socket
+ * filter.c   keeping native IPv6 out of a swapped socket
  */
 #ifndef TNAT64_H
 #define TNAT64_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "defaults.h"
 
@@ -91,6 +93,9 @@ struct rule {
  * prefix; the well-known prefix never carries a non-global address (RULE_NONE). */
 struct rule config_resolve(const struct config *cfg, struct in_addr ipv4);
 
+/* The prefix of destinations no path covers: the default one, else the well-known one. */
+const struct nat64_prefix *config_fallback_prefix(const struct config *cfg);
+
 /* The IPv4 address a NAT64 address carries, through the most specific (longest) prefix in use
  * that holds it: every path's, and the default one (the well-known one when none is set). */
 bool config_extract(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out);
@@ -132,7 +137,12 @@ enum method { METHOD_NAT64 = 1, METHOD_IPV4 = 2 }; /* 0 in a word: no connect ye
 #define FD_KNOWN (1ULL << 60)   /* this process knows what the descriptor is (else: ask the kernel) */
 #define FD_BOUND4 (1ULL << 59)  /* bound to, or once connecting over, IPv4: it stays on IPv4 */
 #define FD_LEARN (1ULL << 58)   /* the pending connect's outcome teaches the cache */
-#define FD_FILTERED (1ULL << 55) /* listen() gave it the socket filter that keeps IPv6 out */
+#define FD_FILTERED (1ULL << 55) /* it has the socket filter that keeps native IPv6 out (filter.c) */
+#define FD_DGRAM (1ULL << 54)    /* a UDP socket */
+#define FD_INET6 (1ULL << 53)    /* the program's own AF_INET6 socket: its IPv4-mapped destinations are served */
+#define FD_SCREENED (1ULL << 52) /* a swapped UDP socket whose arrivals were seen to: the filter, or the program's own */
+#define FD_SHOW_MAPPED (1ULL << 51) /* an FD_INET6 socket that went through NAT64: arrivals from there show mapped */
+#define FD_SERVED (FD_SWAPPED | FD_INET6)
 #define FD_METHOD_SHIFT 56
 #define FD_PORT_SHIFT 32
 
@@ -161,6 +171,9 @@ static inline uint64_t fd_state(int fd)
 	return word & FD_KNOWN ? word : fd_probe(fd);
 }
 
+/* FD_BOUND4 when the kernel has the socket on an IPv4(-mapped) local address, else 0. */
+uint64_t fd_bound4(int fd);
+
 /* After an answer a swapped socket would not give: is the descriptor still ours, or a number
  * reused behind the library's back (closed by fclose() or a raw system call)? */
 bool fd_recheck(int fd);
@@ -180,15 +193,19 @@ static inline enum method fd_method(uint64_t word)
 	return (enum method)((word >> FD_METHOD_SHIFT) & 3);
 }
 
-/* The word of a swapped socket connected (or connecting) to `peer` by `method`; `keep` carries
- * the bits that outlive a connect (FD_BOUND4, FD_FILTERED). A socket that once connected over
- * IPv4 stays there: the kernel keeps it on its IPv4 path, and a later connect through NAT64
- * (after a pending one was shut down) would never be answered. */
-static inline uint64_t fd_peer_word(uint64_t keep, const struct sockaddr_in *peer, enum method method)
+/* The bits of a word that outlive a connect: what the socket is, and what was done to it. */
+#define FD_KIND (FD_SWAPPED | FD_INET6 | FD_DGRAM | FD_BOUND4 | FD_FILTERED | FD_SCREENED | FD_SHOW_MAPPED)
+
+/* The word of a served socket connected (or connecting) to `peer` by `method`. A socket that
+ * once connected over IPv4 stays there: the kernel keeps it on its IPv4 path (a TCP connect
+ * through NAT64 after a pending one was shut down would never be answered; UDP refuses one with
+ * EAFNOSUPPORT until it is disconnected). */
+static inline uint64_t fd_peer_word(uint64_t word, const struct sockaddr_in *peer, enum method method)
 {
-	return FD_KNOWN | FD_SWAPPED | FD_PEER | (keep & (FD_BOUND4 | FD_FILTERED)) |
-	       (method == METHOD_IPV4 ? FD_BOUND4 : 0) | ((uint64_t)method << FD_METHOD_SHIFT) |
-	       ((uint64_t)ntohs(peer->sin_port) << FD_PORT_SHIFT) | peer->sin_addr.s_addr;
+	return FD_KNOWN | FD_PEER | (word & FD_KIND) | (method == METHOD_IPV4 ? FD_BOUND4 : 0) |
+	       (method == METHOD_NAT64 && (word & FD_INET6) ? FD_SHOW_MAPPED : 0) |
+	       ((uint64_t)method << FD_METHOD_SHIFT) | ((uint64_t)ntohs(peer->sin_port) << FD_PORT_SHIFT) |
+	       peer->sin_addr.s_addr;
 }
 
 static inline void fd_peer(uint64_t word, struct sockaddr_in *out)
@@ -198,11 +215,26 @@ static inline void fd_peer(uint64_t word, struct sockaddr_in *out)
 	out->sin_addr.s_addr = (uint32_t)word;
 }
 
-/* Whether the socket's filter is the one listen() gives (for a listener inherited by a new image). */
-bool listen_filter_is_ours(int fd);
-/* Takes the filter listen() gave off a socket that no longer listens (listen() failed, or it
- * was shut down and connects). */
-void listen_filter_remove(int fd, uint64_t word);
+/* ---- filter.c: native IPv6 kept out of swapped sockets ------------------------------------- */
+
+/* Builds the filter for the configuration: IPv4 passes, and IPv6 from a NAT64 prefix in use. */
+void filter_build(const struct config *cfg);
+/* Gives a swapped socket the filter, unless the program has one of its own; the word it then has. */
+uint64_t filter_screen(int fd, uint64_t word);
+/* Whether the socket's filter is the library's (for a socket inherited by a new image). */
+bool filter_is_ours(int fd);
+/* An unconnected swapped UDP socket that sends can be answered by anyone: it gets the filter
+ * once, before its first datagram; the word it then has. */
+static inline uint64_t filter_before_send(int fd, uint64_t word)
+{
+	if ((word & (FD_SWAPPED | FD_DGRAM | FD_SCREENED | FD_PEER)) == (FD_SWAPPED | FD_DGRAM))
+		return filter_screen(fd, word);
+	return word;
+}
+/* Takes the library's filter off a socket (a listen() that failed, a listener connecting). */
+void filter_remove(int fd, uint64_t word);
+/* Whether a source address is one an AF_INET socket could have had: IPv4, or under a prefix in use. */
+bool source_is_ipv4(const struct in6_addr *source);
 
 /* ---- cache.c: destinations to try over IPv4 first, for a while ---------------------------- */
 
@@ -212,13 +244,41 @@ void cache_learn(struct in_addr destination, enum method method, bool worked);
 
 /* ---- route.c: where a swapped socket's IPv4 destination really goes ----------------------- */
 
-/* The real call that reaches `target` (connect, or sendto/sendmsg with MSG_FASTOPEN). */
+/* The real call that reaches `target`: connect, a datagram's send, or TCP Fast Open's. */
 typedef ssize_t (*reach_fn)(int fd, const struct sockaddr_in6 *target, void *ctx);
 
+enum reach_kind {
+	REACH_CONNECT, /* the call connects the socket: its peer is recorded */
+	REACH_SEND,    /* one datagram to its own destination */
+};
+
 /* Reaches `dest` through NAT64 or over IPv4 as the rules, the socket and what was learnt say,
- * trying the other way when the first has no route; records the peer only when the call
- * started or made a connection. */
-ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);
+ * trying the other way when the first has no route; a connecting call records the peer only
+ * when it started or made a connection. */
+ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx,
+		    enum reach_kind kind);
+/* The first way route_reach() would take, and its address, for calls that batch (sendmmsg). */
+enum method route_choose(uint64_t word, const struct sockaddr_in *dest, struct sockaddr_in6 *target);
+
+/* The IPv4 destination a served socket's address argument names: a sockaddr_in for a swapped
+ * socket, an IPv4-mapped sockaddr_in6 for the program's own AF_INET6 one. 1 when it names one,
+ * 0 when the call is not the library's (pass it through), -1 with errno as an AF_INET socket's
+ * kernel answers. `datagram`: a send, where AF_UNSPEC is AF_INET as the kernel reads it. */
+int served_destination(uint64_t word, const struct sockaddr *addr, socklen_t len, bool datagram,
+		       struct sockaddr_in *out);
+
+/* ---- cmsg.c: control messages of a swapped socket, as an AF_INET socket has them ----------- */
+
+/* The buffer the kernel's control messages are received into, when they are not the program's. */
+struct control_room {
+	char bytes[512];
+};
+
+/* Points the kernel's copy of the header at the buffer its control messages need. */
+void control_prepare(uint64_t word, const struct msghdr *program, struct msghdr *kernel, struct control_room *room);
+/* Gives the program the control messages as an AF_INET socket would have had them, with
+ * msg_controllen and MSG_CTRUNC as the kernel sets them. */
+void control_finish(uint64_t word, const struct msghdr *kernel, struct msghdr *program);
 
 /* ---- init.c ------------------------------------------------------------------------------- */
 
@@ -234,7 +294,10 @@ struct libc_calls {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 	int (*close)(int);
 	int (*close_range)(unsigned int, unsigned int, int);
 	void (*closefrom)(int);
@@ -280,10 +343,35 @@ void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out);
  * (EINVAL when short or longer than any address, EAFNOSUPPORT for another family; bind() also
  * takes AF_UNSPEC with 0.0.0.0). */
 int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out);
-/* The IPv4 peer of a swapped socket: 0, -1 with errno as getpeername() gives it, or 1 when the
- * number turns out not to be ours any more (the caller then passes through). */
-int swapped_peer(int fd, uint64_t word, struct sockaddr_in *out);
-/* Copies a sockaddr_in out as the kernel would: truncated to *len, *len set to the full size. */
-int copy_sockaddr_in(const struct sockaddr_in *sin, struct sockaddr *addr, socklen_t *len);
+/* Copies an address of `size` bytes out as the kernel would: truncated to *len, *len set to the
+ * full size (0 for none, as a TCP socket's recvfrom gives). */
+int copy_sockaddr(const void *sa, socklen_t size, struct sockaddr *addr, socklen_t *len);
+
+/* An address of a served socket as the program sees it: a swapped socket's sockaddr_in, the
+ * program's own AF_INET6 socket's sockaddr_in6. */
+struct view {
+	union {
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} addr;
+	socklen_t size;
+};
+
+/* The peer of a served socket as the program sees it: 0, -1 with errno as getpeername() gives
+ * it, or 1 when the number turns out not to be ours any more (the caller then passes through). */
+int served_peer(int fd, uint64_t word, struct view *out);
+/* How a served socket's received source looks to the program: a swapped socket's is a
+ * sockaddr_in, the program's own AF_INET6 socket sees the mapped address of a NAT64 peer. False
+ * when a swapped socket got what an AF_INET one never would (native IPv6): the caller drops it. */
+bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out);
+/* Drops a datagram arrival_view() refused (a peek left it at the head of the queue); whether
+ * to wait for the next one, as the call would have (else errno is EAGAIN). */
+bool arrival_drop(int fd, int flags);
+/* Whether a swapped socket's arrivals must be screened here: our filter is not on it, and it is
+ * not connected (a connected socket only hears from its peer). */
+static inline bool arrival_screened_here(uint64_t word)
+{
+	return (word & (FD_SWAPPED | FD_DGRAM | FD_FILTERED | FD_PEER)) == (FD_SWAPPED | FD_DGRAM);
+}
 
 #endif

@@ -1,0 +1,33 @@
+/* recvfrom() with an address buffer, on a served socket: the source as the program expects it
+ * (sockaddr_in on a swapped socket, the mapped address of a NAT64 peer on the program's own
+ * AF_INET6 one), truncated and its length set as the kernel does. A datagram an AF_INET socket
+ * would never have had (native IPv6, when the program replaced the library's filter) is dropped. */
+#include "tnat64.h"
+
+static __attribute__((noinline)) ssize_t recvfrom_served(int fd, void *buf, size_t len, int flags,
+							 struct sockaddr *addr, socklen_t *addr_len)
+{
+	tnat64_init();
+	uint64_t word = fd_state(fd);
+	if (!(word & FD_SERVED))
+		return libc.recvfrom(fd, buf, len, flags, addr, addr_len);
+	for (;;) {
+		struct sockaddr_in6 real;
+		socklen_t real_len = sizeof(real);
+		ssize_t r = libc.recvfrom(fd, buf, len, flags, (struct sockaddr *)&real, &real_len);
+		if (r < 0)
+			return r;
+		struct view seen;
+		if (arrival_view(word, &real, real_len, &seen) || (flags & MSG_ERRQUEUE))
+			return copy_sockaddr(&seen.addr, seen.size, addr, addr_len) < 0 ? -1 : r;
+		if (!arrival_drop(fd, flags))
+			return -1;
+	}
+}
+
+TNAT64_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *addr_len)
+{
+	if (!addr && tnat64_is_ready())
+		return libc.recvfrom(fd, buf, len, flags, addr, addr_len);
+	return recvfrom_served(fd, buf, len, flags, addr, addr_len);
+}
