@@ -1,0 +1,276 @@
+/* How programs use IPv4 UDP sockets, one pattern per mode. It knows nothing of tnat64: the tests
+ * run each mode with and without the library (loopback) or only with it (through NAT64) and
+ * check what it printed.
+ *
+ *   udp names ADDR PORT              sendto, then the source through short and long buffers
+ *                                    (recvfrom, recvmsg, MSG_PEEK), as the kernel truncates it
+ *   udp mmsg ADDR PORT ADDR2 PORT2   one sendmmsg to two destinations in turn, replies by recvmmsg
+ *   udp turns ADDR PORT ADDR2 PORT2  connect, send, disconnect (AF_UNSPEC), sendto each in turn
+ *   udp server PORT MS               bound to 0.0.0.0:PORT: echoes for MS ms, prints who it heard
+ *   udp bound LADDR ADDR PORT        bound to LADDR, sendto ADDR:PORT: what an AF_INET socket gets
+ *   udp send PORT ADDR PORT2         bound to 0.0.0.0:PORT, sendto ADDR:PORT2, the reply's source
+ *
+ * Output is `key=value` lines; errors by errno name, so the output is locale-free. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case 0: return "OK";
+	case EINVAL: return "EINVAL";
+	case EAFNOSUPPORT: return "EAFNOSUPPORT";
+	case ENETUNREACH: return "ENETUNREACH";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case EAGAIN: return "EAGAIN";
+	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+	case EDESTADDRREQ: return "EDESTADDRREQ";
+	case EFAULT: return "EFAULT";
+	default: return "OTHER";
+	}
+}
+
+static struct sockaddr_in address(const char *text, const char *port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+	if (inet_pton(AF_INET, text, &sin.sin_addr) != 1) {
+		fprintf(stderr, "bad address %s\n", text);
+		exit(2);
+	}
+	return sin;
+}
+
+static const char *text_of(const struct sockaddr_in *sin, char out[32])
+{
+	char a[16];
+	inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+	snprintf(out, 32, "%s:%u", a, ntohs(sin->sin_port));
+	return out;
+}
+
+static int udp_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0) {
+		perror("socket");
+		exit(1);
+	}
+	struct timeval wait = {.tv_sec = 3};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+	return fd;
+}
+
+static void send_to(int fd, const char *label, const void *data, size_t len, const struct sockaddr_in *to)
+{
+	ssize_t r = sendto(fd, data, len, 0, (const struct sockaddr *)to, sizeof(*to));
+	printf("%s=%s\n", label, r < 0 ? errname(errno) : "OK");
+}
+
+static int names(const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in to = address(addr, port);
+	char text[32], buf[64];
+	for (int i = 0; i < 4; i++)
+		send_to(fd, "send", "name", 4, &to);
+
+	/* A buffer of 4 bytes: the kernel copies 4 and says 16. */
+	unsigned char small[16];
+	memset(small, 0xee, sizeof(small));
+	socklen_t len = 4;
+	ssize_t r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)small, &len);
+	printf("short.r=%zd len=%u family=%u untouched=%d\n", r, len, small[0] | small[1] << 8, small[4] == 0xee);
+
+	/* MSG_PEEK leaves it: the source seen twice. */
+	struct sockaddr_in from;
+	len = sizeof(from);
+	r = recvfrom(fd, buf, sizeof(buf), MSG_PEEK, (struct sockaddr *)&from, &len);
+	printf("peek.r=%zd len=%u from=%s\n", r, len, text_of(&from, text));
+	len = 64;
+	struct sockaddr_storage big;
+	r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&big, &len);
+	printf("long.r=%zd len=%u from=%s\n", r, len, text_of((struct sockaddr_in *)&big, text));
+
+	/* recvmsg: msg_namelen in and out, truncation flag for a short data buffer. */
+	struct iovec iov = {.iov_base = buf, .iov_len = 2};
+	struct msghdr msg = {.msg_name = &big, .msg_namelen = sizeof(big), .msg_iov = &iov, .msg_iovlen = 1};
+	r = recvmsg(fd, &msg, 0);
+	printf("msg.r=%zd namelen=%u from=%s trunc=%d\n", r, msg.msg_namelen, text_of((struct sockaddr_in *)&big, text),
+	       !!(msg.msg_flags & MSG_TRUNC));
+
+	/* No address wanted. */
+	r = recvfrom(fd, buf, sizeof(buf), 0, NULL, NULL);
+	printf("none.r=%zd\n", r);
+	return 0;
+}
+
+/* Replies to the messages of one sendmmsg, whatever order they come in: one line per source. */
+static int mmsg(const char *a1, const char *p1, const char *a2, const char *p2)
+{
+	int fd = udp_socket();
+	struct sockaddr_in to[2] = {address(a1, p1), address(a2, p2)};
+	enum { N = 6 };
+	struct mmsghdr out[N];
+	struct iovec iov[N];
+	char data[N][8];
+	memset(out, 0, sizeof(out));
+	for (int i = 0; i < N; i++) {
+		snprintf(data[i], sizeof(data[i]), "m%d", i);
+		iov[i] = (struct iovec){data[i], strlen(data[i])};
+		out[i].msg_hdr = (struct msghdr){.msg_name = &to[i % 2], .msg_namelen = sizeof(to[0]), .msg_iov = &iov[i], .msg_iovlen = 1};
+	}
+	int r = sendmmsg(fd, out, N, 0);
+	printf("sendmmsg=%d%s%s\n", r, r < 0 ? " " : "", r < 0 ? errname(errno) : "");
+	for (int i = 0; i < N && r > 0; i++)
+		printf("sent.%d=%u\n", i, out[i].msg_len);
+
+	int got = 0;
+	char seen[N][64];
+	while (got < N) {
+		struct mmsghdr in[N];
+		struct sockaddr_in from[N];
+		struct iovec riov[N];
+		char rdata[N][16];
+		memset(in, 0, sizeof(in));
+		for (int i = 0; i < N; i++) {
+			riov[i] = (struct iovec){rdata[i], sizeof(rdata[i]) - 1};
+			in[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof(from[i]), .msg_iov = &riov[i], .msg_iovlen = 1};
+		}
+		struct timespec wait = {.tv_sec = 3};
+		int n = recvmmsg(fd, in, N, MSG_WAITFORONE, &wait);
+		if (n <= 0) {
+			printf("recvmmsg=%s\n", n < 0 ? errname(errno) : "0");
+			break;
+		}
+		for (int i = 0; i < n && got < N; i++) {
+			char text[32];
+			rdata[i][in[i].msg_len] = 0;
+			snprintf(seen[got++], sizeof(seen[0]), "%s namelen=%u data=%s", text_of(&from[i], text),
+				 in[i].msg_hdr.msg_namelen, rdata[i]);
+		}
+	}
+	qsort(seen, (size_t)got, sizeof(seen[0]), (int (*)(const void *, const void *))strcmp);
+	for (int i = 0; i < got; i++)
+		printf("reply.%d=%s\n", i, seen[i]);
+	return 0;
+}
+
+static void echo_once(int fd, const char *label)
+{
+	char buf[64], text[32];
+	struct sockaddr_in from;
+	socklen_t len = sizeof(from);
+	ssize_t r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+	if (r < 0)
+		printf("%s.reply=%s\n", label, errname(errno));
+	else
+		printf("%s.reply=%.*s from=%s\n", label, (int)r, buf, text_of(&from, text));
+}
+
+static int turns(const char *a1, const char *p1, const char *a2, const char *p2)
+{
+	int fd = udp_socket();
+	struct sockaddr_in one = address(a1, p1), two = address(a2, p2), peer, local;
+	char text[32];
+	printf("connect=%s\n", connect(fd, (struct sockaddr *)&one, sizeof(one)) < 0 ? errname(errno) : "OK");
+	printf("send=%s\n", send(fd, "c1", 2, 0) < 0 ? errname(errno) : "OK");
+	echo_once(fd, "connected");
+	socklen_t len = sizeof(peer);
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+		printf("peer=%s len=%u\n", text_of(&peer, text), len);
+	/* A connected socket may still name a destination, its own. */
+	send_to(fd, "sendto.connected", "c2", 2, &one);
+	echo_once(fd, "connected.sendto");
+	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+	printf("disconnect=%s\n", connect(fd, &unspec, sizeof(unspec)) < 0 ? errname(errno) : "OK");
+	len = sizeof(peer);
+	printf("peer.after=%s\n", getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ? errname(errno) : "OK");
+	for (int i = 0; i < 2; i++) {
+		send_to(fd, "sendto.two", "t2", 2, &two);
+		echo_once(fd, "two");
+		send_to(fd, "sendto.one", "t1", 2, &one);
+		echo_once(fd, "one");
+	}
+	len = sizeof(local);
+	getsockname(fd, (struct sockaddr *)&local, &len);
+	printf("local.family=%u len=%u\n", local.sin_family, len);
+	return 0;
+}
+
+static int server(const char *port, const char *ms)
+{
+	int fd = udp_socket();
+	struct sockaddr_in any = address("0.0.0.0", port);
+	if (bind(fd, (struct sockaddr *)&any, sizeof(any)) < 0) {
+		printf("bind=%s\n", errname(errno));
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	int heard = 0;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (poll(&p, 1, atoi(ms)) > 0) {
+		char buf[64], text[32];
+		struct sockaddr_in from;
+		socklen_t len = sizeof(from);
+		ssize_t r = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &len);
+		if (r < 0)
+			continue;
+		printf("heard=%s\n", text_of(&from, text));
+		sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, len);
+		heard++;
+	}
+	printf("count=%d\n", heard);
+	return 0;
+}
+
+static int bound(const char *laddr, const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in local = address(laddr, "0"), to = address(addr, port);
+	printf("bind=%s\n", bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0 ? errname(errno) : "OK");
+	send_to(fd, "send", "b", 1, &to);
+	echo_once(fd, "bound");
+	return 0;
+}
+
+static int send_bound(const char *lport, const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in local = address("0.0.0.0", lport), to = address(addr, port), me;
+	printf("bind=%s\n", bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0 ? errname(errno) : "OK");
+	send_to(fd, "send", "s", 1, &to);
+	echo_once(fd, "bound");
+	socklen_t len = sizeof(me);
+	getsockname(fd, (struct sockaddr *)&me, &len);
+	printf("local.port.kept=%d\n", ntohs(me.sin_port) == atoi(lport));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4 && strcmp(argv[1], "names") == 0)
+		return names(argv[2], argv[3]);
+	if (argc == 6 && strcmp(argv[1], "mmsg") == 0)
+		return mmsg(argv[2], argv[3], argv[4], argv[5]);
+	if (argc == 6 && strcmp(argv[1], "turns") == 0)
+		return turns(argv[2], argv[3], argv[4], argv[5]);
+	if (argc == 4 && strcmp(argv[1], "server") == 0)
+		return server(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "bound") == 0)
+		return bound(argv[2], argv[3], argv[4]);
+	if (argc == 5 && strcmp(argv[1], "send") == 0)
+		return send_bound(argv[2], argv[3], argv[4]);
+	fprintf(stderr, "usage: see the comment at the top of udp.c\n");
+	return 2;
+}
