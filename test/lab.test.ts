@@ -2,9 +2,9 @@
 // server through tayga, the direct IPv4 path works only when switched on, and nothing outlives it.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { LAB, Lab } from '../src/lib/lab.js'
+import { bigAddresses, LAB, LAB_RESOLV_CONF, Lab } from '../src/lib/lab.js'
 import { assertRoot, freshLabName, tnat64 } from './helpers.js'
 
 const nat64Url = `http://[${LAB.serverNat64}]:${LAB.httpPort}/`
@@ -13,6 +13,55 @@ const ipv4Url = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
 function curl(lab: Lab, url: string) {
   return lab.exec('client', ['curl', '-sS', '-g', '--max-time', '3', url], { check: false })
 }
+
+/** dig, in the client, asking the server at its NAT64 address. */
+function dig(lab: Lab, args: string[]) {
+  const r = lab.exec('client', ['dig', `@${LAB.serverNat64}`, '+time=2', '+tries=2', ...args], {
+    check: false,
+  })
+  assert.equal(r.status, 0, r.stderr)
+  return r.stdout
+}
+
+function dnsStats(lab: Lab): { udp: number; tcp: number } {
+  const r = curl(lab, `${nat64Url}dns-stats`)
+  assert.equal(r.status, 0, r.stderr)
+  return JSON.parse(r.stdout)
+}
+
+// dnspython as a program uses it; Debian's python3-dnspython is for the system's Python, which
+// may not be the first python3 on PATH.
+const DNSPYTHON = `
+import json, socket, struct, sys, time
+import dns.flags, dns.message, dns.query, dns.rcode
+server = sys.argv[1]
+def q(name): return dns.message.make_query(name, "A")
+def addresses(r): return [a.address for rrset in r.answer for a in rrset]
+out = {}
+# Not queries: no answer over UDP, the connection closed over TCP; the server carries on.
+with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as u:
+    u.sendto(b"junk", (server, ${LAB.dns.port}))
+with socket.create_connection((server, ${LAB.dns.port}), timeout=3) as s:
+    s.sendall(b"\\x00\\x04junk")
+    out["junkClosed"] = s.recv(1) == b""
+r = dns.query.udp(q("${LAB.dns.server}"), server, timeout=3)
+out["udp"] = addresses(r)
+r = dns.query.udp(q("${LAB.dns.big}"), server, timeout=3)
+out["udpBig"] = {"tc": bool(r.flags & dns.flags.TC), "answers": len(r.answer)}
+r = dns.query.tcp(q("${LAB.dns.big}"), server, timeout=3)
+out["tcpBig"] = addresses(r)
+r, used_tcp = dns.query.udp_with_fallback(q("${LAB.dns.big}"), server, timeout=3)
+out["fallback"] = {"tcp": used_tcp, "answers": len(addresses(r))}
+r = dns.query.tcp(q("nope.${LAB.dns.zone}"), server, timeout=3)
+out["nxdomain"] = dns.rcode.to_text(r.rcode())
+# Two queries in one segment on one connection: two answers, in order.
+queries = [q("${LAB.dns.big}"), q("${LAB.dns.server}")]
+with socket.create_connection((server, ${LAB.dns.port}), timeout=3) as s:
+    s.sendall(b"".join(struct.pack("!H", len(w)) + w for w in (m.to_wire() for m in queries)))
+    replies = [dns.query.receive_tcp(s, time.time() + 3)[0] for _ in queries]
+out["pipelined"] = [m.is_response(r) and len(addresses(r)) for m, r in zip(queries, replies)]
+print(json.dumps(out))
+`
 
 /** Every process whose command line mentions the lab's state directory (tayga's config, the server). */
 function processesOf(lab: Lab): number[] {
@@ -91,6 +140,87 @@ describe('lab', () => {
     assert.equal(lab.status().tayga, false)
     await lab.up()
     assert.equal(curl(lab, nat64Url).status, 0)
+  })
+
+  it('runs a command with a resolv.conf of its own, the host keeping its file', () => {
+    const host = readFileSync('/etc/resolv.conf', 'utf8')
+    const text = `# for one command\nnameserver ${LAB.serverNat64}\noptions timeout:1\n`
+    const inside = lab.exec('client', ['cat', '/etc/resolv.conf'], { resolvConf: text })
+    assert.equal(inside.stdout, text)
+    assert.equal(lab.exec('client', ['cat', '/etc/resolv.conf']).stdout, host)
+    assert.equal(readFileSync('/etc/resolv.conf', 'utf8'), host)
+    // The command's own arguments and exit status come through the mount namespace's shell.
+    const argv = lab.exec('client', ['sh', '-c', 'printf "%s|" "$@"; exit 3', 'sh', 'a b', '$x'], {
+      check: false,
+      resolvConf: text,
+    })
+    assert.deepEqual([argv.status, argv.stdout], [3, 'a b|$x|'])
+    const file = lab.inNs('client', ['true'], { resolvConf: text }).find((a) => a.startsWith(lab.stateDir))
+    assert.ok(file)
+    assert.equal(statSync(file).mode & 0o777, 0o644)
+    // A real resolver reads it: the lab's DNS at its NAT64 address, natively over IPv6.
+    const getent = lab.exec('client', ['getent', 'ahosts', LAB.dns.server], {
+      check: false,
+      resolvConf: text,
+    })
+    assert.equal(getent.status, 0, getent.stderr)
+    assert.match(
+      getent.stdout,
+      new RegExp(`^${LAB.serverIPv4.replaceAll('.', '\\.')}\\s+STREAM ${LAB.dns.server}\n`),
+    )
+  })
+
+  it("leaves the IPv4-only resolver out of the client's reach natively", () => {
+    const started = Date.now()
+    const r = lab.exec('client', ['getent', 'ahosts', LAB.dns.server], {
+      check: false,
+      resolvConf: LAB_RESOLV_CONF,
+    })
+    assert.equal(r.status, 2, 'getent: not found')
+    assert.equal(r.stdout, '')
+    assert.ok(Date.now() - started < 5000, 'no route: it fails at once, no timeout')
+  })
+
+  it('answers DNS through the NAT64: names, NXDOMAIN, REFUSED', () => {
+    assert.equal(dig(lab, [LAB.dns.server, 'A', '+short']), `${LAB.serverIPv4}\n`)
+    assert.equal(dig(lab, [LAB.dns.server, 'AAAA', '+short']), '')
+    assert.match(dig(lab, [`nope.${LAB.dns.zone}`, 'A']), /status: NXDOMAIN,/)
+    assert.match(dig(lab, ['example.com', 'A']), /status: REFUSED,/)
+    assert.match(dig(lab, [LAB.dns.server, 'A', '+tcp']), /flags: qr aa rd;.*ANSWER: 1,[\s\S]*\(TCP\)/)
+  })
+
+  it(`truncates ${LAB.dns.big} over UDP, and dig gets it whole over TCP`, () => {
+    const udpOnly = dig(lab, [LAB.dns.big, 'A', '+ignore', '+notcp'])
+    assert.match(udpOnly, /flags: qr aa tc rd; QUERY: 1, ANSWER: 0,/)
+    assert.match(udpOnly, /\(UDP\)/)
+
+    const before = dnsStats(lab)
+    const out = dig(lab, [LAB.dns.big, 'A'])
+    assert.match(out, /Truncated, retrying in TCP mode/)
+    assert.match(out, new RegExp(`ANSWER: ${LAB.dns.bigCount},[\\s\\S]*\\(TCP\\)`))
+    const got = out.split('\n').flatMap((l) => /\sIN\s+A\s+(\S+)$/.exec(l)?.[1] ?? [])
+    assert.deepEqual(got.sort(), bigAddresses().sort())
+    const after = dnsStats(lab)
+    assert.ok(after.udp > before.udp && after.tcp > before.tcp, JSON.stringify({ before, after }))
+
+    // A client that takes more than the whole answer gets it over UDP.
+    assert.match(
+      dig(lab, [LAB.dns.big, 'A', '+bufsize=4096', '+notcp']),
+      new RegExp(`flags: qr aa rd;.*ANSWER: ${LAB.dns.bigCount},[\\s\\S]*\\(UDP\\)`),
+    )
+  })
+
+  it('answers a Python DNS library over UDP and TCP', () => {
+    const r = lab.exec('client', ['/usr/bin/python3', '-c', DNSPYTHON, LAB.serverNat64], { check: false })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout)
+    assert.equal(out.junkClosed, true)
+    assert.deepEqual(out.udp, [LAB.serverIPv4])
+    assert.deepEqual(out.udpBig, { tc: true, answers: 0 })
+    assert.deepEqual(out.tcpBig.sort(), bigAddresses().sort())
+    assert.deepEqual(out.fallback, { tcp: true, answers: LAB.dns.bigCount })
+    assert.equal(out.nxdomain, 'NXDOMAIN')
+    assert.deepEqual(out.pipelined, [LAB.dns.bigCount, 1])
   })
 
   it('reports itself through the CLI', () => {

@@ -1,7 +1,7 @@
 // `tnat64 demo`: the lab, and what a program in its IPv6-only client can and cannot reach.
 import { join } from 'node:path'
 import { STANDIN_IPV4 } from './defaults.js'
-import { LAB, type Lab } from './lab.js'
+import { LAB, LAB_RESOLV_CONF, type Lab } from './lab.js'
 import { PACKAGE_ROOT } from './paths.js'
 
 export interface DemoStep {
@@ -20,7 +20,9 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
   const tnat64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
   const app = [tnat64, 'app', '--prefix', LAB.nat64Prefix, '--']
   const java = ['java', join(PACKAGE_ROOT, 'test', 'java', 'Client.java'), ipv4Url]
-  const plan: [string, string[], boolean][] = [
+  const resolve = ['getent', 'ahosts', LAB.dns.server]
+  // Each step: its title, its command, whether it should succeed, and the client's resolv.conf if not the host's.
+  const plan: [string, string[], boolean, string?][] = [
     [
       'App mode. An IPv4-only program in the IPv6-only client cannot reach the IPv4 server',
       ['curl', '-sS', '--max-time', '3', ipv4Url],
@@ -42,6 +44,23 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
       true,
     ],
     [
+      `DNS. With only an IPv4 resolver in resolv.conf (${LAB_RESOLV_CONF.trim()}), the client cannot resolve a name`,
+      resolve,
+      false,
+      LAB_RESOLV_CONF,
+    ],
+    [
+      "Under tnat64 app the resolver's queries reach it through the NAT64",
+      [...app, ...resolve],
+      true,
+      LAB_RESOLV_CONF,
+    ],
+    [
+      'So does dig, asking that server by its IPv4 address',
+      [...app, 'dig', `@${LAB.serverIPv4}`, LAB.dns.server, '+short'],
+      true,
+    ],
+    [
       'Kernel mode. Java (dual-stack sockets, IPv4 address connected as ::ffff:198.51.100.10) fails alone',
       java,
       false,
@@ -58,11 +77,11 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
     ],
   ]
   const steps: DemoStep[] = []
-  for (const [title, command, expectOk] of plan) {
-    const result = lab.exec('client', command, { check: false, timeoutMs: 30_000 })
+  for (const [title, command, expectOk, resolvConf] of plan) {
+    const result = lab.exec('client', command, { check: false, timeoutMs: 30_000, resolvConf })
     const step = {
       title,
-      command: lab.inNs('client', command),
+      command: lab.inNs('client', command, { resolvConf }),
       ok: result.status === 0,
       output: (result.stdout + result.stderr).trim(),
       expectOk,

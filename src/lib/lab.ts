@@ -10,7 +10,17 @@
 // The client has routes to the NAT64 prefix and (when the direct path is on) to the server's IPv4
 // network, and nothing else: each can be switched off to make that path unreachable.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import {
+  chmodSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { dirname, join } from 'node:path'
 import { privateDir, RUN_DIR, removeIfEmpty, runDir } from './dirs.js'
 import { CommandFailure } from './errors.js'
@@ -30,7 +40,26 @@ export const LAB = {
   routerDirectIPv4: '203.0.113.1',
   httpPort: 8000,
   echoPort: 7,
+  /** The server's authoritative DNS (UDP and TCP), for the zone below. */
+  dns: {
+    port: 53,
+    zone: 'tnat64.test',
+    /** A: the server's address. */
+    server: 'server.tnat64.test',
+    /** A: `bigCount` addresses (`bigAddresses()`): too long for UDP, even with EDNS0's usual 1232. */
+    big: 'big.tnat64.test',
+    bigCount: 100,
+    ttl: 60,
+  },
 } as const
+
+/** The addresses of LAB.dns.big: 198.18.0.1 and up (the benchmarking range, routed nowhere here). */
+export function bigAddresses(): string[] {
+  return Array.from({ length: LAB.dns.bigCount }, (_, i) => `198.18.0.${i + 1}`)
+}
+
+/** A resolv.conf that names only the server's IPv4 address: the IPv4-only resolver. */
+export const LAB_RESOLV_CONF = `nameserver ${LAB.serverIPv4}\n`
 
 export type Role = 'client' | 'router' | 'server'
 const ROLES: Role[] = ['client', 'router', 'server']
@@ -47,6 +76,13 @@ export interface LabStatus {
   readonly server: boolean
   readonly directIPv4: boolean
   readonly nat64Route: boolean
+}
+
+export interface ExecOptions {
+  check?: boolean
+  timeoutMs?: number
+  /** The text of /etc/resolv.conf for the command (see `Lab.inNs`). */
+  resolvConf?: string
 }
 
 interface RunResult {
@@ -100,15 +136,35 @@ export class Lab {
 
   /**
    * argv that runs `command` inside a role's network namespace. nsenter, not `ip netns exec`: the
-   * latter remounts /sys, which hides the cgroup2 mount and bpffs that kernel mode needs.
+   * latter remounts /sys, which hides the cgroup2 mount and bpffs that kernel mode needs. With
+   * `resolvConf`, also in a private mount namespace where /etc/resolv.conf is a file with that text,
+   * so the command's resolver asks the servers it names while the host's file stays as it is.
    */
-  inNs(role: Role, command: string[]): string[] {
-    return ['nsenter', `--net=${this.nsPath(role)}`, ...command]
+  inNs(role: Role, command: string[], options: { resolvConf?: string } = {}): string[] {
+    const net = ['nsenter', `--net=${this.nsPath(role)}`]
+    if (options.resolvConf === undefined) return [...net, ...command]
+    const file = this.resolvConfFile(options.resolvConf)
+    const bind = ['sh', '-c', 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"', 'sh', file]
+    return [...net, 'unshare', '--mount', '--propagation', 'private', ...bind, ...command]
   }
 
-  exec(role: Role, command: string[], options: { check?: boolean; timeoutMs?: number } = {}): RunResult {
-    const [cmd, ...args] = this.inNs(role, command)
+  exec(role: Role, command: string[], options: ExecOptions = {}): RunResult {
+    const [cmd, ...args] = this.inNs(role, command, options)
     return run(cmd, args, options)
+  }
+
+  /**
+   * The file in the lab's state directory that holds `text`, named by its hash, readable by all (the
+   * command may drop root); replaced by a rename, so a command mounting it never sees half of it.
+   */
+  private resolvConfFile(text: string): string {
+    const hash = createHash('sha256').update(text).digest('hex').slice(0, 16)
+    const file = join(runDir('lab', this.name), `resolv-${hash}.conf`)
+    const temporary = `${file}.${process.pid}`
+    writeFileSync(temporary, text)
+    chmodSync(temporary, 0o644)
+    renameSync(temporary, file)
+    return file
   }
 
   private ip(role: Role, args: string[]): void {
@@ -133,7 +189,7 @@ export class Lab {
     try {
       this.build()
       this.startTayga()
-      await this.startServer('server', LAB.serverIPv4, LAB.httpPort, LAB.echoPort)
+      await this.startServer('server', LAB.serverIPv4, LAB.httpPort, LAB.echoPort, LAB.dns.port)
       if (options.directIPv4) this.setDirectIPv4(true)
       await this.waitForPath()
     } catch (e) {
@@ -223,13 +279,20 @@ export class Lab {
   }
 
   /**
-   * Starts the lab server (HTTP and echo) on `address` in a role's namespace and waits until it
-   * listens; `lab down` stops it with everything else in the namespace.
+   * Starts the lab server (HTTP, echo and, given its port, the DNS of LAB.dns) on `address` in a
+   * role's namespace and waits until it listens; `lab down` stops it with everything else there.
    */
-  async startServer(role: Role, address: string, httpPort: number, echoPort: number): Promise<void> {
+  async startServer(
+    role: Role,
+    address: string,
+    httpPort: number,
+    echoPort: number,
+    dnsPort?: number,
+  ): Promise<void> {
     const log = join(this.stateDir, `server-${role}-${address}.log`)
     const fd = openSync(log, 'w')
     const args = ['--address', address, '--http', String(httpPort), '--echo', String(echoPort)]
+    if (dnsPort !== undefined) args.push('--dns', String(dnsPort))
     const [cmd, ...rest] = this.inNs(role, [process.execPath, LAB_SERVER_SCRIPT, ...args])
     spawn(cmd, rest, { detached: true, stdio: ['ignore', fd, fd] }).unref()
     for (let waited = 0; waited < 10_000; waited += 50) {
