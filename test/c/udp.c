@@ -6,15 +6,19 @@
  *                                    (recvfrom, recvmsg, MSG_PEEK), as the kernel truncates it
  *   udp mmsg ADDR PORT ADDR2 PORT2   one sendmmsg to two destinations in turn, replies by recvmmsg
  *   udp turns ADDR PORT ADDR2 PORT2  connect, send, disconnect (AF_UNSPEC), sendto each in turn
- *   udp server PORT MS               bound to 0.0.0.0:PORT: echoes for MS ms, prints who it heard
+ *   udp server PORT MS [own-filter]  bound to 0.0.0.0:PORT: echoes for MS ms, prints who it heard
+ *                                    (with a socket filter of its own that accepts everything)
  *   udp bound LADDR ADDR PORT        bound to LADDR, sendto ADDR:PORT: what an AF_INET socket gets
  *   udp send PORT ADDR PORT2         bound to 0.0.0.0:PORT, sendto ADDR:PORT2, the reply's source
+ *   udp special                      sendto the broadcast, multicast and reserved addresses
  *
  * Output is `key=value` lines; errors by errno name, so the output is locale-free. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,9 @@ static const char *errname(int e)
 	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
 	case EDESTADDRREQ: return "EDESTADDRREQ";
 	case EFAULT: return "EFAULT";
+	case ENOTCONN: return "ENOTCONN";
+	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
 	default: return "OTHER";
 	}
 }
@@ -206,10 +213,14 @@ static int turns(const char *a1, const char *p1, const char *a2, const char *p2)
 	return 0;
 }
 
-static int server(const char *port, const char *ms)
+static int server(const char *port, const char *ms, bool own_filter)
 {
 	int fd = udp_socket();
 	struct sockaddr_in any = address("0.0.0.0", port);
+	struct sock_filter accept_all = BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+	struct sock_fprog program = {.len = 1, .filter = &accept_all};
+	if (own_filter && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)) < 0)
+		printf("filter=%s\n", errname(errno));
 	if (bind(fd, (struct sockaddr *)&any, sizeof(any)) < 0) {
 		printf("bind=%s\n", errname(errno));
 		return 1;
@@ -256,6 +267,21 @@ static int send_bound(const char *lport, const char *addr, const char *port)
 	return 0;
 }
 
+/* Destinations that never go through NAT64: what the kernel answers for each is the program's own. */
+static int special(void)
+{
+	int fd = udp_socket(), on = 1;
+	setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on));
+	const char *to[] = {"255.255.255.255", "224.0.0.1", "239.1.2.3", "240.0.0.1", "0.0.0.0", "127.0.0.1"};
+	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+		struct sockaddr_in sin = address(to[i], "9");
+		char label[32];
+		snprintf(label, sizeof(label), "send.%s", to[i]);
+		send_to(fd, label, "x", 1, &sin);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -265,12 +291,14 @@ int main(int argc, char **argv)
 		return mmsg(argv[2], argv[3], argv[4], argv[5]);
 	if (argc == 6 && strcmp(argv[1], "turns") == 0)
 		return turns(argv[2], argv[3], argv[4], argv[5]);
-	if (argc == 4 && strcmp(argv[1], "server") == 0)
-		return server(argv[2], argv[3]);
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "server") == 0)
+		return server(argv[2], argv[3], argc == 5 && strcmp(argv[4], "own-filter") == 0);
 	if (argc == 5 && strcmp(argv[1], "bound") == 0)
 		return bound(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "send") == 0)
 		return send_bound(argv[2], argv[3], argv[4]);
+	if (argc == 2 && strcmp(argv[1], "special") == 0)
+		return special();
 	fprintf(stderr, "usage: see the comment at the top of udp.c\n");
 	return 2;
 }
