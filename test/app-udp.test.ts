@@ -57,7 +57,10 @@ describe('app mode: UDP through NAT64', () => {
     const log = debugLog('echo')
     const r = under([PYTHON, '-c', PY_ECHO, SERVER, ECHO, '2'], log.env)
     assert.equal(r.status, 0, r.stderr)
-    assert.equal(r.stdout, "ping0 ('198.51.100.10', 7) AF_INET 0.0.0.0\nping1 ('198.51.100.10', 7) AF_INET 0.0.0.0\n")
+    assert.equal(
+      r.stdout,
+      "ping0 ('198.51.100.10', 7) AF_INET 0.0.0.0\nping1 ('198.51.100.10', 7) AF_INET 0.0.0.0\n",
+    )
     assert.equal(log.read().match(/send fd \d+ via NAT64 to \[2001:db8:64::c633:640a\]:7: sent/g)?.length, 2)
   })
 
@@ -147,7 +150,10 @@ describe('app mode: UDP through NAT64', () => {
       const bare = t.inClient(['sh', '-c', script])
       const tnat64 = under(['sh', '-c', script])
       assert.equal(bare.status, 0, bare.stderr)
-      assert.equal(tnat64.stdout.replace(/127\.0\.0\.1:\d+/g, 'LOCAL'), bare.stdout.replace(/127\.0\.0\.1:\d+/g, 'LOCAL'))
+      assert.equal(
+        tnat64.stdout.replace(/127\.0\.0\.1:\d+/g, 'LOCAL'),
+        bare.stdout.replace(/127\.0\.0\.1:\d+/g, 'LOCAL'),
+      )
       assert.match(tnat64.stdout, /^count=1$/m)
     })
   }
@@ -182,7 +188,11 @@ describe('app mode: UDP through NAT64', () => {
     assert.match(r.stdout, /^ping1 \('198\.51\.100\.10', 7\) AF_INET/m)
     const lines = log.read()
     assert.equal(lines.match(/NAT64 unreachable \(ENETUNREACH\), trying IPv4/g)?.length, 1, lines)
-    assert.equal(lines.match(/send fd \d+ via IPv4 to \[::ffff:198\.51\.100\.10\]:7: sent/g)?.length, 2, lines)
+    assert.equal(
+      lines.match(/send fd \d+ via IPv4 to \[::ffff:198\.51\.100\.10\]:7: sent/g)?.length,
+      2,
+      lines,
+    )
   })
 
   it('node: a udp4 socket exchanges with the IPv4 server and sees it as IPv4', () => {
@@ -215,7 +225,10 @@ describe("app mode: the program's own AF_INET6 sockets to IPv4-mapped addresses"
     assert.notEqual(t.inClient([PYTHON, '-c', script]).status, 0)
     const r = under([PYTHON, '-c', script])
     assert.equal(r.status, 0, r.stderr)
-    assert.equal(r.stdout, "(b'one', ('::ffff:198.51.100.10', 7, 0, 0))\nb'two' ('::ffff:198.51.100.10', 7, 0, 0)\n")
+    assert.equal(
+      r.stdout,
+      "(b'one', ('::ffff:198.51.100.10', 7, 0, 0))\nb'two' ('::ffff:198.51.100.10', 7, 0, 0)\n",
+    )
   })
 
   it('TCP: python connects a dual-stack socket to the mapped address', () => {
@@ -237,5 +250,47 @@ describe("app mode: the program's own AF_INET6 sockets to IPv4-mapped addresses"
     const r = t.inClient([TNAT64, 'app', '--config', t.conf, '--', ...java])
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, VIA_NAT64)
+  })
+})
+
+describe('app mode: DNS through an IPv4 server the program names itself', () => {
+  const { server, big, bigCount } = LAB.dns
+  const DNS_PYTHON = '/usr/bin/python3' // Debian's, with python3-dnspython (scripts/setup)
+
+  it('dig @198.51.100.10: fails without tnat64; under it answers over UDP, and retries a truncated answer over TCP', () => {
+    const dig = (name: string) => ['dig', '+time=2', '+tries=1', `@${SERVER}`, name, '+short']
+    assert.notEqual(t.inClient(dig(server)).status, 0)
+    const small = under(dig(server))
+    assert.equal(small.status, 0, small.stderr)
+    assert.equal(small.stdout, `${SERVER}\n`)
+    const large = under(dig(big))
+    assert.equal(large.status, 0, large.stderr)
+    assert.equal(large.stdout.trim().split('\n').length, bigCount)
+  })
+
+  it('dnspython: UDP, and its fallback to TCP for a truncated answer', () => {
+    const script = [
+      'import dns.message, dns.query',
+      `q = dns.message.make_query("${server}", "A")`,
+      `print(dns.query.udp(q, "${SERVER}", timeout=2).answer[0][0])`,
+      `r, tcp = dns.query.udp_with_fallback(dns.message.make_query("${big}", "A"), "${SERVER}", timeout=2)`,
+      'print(len(r.answer[0]), "tcp" if tcp else "udp")',
+    ].join('\n')
+    const r = under([DNS_PYTHON, '-c', script])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, `${SERVER}\n${bigCount} tcp\n`)
+  })
+
+  it("node's dns.Resolver (c-ares) with setServers, UDP and TCP", () => {
+    const script = [
+      "const r = new (require('node:dns').promises.Resolver)({ timeout: 2000, tries: 1 })",
+      `r.setServers(['${SERVER}'])`,
+      `r.resolve4('${server}').then((a) => console.log(a.join()))`,
+      `  .then(() => r.resolve4('${big}')).then((a) => console.log(a.length))`,
+      '  .catch((e) => { console.log(e.code); process.exitCode = 1 })',
+    ].join('\n')
+    const r = under([process.execPath, '-e', script])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(r.stdout, `${SERVER}\n${bigCount}\n`)
   })
 })
