@@ -1,7 +1,7 @@
 // The benchmark's arithmetic and reports (the benchmark itself runs with npm run bench, as root).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { median, renderMarkdown, renderSvg, summarize } from '../src/bench/report.js'
+import { failed, median, renderMarkdown, renderSvg, summarize } from '../src/bench/report.js'
 
 describe('benchmark report', () => {
   it('takes medians of odd and even counts', () => {
@@ -59,5 +59,22 @@ describe('benchmark report', () => {
     const svg = renderSvg(m)
     assert.match(svg, /^<svg [^>]*>/)
     assert.equal((svg.match(/<rect /g) ?? []).length, 3)
+  })
+
+  it('renders a failed measurement as its reason, in place of a figure', () => {
+    const md = renderMarkdown(
+      [failed('getaddrinfo, app', 'no answer | none', { group: 'lookup', mode: 'app' })],
+      {
+        date: 'd',
+        command: 'c',
+        mode: 'quick',
+        seconds: 1,
+        cpus: 1,
+        cpu: 'c',
+        kernel: 'k',
+        node: 'n',
+      },
+    )
+    assert.ok(md.includes('| getaddrinfo, app | **failed**: no answer \\| none |  |  |  |'))
   })
 })

@@ -4,8 +4,14 @@
  *   client first   ADDR PORT        two connects; prints the ns of each (the first pays any fallback)
  *   client probe   ADDR PORT        one connect; prints the line the server sends
  *   client stream  ADDR PORT BYTES  one connection, BYTES sent in 64 KiB writes; prints ns until
- *                                   the server has read them all and closed */
+ *                                   the server has read them all and closed
+ *   client echo    ADDR PORT N      one UDP socket, N x (sendto, recvfrom of the echo); prints ns per
+ *                                   round trip
+ *   client probe-udp ADDR PORT      one datagram; prints the line the server sends back
+ *   client lookup  NAME N           N x getaddrinfo(NAME, AF_INET); prints ns per lookup and the
+ *                                   first address of the answer */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +39,55 @@ static int connected(void)
 	return fd;
 }
 
+/* A UDP socket that gives up after a second: a lost datagram fails the run instead of hanging it. */
+static int datagram_socket(void)
+{
+	int fd = socket(server.ss_family, SOCK_DGRAM, 0);
+	struct timeval t = {.tv_sec = 1};
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof(t)) < 0) {
+		perror("client: socket");
+		exit(1);
+	}
+	return fd;
+}
+
+/* One request and its answer, which must come from the server's address as the program gave it:
+ * recvfrom with an address is the call a UDP client makes, and the one the library translates. */
+static ssize_t round_trip(int fd, const void *out, size_t out_len, void *in, size_t in_len)
+{
+	struct sockaddr_storage from;
+	socklen_t from_len = sizeof(from);
+	ssize_t got;
+	if (sendto(fd, out, out_len, 0, (struct sockaddr *)&server, server_len) != (ssize_t)out_len ||
+	    (got = recvfrom(fd, in, in_len, 0, (struct sockaddr *)&from, &from_len)) < 0) {
+		perror("client: sendto/recvfrom");
+		exit(1);
+	}
+	if (from_len != server_len || memcmp(&from, &server, server_len) != 0) {
+		fprintf(stderr, "client: an answer from another address\n");
+		exit(1);
+	}
+	return got;
+}
+
+static void lookup(const char *name, long long n)
+{
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *answer;
+	char first[INET_ADDRSTRLEN] = "";
+	long long start = now_ns();
+	for (long long i = 0; i < n; i++) {
+		int error = getaddrinfo(name, NULL, &hints, &answer);
+		if (error != 0) {
+			fprintf(stderr, "client: getaddrinfo %s: %s\n", name, gai_strerror(error));
+			exit(1);
+		}
+		if (i == 0)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)answer->ai_addr)->sin_addr, first, sizeof(first));
+		freeaddrinfo(answer);
+	}
+	printf("%.1f %s\n", (double)(now_ns() - start) / (double)n, first);
+}
+
 /* Closed with a reset: no TIME_WAIT, so a long loop does not run out of ports. */
 static void close_now(int fd)
 {
@@ -43,8 +98,13 @@ static void close_now(int fd)
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "lookup") == 0) {
+		lookup(argv[2], atoll(argv[3]));
+		return 0;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s connect|first|probe|stream ADDR PORT [N|BYTES]\n", argv[0]);
+		fprintf(stderr, "usage: %s connect|first|probe|stream|echo|probe-udp ADDR PORT [N|BYTES]\n", argv[0]);
+		fprintf(stderr, "       %s lookup NAME N\n", argv[0]);
 		return 2;
 	}
 	uint16_t port = htons((uint16_t)atoi(argv[3]));
@@ -94,6 +154,24 @@ int main(int argc, char **argv)
 		while (read(fd, buffer, sizeof(buffer)) > 0)
 			; /* the server closes once it has read everything */
 		printf("%lld\n", now_ns() - start);
+		close(fd);
+	} else if (strcmp(mode, "echo") == 0) {
+		char out[32] = "tnat64 bench", in[64];
+		int fd = datagram_socket();
+		long long start = now_ns();
+		for (long long i = 0; i < n; i++)
+			if (round_trip(fd, out, sizeof(out), in, sizeof(in)) != sizeof(out)) {
+				fprintf(stderr, "client: a short echo\n");
+				return 1;
+			}
+		printf("%.1f\n", (double)(now_ns() - start) / (double)n);
+		close(fd);
+	} else if (strcmp(mode, "probe-udp") == 0) {
+		char line[128];
+		int fd = datagram_socket();
+		ssize_t got = round_trip(fd, "?", 1, line, sizeof(line) - 1);
+		line[got] = 0;
+		printf("%s", line);
 		close(fd);
 	} else {
 		fprintf(stderr, "%s: unknown mode\n", mode);

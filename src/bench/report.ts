@@ -22,6 +22,8 @@ export interface Measure {
   readonly higherIsBetter?: boolean
   readonly target?: Target
   readonly met?: boolean
+  /** Why there is no figure: the measurement could not be made. */
+  readonly error?: string
 }
 
 export function median(values: number[]): number {
@@ -63,11 +65,28 @@ export function summarize(
   }
 }
 
+/** A row whose measurement failed: the reason in place of a figure. */
+export function failed(name: string, error: string, options: { group: string; mode?: string }): Measure {
+  return {
+    name,
+    unit: '',
+    values: [],
+    median: Number.NaN,
+    min: Number.NaN,
+    max: Number.NaN,
+    error,
+    ...options,
+  }
+}
+
 const GROUPS: Record<string, string> = {
   connect: 'Connect + close, one connection at a time (baseline: native IPv6 client to the NAT64 address)',
-  instructions: 'User-space instructions per connection, valgrind callgrind (baseline: native IPv6 client)',
+  instructions: 'User-space instructions per call, valgrind callgrind (baseline: native IPv6 client)',
   bpf: 'Kernel time per BPF program call, kernel.bpf_stats_enabled',
   throughput: 'Bulk throughput, one TCP stream (baseline: native IPv6)',
+  udp: 'UDP request/response, one socket, 32-byte datagrams, one in flight (baseline: native IPv6 client)',
+  lookup:
+    'getaddrinfo(AF_INET), one DNS server at the NAT64 address (baseline: named by that address, no tnat64)',
   fallback:
     'Fallback when NAT64 is unreachable, app mode (baseline: the same connects over IPv4 without tnat64)',
   start: 'Start-up, wall clock (baseline: node -e 0)',
@@ -90,9 +109,13 @@ export function renderMarkdown(measures: Measure[], machine: Record<string, stri
     if (rows.length === 0) continue
     lines.push(`**${title}**`, '', '| | median | spread | ratio | target |', '|---|---:|---:|---:|---|')
     for (const m of rows) {
+      const target = m.target ? `${m.target.what}: ${m.met ? 'met' : '**missed**'}` : ''
+      if (m.error !== undefined) {
+        lines.push(`| ${m.name} | **failed**: ${m.error.replaceAll('|', '\\|')} |  |  | ${target} |`)
+        continue
+      }
       const spread = m.values.length > 1 ? `${format(m.min)}–${format(m.max)}` : ''
       const ratio = m.ratio === undefined ? '' : `${m.ratio.toFixed(2)}×`
-      const target = m.target ? `${m.target.what}: ${m.met ? 'met' : '**missed**'}` : ''
       lines.push(`| ${m.name} | ${format(m.median)} ${m.unit} | ${spread} | ${ratio} | ${target} |`)
     }
     lines.push('')

@@ -13,7 +13,7 @@ import { requireKernelPrivilege } from '../lib/kernel/pins.js'
 import { attachedCgroups, counters } from '../lib/kernel/stats.js'
 import { PACKAGE_ROOT, PRELOAD_LIBRARY } from '../lib/paths.js'
 import { BenchNet, CLIENT, NET } from './net.js'
-import { type Measure, renderMarkdown, renderSvg, summarize } from './report.js'
+import { failed, type Measure, renderMarkdown, renderSvg, summarize, type Target } from './report.js'
 
 const TNAT64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
 
@@ -28,7 +28,10 @@ const PLANS = {
     starts: 5,
     firsts: 5,
     callgrind: [100, 200],
-    scale: 100_000,
+    udpRounds: 5,
+    echoes: 20_000,
+    lookups: 2000,
+    scale: 10_000,
   },
   full: {
     rounds: 7,
@@ -38,6 +41,9 @@ const PLANS = {
     starts: 15,
     firsts: 15,
     callgrind: [500, 1000],
+    udpRounds: 9,
+    echoes: 100_000,
+    lookups: 10_000,
     scale: 100_000,
   },
 }
@@ -45,16 +51,20 @@ const PLANS = {
 type Plan = (typeof PLANS)['quick']
 type Mode = 'native' | 'app' | 'kernel' | 'clat'
 const MODES: Mode[] = ['native', 'app', 'kernel', 'clat']
+/** Kernel mode rewrites connects only, and a CLAT's cost is the TCP rows' story: UDP is app vs native. */
+type UdpMode = 'native' | 'app'
+const UDP_MODES: UdpMode[] = ['native', 'app']
 
 const APP_ENV = { LD_PRELOAD: PRELOAD_LIBRARY, [ENV_PREFIX]: NET.prefix, [ENV_CONF_FILE]: '/dev/null' }
 
 /** The client's address and how it is run, per mode: all four reach the same server socket. */
-function client(net: BenchNet, mode: Mode, args: string[]): string {
+function client(net: BenchNet, mode: Mode, args: string[], options: { serverCpu?: boolean } = {}): string {
   const [verb, ...rest] = args
   const address = { native: NET.serverIPv6, app: NET.serverIPv4, kernel: NET.mapped, clat: NET.serverIPv4 }[
     mode
   ]
   return net.run([CLIENT, verb, address, ...rest], {
+    ...options,
     cgroup: mode === 'kernel',
     env: mode === 'app' ? APP_ENV : {},
   })
@@ -78,12 +88,14 @@ function checkPaths(net: BenchNet): void {
     kernel: NET.serverIPv6,
     clat: NET.clatIPv6, // through tayga: the server sees the CLAT's address
   }
-  const before = counters().rewritten
-  for (const mode of MODES) {
-    const seen = client(net, mode, ['probe', String(NET.port + 1)]).trim()
+  const probe = (mode: Mode, verb: string) => {
+    const seen = client(net, mode, [verb, String(NET.port + 1)]).trim()
     if (seen !== expected[mode])
-      throw new CommandFailure(`${mode}: the server saw ${seen}, expected ${expected[mode]}`)
+      throw new CommandFailure(`${mode} (${verb}): the server saw ${seen}, expected ${expected[mode]}`)
   }
+  const before = counters().rewritten
+  for (const mode of MODES) probe(mode, 'probe')
+  for (const mode of UDP_MODES) probe(mode, 'probe-udp')
   if (counters().rewritten !== before + 1)
     throw new CommandFailure('kernel: connect6 did not rewrite the probe')
 }
@@ -137,10 +149,109 @@ function throughput(net: BenchNet, plan: Plan): Measure[] {
   )
 }
 
+/** One UDP socket, one small datagram in flight: each round trip is a sendto and a recvfrom with
+ * an address, the calls the library translates for an AF_INET UDP socket. Client and server share
+ * a CPU here: a wake-up across CPUs costs a virtual machine tens of µs, more than and as noisy as
+ * the round trip itself. */
+function udpRate(net: BenchNet, plan: Plan): Measure[] {
+  const values: Record<UdpMode, number[]> = { native: [], app: [] }
+  for (let round = 0; round < plan.udpRounds; round++) {
+    for (const mode of rotated(UDP_MODES, round)) {
+      const ns = Number(
+        client(net, mode, ['echo', String(NET.port), String(plan.echoes)], { serverCpu: true }),
+      )
+      values[mode].push(1e9 / ns)
+    }
+  }
+  log(`udp: ${plan.udpRounds} rounds x ${plan.echoes} round trips per mode`)
+  return UDP_MODES.map((mode) =>
+    summarize(`sendto+recvfrom round trips, ${mode}`, 'round trips/s', values[mode], values.native, {
+      group: 'udp',
+      paired: true,
+      mode,
+      higherIsBetter: true,
+      target: mode === 'app' ? { ratio: 0.95, what: 'at least 0.95 x native' } : undefined,
+    }),
+  )
+}
+
+/** getaddrinfo through the server's DNS responder, its nameserver given in a resolv.conf of the
+ * client's own (a private mount namespace; the host's stays as it is): app mode names it by its
+ * IPv4 address, the library's business to reach it at its NAT64 address; native mode names the
+ * NAT64 address. Each mode first proves its query went there straight: the responder answers with
+ * the low 32 bits of the querier's address, the server's IPv4 address for a query from this
+ * namespace's own NAT64 address (a query over IPv4 reaches it through the CLAT). */
+function lookups(net: BenchNet, plan: Plan): Measure[] {
+  const name = 'bench.tnat64.test'
+  const nameserver: Record<UdpMode, string> = { native: NET.serverIPv6, app: NET.serverIPv4 }
+  const resolvConf = (mode: UdpMode) => join(net.stateDir, `resolv-${mode}.conf`)
+  for (const mode of UDP_MODES)
+    writeFileSync(resolvConf(mode), `nameserver ${nameserver[mode]}\noptions timeout:1 attempts:1\n`)
+  // Only DNS answers for hosts: /etc/hosts and a host's systemd-resolved stay out of it.
+  const nsswitch = join(net.stateDir, 'nsswitch.conf')
+  writeFileSync(nsswitch, 'hosts: dns\n')
+  const lookup = (mode: UdpMode, n: number): { ns: number; answer: string } | { error: string } => {
+    const r = net.spawn(
+      [
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"',
+        resolvConf(mode),
+        nsswitch,
+        CLIENT,
+        'lookup',
+        name,
+        String(n),
+      ],
+      { env: mode === 'app' ? APP_ENV : {}, serverCpu: true, mayFail: true },
+    )
+    if (r.status !== 0) return { error: r.stderr.trim().split('\n').pop() || `exit ${r.status}` }
+    const [ns, answer] = r.stdout.trim().split(' ')
+    return { ns: Number(ns), answer }
+  }
+  const errors: Partial<Record<UdpMode, string>> = {}
+  for (const mode of UDP_MODES) {
+    const probe = lookup(mode, 1)
+    if ('error' in probe) errors[mode] = probe.error
+    else if (probe.answer !== NET.serverIPv4)
+      errors[mode] =
+        `the query came from an address other than ${NET.serverIPv6} (last 32 bits ${probe.answer}; ` +
+        `over IPv4 it goes through the CLAT, ${NET.clatIPv6})`
+  }
+  const values: Record<UdpMode, number[]> = { native: [], app: [] }
+  for (let round = 0; round < plan.udpRounds; round++) {
+    for (const mode of rotated(UDP_MODES, round)) {
+      if (errors[mode]) continue
+      const r = lookup(mode, plan.lookups)
+      if ('error' in r) errors[mode] = r.error
+      else values[mode].push(1e9 / r.ns)
+    }
+  }
+  log(`lookups: ${plan.udpRounds} rounds x ${plan.lookups} per mode`)
+  return UDP_MODES.map((mode) => {
+    const row = `getaddrinfo, ${mode} (nameserver ${nameserver[mode]})`
+    const error = errors[mode]
+    if (error) {
+      log(`lookups, ${mode}: failed: ${error}`)
+      return failed(row, error, { group: 'lookup', mode })
+    }
+    return summarize(row, 'lookups/s', values[mode], errors.native ? undefined : values.native, {
+      group: 'lookup',
+      paired: true,
+      mode,
+      higherIsBetter: true,
+    })
+  })
+}
+
 /** valgrind counts instructions, not time: the same count every run. Two loop lengths, so the
- * difference is the per-connect cost alone, start-up excluded. */
+ * difference is the cost of one iteration alone, start-up excluded. */
 function instructions(net: BenchNet, plan: Plan): Measure[] {
-  const count = (mode: 'native' | 'app', n: number) => {
+  const count = (mode: 'native' | 'app', verb: string, n: number) => {
     const address = mode === 'native' ? NET.serverIPv6 : NET.serverIPv4
     const stderr = net.spawn(
       [
@@ -148,7 +259,7 @@ function instructions(net: BenchNet, plan: Plan): Measure[] {
         '--tool=callgrind',
         '--callgrind-out-file=/dev/null',
         CLIENT,
-        'connect',
+        verb,
         address,
         String(NET.port),
         String(n),
@@ -160,20 +271,29 @@ function instructions(net: BenchNet, plan: Plan): Measure[] {
     return Number(collected[1])
   }
   const [short, long] = plan.callgrind
-  const perConnect = (mode: 'native' | 'app') => (count(mode, long) - count(mode, short)) / (long - short)
-  const native = perConnect('native')
-  const app = perConnect('app')
+  const each = (verb: string) => {
+    const per = (mode: 'native' | 'app') =>
+      (count(mode, verb, long) - count(mode, verb, short)) / (long - short)
+    return { native: per('native'), app: per('app') }
+  }
+  const connect = each('connect')
+  const echo = each('echo')
   log('callgrind: done')
-  return [
-    summarize(
-      'user-space instructions per socket+connect+close, native',
-      'instructions',
-      [native],
-      [native],
-      { group: 'instructions' },
-    ),
-    summarize('user-space instructions per socket+connect+close, app', 'instructions', [app], [native], {
+  const row = (name: string, value: number, baseline?: number, target?: Target) =>
+    summarize(name, 'instructions', [value], baseline === undefined ? undefined : [baseline], {
       group: 'instructions',
+      target,
+    })
+  const perConnect = 'user-space instructions per socket+connect+close'
+  const perPair = 'user-space instructions per sendto+recvfrom'
+  return [
+    row(`${perConnect}, native`, connect.native, connect.native),
+    row(`${perConnect}, app`, connect.app, connect.native),
+    row(`${perPair}, native`, echo.native, echo.native),
+    row(`${perPair}, app`, echo.app, echo.native),
+    row(`${perPair}, added by tnat64 (app − native)`, echo.app - echo.native, undefined, {
+      absolute: 150,
+      what: 'at most 150',
     }),
   ]
 }
@@ -338,6 +458,8 @@ async function main(): Promise<void> {
     measures.push(...instructions(net, plan))
     measures.push(...kernelCost(net, plan))
     measures.push(...throughput(net, plan))
+    measures.push(...udpRate(net, plan))
+    measures.push(...lookups(net, plan))
     measures.push(...fallback(net, plan))
     measures.push(...startUp(net, plan))
     measures.push(...mapScale(net, plan))
