@@ -19,6 +19,9 @@ static bool active;
 static struct config config;
 
 #define RESOLVE(name) (libc.name = (__typeof__(libc.name))dlsym(RTLD_NEXT, #name))
+/* The resolver's res_* calls: in libc under these names since glibc 2.34, in libresolv (when the
+ * program links it) as __res_* before. */
+#define RESOLVE_RES(name) (RESOLVE(name) ?: (libc.name = (__typeof__(libc.name))dlsym(RTLD_NEXT, "__" #name)))
 
 static void resolve_libc(void)
 {
@@ -46,6 +49,23 @@ static void resolve_libc(void)
 	RESOLVE(fcntl);
 	RESOLVE(fcntl64);
 	RESOLVE(bindresvport); /* not in every C library */
+	RESOLVE(getaddrinfo);
+	RESOLVE(gethostbyname);
+	RESOLVE(gethostbyname2);
+	RESOLVE(gethostbyname_r);
+	RESOLVE(gethostbyname2_r);
+	RESOLVE(gethostbyaddr);
+	RESOLVE(gethostbyaddr_r);
+	RESOLVE(getnameinfo);
+	RESOLVE_RES(res_mkquery);
+	RESOLVE_RES(res_query);
+	RESOLVE_RES(res_search);
+	RESOLVE_RES(res_querydomain);
+	RESOLVE_RES(res_send);
+	RESOLVE_RES(res_nquery);
+	RESOLVE_RES(res_nsearch);
+	RESOLVE_RES(res_nquerydomain);
+	RESOLVE_RES(res_nsend);
 }
 
 struct first_error {
