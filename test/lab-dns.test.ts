@@ -2,10 +2,12 @@
 // the encoder is checked against an independent reading (the lab test asks it with dig and dnspython).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { answer, labZone, parseQuery, RCODE, TYPE } from '../src/lab/dns.js'
-import { bigAddresses, LAB } from '../src/lib/lab.js'
+import { answer, labZones, parseQuery, RCODE, TYPE } from '../src/lab/dns.js'
+import { bigAddresses, LAB, LAB_REVERSE_ZONE, reverseName } from '../src/lib/lab.js'
 
-const zone = labZone()
+const zones = labZones()
+/** The reverse name of the server's address, which names the server. */
+const SERVER_PTR = reverseName(LAB.serverIPv4)
 const AAAA = 28
 const RD = 0x0100
 
@@ -106,7 +108,7 @@ function read(m: Buffer) {
 function ask(message: Buffer, transport: 'udp' | 'tcp' = 'udp') {
   const q = parseQuery(message)
   assert.ok(q, 'a query')
-  return read(answer(q, zone, transport))
+  return read(answer(q, zones, transport))
 }
 
 describe('lab DNS', () => {
@@ -136,29 +138,74 @@ describe('lab DNS', () => {
     )
   })
 
-  it('answers another type of an existing name with no data and the SOA', () => {
-    for (const name of [LAB.dns.server, LAB.dns.big, LAB.dns.zone]) {
-      const r = ask(query(name, AAAA))
+  it(`answers the PTR of ${LAB.serverIPv4} with ${LAB.dns.server}`, () => {
+    assert.equal(reverseName('192.0.2.1'), '1.2.0.192.in-addr.arpa')
+    assert.equal(reverseName('192.0.2.1', 3), '2.0.192.in-addr.arpa')
+    const message = query(SERVER_PTR.toUpperCase(), TYPE.PTR, { id: 0xcafe })
+    const r = ask(message)
+    assert.equal(r.id, 0xcafe)
+    assert.equal(r.flags, 0x8000 | 0x0400 | RD)
+    assert.deepEqual(r.question, message.subarray(12), 'the question as sent, case kept')
+    // [owner, type, class, TTL, the name it points to]
+    assert.deepEqual(
+      r.answers.map((a) => [a.name, a.type, a.klass, a.ttl, readName(a.data, 0)[0]]),
+      [[SERVER_PTR.toUpperCase(), TYPE.PTR, 1, LAB.dns.ttl, LAB.dns.server]],
+    )
+    assert.deepEqual(r.authority, [])
+    assert.deepEqual(
+      ask(query(SERVER_PTR, TYPE.ANY)).answers.map((a) => a.type),
+      [TYPE.PTR],
+    )
+    const soa = ask(query(LAB_REVERSE_ZONE, TYPE.SOA))
+    assert.deepEqual(
+      soa.answers.map((a) => [a.name, a.type]),
+      [[LAB_REVERSE_ZONE, TYPE.SOA]],
+    )
+  })
+
+  it('answers another type of an existing name with no data and its zone’s SOA', () => {
+    for (const [name, type, zone] of [
+      [LAB.dns.server, AAAA, LAB.dns.zone],
+      [LAB.dns.server, TYPE.PTR, LAB.dns.zone],
+      [LAB.dns.big, AAAA, LAB.dns.zone],
+      [LAB.dns.zone, AAAA, LAB.dns.zone],
+      [SERVER_PTR, TYPE.A, LAB_REVERSE_ZONE],
+      [LAB_REVERSE_ZONE, TYPE.PTR, LAB_REVERSE_ZONE],
+    ] as const) {
+      const r = ask(query(name, type))
       assert.equal(r.rcode, RCODE.NOERROR, name)
       assert.equal(r.flags & 0x0400, 0x0400, 'authoritative')
       assert.deepEqual(r.answers, [], name)
       assert.deepEqual(
         r.authority.map((a) => [a.name, a.type]),
-        [[LAB.dns.zone, TYPE.SOA]],
+        [[zone, TYPE.SOA]],
       )
     }
   })
 
-  it('answers NXDOMAIN for an unknown name of the zone, REFUSED outside it or another class', () => {
-    const nx = ask(query(`nope.${LAB.dns.zone}`))
-    assert.equal(nx.rcode, RCODE.NXDOMAIN)
-    assert.equal(nx.authority[0]?.type, TYPE.SOA)
+  it('answers NXDOMAIN for an unknown name of a zone, REFUSED outside them or another class', () => {
+    for (const [name, zone] of [
+      [`nope.${LAB.dns.zone}`, LAB.dns.zone],
+      [reverseName(LAB.routerServerSide), LAB_REVERSE_ZONE],
+      [`1.${SERVER_PTR}`, LAB_REVERSE_ZONE],
+    ]) {
+      const nx = ask(query(name, TYPE.PTR))
+      assert.equal(nx.rcode, RCODE.NXDOMAIN, name)
+      assert.equal(nx.flags & 0x0400, 0x0400, 'authoritative')
+      assert.deepEqual(
+        nx.authority.map((a) => [a.name, a.type]),
+        [[zone, TYPE.SOA]],
+      )
+    }
     // A label holding a dot is one label, not two: no name of the zone.
     const dotted = Buffer.concat([Buffer.from([13]), Buffer.from('server.tnat64'), encodeName('test')])
     assert.equal(ask(query('', TYPE.A, { labels: dotted })).rcode, RCODE.REFUSED)
     const inside = Buffer.concat([Buffer.from([11]), Buffer.from('tnat64.test'), encodeName(LAB.dns.zone)])
     assert.equal(ask(query('', TYPE.A, { labels: inside })).rcode, RCODE.NXDOMAIN)
-    for (const name of ['example.com', `x${LAB.dns.zone}`, `${LAB.dns.server}.com`, 'test']) {
+    const outside = ['example.com', `x${LAB.dns.zone}`, `${LAB.dns.server}.com`, 'test']
+    // Another network's reverse name, and the /16 above the lab's reverse zone, are not the lab's.
+    outside.push(reverseName(LAB.taygaIPv4), LAB_REVERSE_ZONE.slice(LAB_REVERSE_ZONE.indexOf('.') + 1))
+    for (const name of outside) {
       const r = ask(query(name))
       assert.equal(r.rcode, RCODE.REFUSED, name)
       assert.equal(r.flags & 0x0400, 0, 'not authoritative')
@@ -180,7 +227,7 @@ describe('lab DNS', () => {
     assert.equal(new Set(tcp.addresses).size, LAB.dns.bigCount)
     const full = answer(
       parseQuery(query(LAB.dns.big, TYPE.A, { udpSize: 1232 })) ?? assert.fail(),
-      zone,
+      zones,
       'tcp',
     )
     assert.ok(full.length > 1232, `${full.length} bytes: more than EDNS0's usual 1232`)
@@ -246,7 +293,7 @@ describe('lab DNS', () => {
           : Buffer.from(good.subarray(0, random() % (good.length + 1)))
       for (let j = 0; j < m.length; j++) if (i % 4 === 0 || random() % 8 === 0) m[j] = random() & 0xff
       const q = parseQuery(m)
-      if (q) for (const transport of ['udp', 'tcp'] as const) read(answer(q, zone, transport))
+      if (q) for (const transport of ['udp', 'tcp'] as const) read(answer(q, zones, transport))
     }
   })
 })

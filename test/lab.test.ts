@@ -181,8 +181,9 @@ describe('lab', () => {
     assert.ok(Date.now() - started < 5000, 'no route: it fails at once, no timeout')
   })
 
-  it('answers DNS through the NAT64: names, NXDOMAIN, REFUSED', () => {
+  it('answers DNS through the NAT64: names, addresses, NXDOMAIN, REFUSED', () => {
     assert.equal(dig(lab, [LAB.dns.server, 'A', '+short']), `${LAB.serverIPv4}\n`)
+    assert.equal(dig(lab, ['-x', LAB.serverIPv4, '+short']), `${LAB.dns.server}.\n`)
     assert.equal(dig(lab, [LAB.dns.server, 'AAAA', '+short']), '')
     assert.match(dig(lab, [`nope.${LAB.dns.zone}`, 'A']), /status: NXDOMAIN,/)
     assert.match(dig(lab, ['example.com', 'A']), /status: REFUSED,/)

@@ -1,10 +1,10 @@
 // The lab server's DNS: the wire format (RFC 1035, EDNS0 of RFC 6891) of a query with one question,
-// and the authoritative answer from a zone of A records. Written here so that the lab needs no DNS
-// package; only what a stub resolver, dig and a DNS library send is understood.
+// and the authoritative answer from the lab's zones (A and PTR records). Written here so that the lab
+// needs no DNS package; only what a stub resolver, dig and a DNS library send is understood.
 
-import { bigAddresses, LAB } from '../lib/lab.js'
+import { bigAddresses, LAB, LAB_REVERSE_ZONE, reverseName } from '../lib/lab.js'
 
-export const TYPE = { A: 1, SOA: 6, OPT: 41, ANY: 255 } as const
+export const TYPE = { A: 1, SOA: 6, PTR: 12, OPT: 41, ANY: 255 } as const
 export const RCODE = { NOERROR: 0, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const
 const CLASS_IN = 1
 const HEADER = 12
@@ -29,21 +29,34 @@ export interface Query {
   readonly udpSize?: number
 }
 
+/** A record's type and its data (RDATA) in wire form. */
+export interface Rdata {
+  readonly type: number
+  readonly data: Buffer
+}
+
 export interface Zone {
   /** The apex, lowercase, without the final dot: it holds the SOA. */
   readonly origin: string
   readonly ttl: number
-  /** The IPv4 addresses of each name below the apex (lowercase). */
-  readonly a: ReadonlyMap<string, readonly string[]>
+  /** The records of each name below the apex (lowercase). */
+  readonly names: ReadonlyMap<string, readonly Rdata[]>
 }
 
-/** The zone of LAB.dns. */
-export function labZone(): Zone {
-  const a = new Map([
-    [LAB.dns.server, [LAB.serverIPv4]],
-    [LAB.dns.big, bigAddresses()],
+/** The zones of LAB.dns: its names, and the reverse zone where the server's address names the server. */
+export function labZones(): Zone[] {
+  const a = (address: string) => ({ type: TYPE.A, data: Buffer.from(address.split('.').map(Number)) })
+  const forward = new Map([
+    [LAB.dns.server, [a(LAB.serverIPv4)]],
+    [LAB.dns.big, bigAddresses().map(a)],
   ])
-  return { origin: LAB.dns.zone, ttl: LAB.dns.ttl, a }
+  const reverse = new Map([
+    [reverseName(LAB.serverIPv4), [{ type: TYPE.PTR, data: encodeName(LAB.dns.server) }]],
+  ])
+  return [
+    { origin: LAB.dns.zone, ttl: LAB.dns.ttl, names: forward },
+    { origin: LAB_REVERSE_ZONE, ttl: LAB.dns.ttl, names: reverse },
+  ]
 }
 
 /** Reads a query; undefined for anything else (a response, a truncated or inconsistent message). */
@@ -94,12 +107,12 @@ function skipName(message: Buffer, offset: number): number {
 }
 
 /**
- * The zone's answer to a query, sized for its transport: over UDP, an answer longer than the client
- * takes (its OPT size, else 512) goes out as real servers send it: TC set and the question only, so
- * that the client asks again over TCP.
+ * The answer to a query from the zone that holds its name, sized for its transport: over UDP, an
+ * answer longer than the client takes (its OPT size, else 512) goes out as real servers send it: TC
+ * set and the question only, so that the client asks again over TCP.
  */
-export function answer(query: Query, zone: Zone, transport: 'udp' | 'tcp'): Buffer {
-  const { flags, answers, authority } = lookUp(query, zone)
+export function answer(query: Query, zones: readonly Zone[], transport: 'udp' | 'tcp'): Buffer {
+  const { flags, answers, authority } = lookUp(query, zones)
   const full = message(query, flags, answers, authority)
   const limit = transport === 'tcp' ? 0xffff : (query.udpSize ?? UDP_PLAIN)
   return full.length <= limit ? full : message(query, flags | FLAG.TC, [], [])
@@ -112,12 +125,15 @@ interface Outcome {
   authority: Buffer[]
 }
 
-function lookUp(query: Query, zone: Zone): Outcome {
+function lookUp(query: Query, zones: readonly Zone[]): Outcome {
   const none: Buffer[] = []
   if (query.flags & FLAG.OPCODE) return { flags: RCODE.NOTIMP, answers: none, authority: none }
+  // Label by label: a label holding a dot is not two of the origin's.
+  const holds = (origin: string[]) =>
+    origin.every((label, i) => label === query.labels[query.labels.length - origin.length + i])
+  const zone = zones.find((z) => holds(z.origin.split('.')))
+  if (query.class !== CLASS_IN || !zone) return { flags: RCODE.REFUSED, answers: none, authority: none }
   const origin = zone.origin.split('.')
-  const inZone = origin.every((label, i) => label === query.labels[query.labels.length - origin.length + i])
-  if (query.class !== CLASS_IN || !inZone) return { flags: RCODE.REFUSED, answers: none, authority: none }
   const soa = [soaRecord(zone)]
   const wanted = (type: number) => query.type === type || query.type === TYPE.ANY
   const noData = { flags: FLAG.AA | RCODE.NOERROR, answers: none, authority: soa }
@@ -126,13 +142,12 @@ function lookUp(query: Query, zone: Zone): Outcome {
   }
   // A label holding a dot names nothing here (joined, it would pass for two).
   const name = query.labels.some((l) => l.includes('.')) ? '' : query.labels.join('.')
-  const addresses = zone.a.get(name)
-  if (!addresses) return { flags: FLAG.AA | RCODE.NXDOMAIN, answers: none, authority: soa }
-  if (!wanted(TYPE.A)) return noData
+  const records = zone.names.get(name)
+  if (!records) return { flags: FLAG.AA | RCODE.NXDOMAIN, answers: none, authority: soa }
   // Each answer's owner is the question's name: a pointer to it, right after the header.
   const owner = Buffer.from([0xc0, HEADER])
-  const answers = addresses.map((a) => record(owner, TYPE.A, zone.ttl, Buffer.from(a.split('.').map(Number))))
-  return { flags: FLAG.AA | RCODE.NOERROR, answers, authority: none }
+  const answers = records.filter((r) => wanted(r.type)).map((r) => record(owner, r.type, zone.ttl, r.data))
+  return answers.length ? { flags: FLAG.AA | RCODE.NOERROR, answers, authority: none } : noData
 }
 
 /** A response: `flags` (AA, TC, the rcode) join what is echoed (opcode, RD); EDNS is answered in kind. */

@@ -8,7 +8,7 @@ import { createSocket } from 'node:dgram'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createTcpServer } from 'node:net'
 import { parseArgs } from 'node:util'
-import { answer, labZone, parseQuery } from './dns.js'
+import { answer, labZones, parseQuery } from './dns.js'
 
 const { values } = parseArgs({
   options: {
@@ -20,7 +20,7 @@ const { values } = parseArgs({
 })
 const address = values.address ?? '0.0.0.0'
 
-const zone = labZone()
+const zones = labZones()
 const dnsStats = { udp: 0, tcp: 0 }
 
 const http = createHttpServer((request, response) => {
@@ -48,7 +48,7 @@ function resolve(message: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined 
   const query = parseQuery(message)
   if (!query) return undefined
   dnsStats[transport]++
-  return answer(query, zone, transport)
+  return answer(query, zones, transport)
 }
 
 const dnsUdp = createSocket('udp4')

@@ -40,11 +40,11 @@ export const LAB = {
   routerDirectIPv4: '203.0.113.1',
   httpPort: 8000,
   echoPort: 7,
-  /** The server's authoritative DNS (UDP and TCP), for the zone below. */
+  /** The server's authoritative DNS (UDP and TCP), for the zone below and LAB_REVERSE_ZONE. */
   dns: {
     port: 53,
     zone: 'tnat64.test',
-    /** A: the server's address. */
+    /** A: the server's address; and the PTR of that address. */
     server: 'server.tnat64.test',
     /** A: `bigCount` addresses (`bigAddresses()`): too long for UDP, even with EDNS0's usual 1232. */
     big: 'big.tnat64.test',
@@ -57,6 +57,14 @@ export const LAB = {
 export function bigAddresses(): string[] {
   return Array.from({ length: LAB.dns.bigCount }, (_, i) => `198.18.0.${i + 1}`)
 }
+
+/** The in-addr.arpa name of an IPv4 address, or of the network of its first `octets` octets. */
+export function reverseName(ipv4: string, octets = 4): string {
+  return [...ipv4.split('.').slice(0, octets).reverse(), 'in-addr', 'arpa'].join('.')
+}
+
+/** The reverse zone the lab's DNS serves: the server's network, a /24. */
+export const LAB_REVERSE_ZONE = reverseName(LAB.serverIPv4, 3)
 
 /** A resolv.conf that names only the server's IPv4 address: the IPv4-only resolver. */
 export const LAB_RESOLV_CONF = `nameserver ${LAB.serverIPv4}\n`
