@@ -11,7 +11,7 @@
 static int bind_swapped(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len)
 {
 	struct sockaddr_in local;
-	int r = ipv4_sockaddr_arg(addr, len, true, &local);
+	int r = ipv4_sockaddr_arg(addr, len, UNSPEC_ANY_BIND, &local);
 	if (r == 0) {
 		struct sockaddr_in6 real = {.sin6_family = AF_INET6, .sin6_port = local.sin_port};
 		bool any = local.sin_addr.s_addr == htonl(INADDR_ANY);

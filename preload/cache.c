@@ -11,7 +11,7 @@
 #define CACHE_WAYS 4
 
 static _Atomic uint64_t table[CACHE_SETS][CACHE_WAYS];
-static bool used; /* anything was ever learnt: until then a lookup costs one load */
+bool cache_used; /* anything was ever learnt: until then a lookup costs one load */
 
 static unsigned int set_of(uint32_t address)
 {
@@ -38,10 +38,8 @@ static _Atomic uint64_t *way_of(uint32_t address)
 	return NULL;
 }
 
-bool cache_prefers_ipv4(struct in_addr destination)
+bool cache_lookup(struct in_addr destination)
 {
-	if (!__atomic_load_n(&used, __ATOMIC_RELAXED))
-		return false;
 	_Atomic uint64_t *way = way_of(destination.s_addr);
 	if (!way)
 		return false;
@@ -67,7 +65,8 @@ static void prefer_ipv4(uint32_t address)
 			}
 	}
 	__atomic_store_n(way, word, __ATOMIC_RELAXED);
-	__atomic_store_n(&used, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&cache_used, true, __ATOMIC_RELAXED);
+	route_new_epoch();
 }
 
 static void forget(uint32_t address)
@@ -76,8 +75,9 @@ static void forget(uint32_t address)
 	if (!way)
 		return;
 	uint64_t word = __atomic_load_n(way, __ATOMIC_RELAXED);
-	if ((uint32_t)(word >> 32) == address)
-		__atomic_compare_exchange_n(way, &word, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	if ((uint32_t)(word >> 32) == address &&
+	    __atomic_compare_exchange_n(way, &word, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		route_new_epoch();
 }
 
 /* NAT64 broken: IPv4 first for a while. NAT64 worked, or IPv4 is broken: back to NAT64 first.

@@ -11,7 +11,6 @@
 
 #include "defaults.h"
 #include "tnat64.h"
-#include "../bpf/tnat64.h"
 
 struct parser {
 	struct config *cfg;
@@ -37,10 +36,6 @@ static void error_at(struct parser *p, int line, const char *fmt, ...)
 		p->on_error(p->ctx, line, message);
 }
 
-static uint32_t mask_of(unsigned length)
-{
-	return length == 0 ? 0 : 0xffffffffu << (32 - length);
-}
 
 static bool all_digits(const char *s)
 {
@@ -89,7 +84,7 @@ static bool parse_net(const char *value, struct ipv4_net *out, char *why, size_t
 			return fail(why, size, "'%s': netmask '%s' is not an IPv4 address (a.b.c.d)", value, len_text);
 		uint32_t m = ntohl(mask.s_addr);
 		length = (unsigned)__builtin_popcount(m);
-		if (m != mask_of(length))
+		if (m != ipv4_mask(length))
 			return fail(why, size, "'%s': netmask %s is not contiguous (write it as a prefix length, e.g. /24)",
 				    value, len_text);
 	} else if (len_text) {
@@ -97,8 +92,8 @@ static bool parse_net(const char *value, struct ipv4_net *out, char *why, size_t
 	}
 	out->address = ntohl(address.s_addr);
 	out->length = (uint8_t)length;
-	if ((out->address & mask_of(length)) != out->address) {
-		struct in_addr network = {.s_addr = htonl(out->address & mask_of(length))};
+	if ((out->address & ipv4_mask(length)) != out->address) {
+		struct in_addr network = {.s_addr = htonl(out->address & ipv4_mask(length))};
 		char text[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &network, text, sizeof(text));
 		return fail(why, size, "'%s': host bits are set (did you mean %s/%u?)", value, text, length);
@@ -155,10 +150,6 @@ void config_prefix_message(const char *text, enum prefix_error error, char *out,
 	}
 }
 
-static bool net_contains(const struct ipv4_net *net, uint32_t address)
-{
-	return (address & mask_of(net->length)) == net->address;
-}
 
 static bool push_net(struct ipv4_net **list, size_t *n, struct ipv4_net net)
 {
@@ -423,49 +414,9 @@ void config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-/* Never through NAT64 (loopback, multicast, ...): the table bpf/tnat64.h keeps for every part. */
-static const struct {
-	uint32_t address;
-	uint8_t length;
-} always_ipv4[] = TNAT64_ALWAYS_IPV4_NETS;
+const struct nat64_prefix config_builtin_prefix = {.bytes = TNAT64_WELL_KNOWN_PREFIX, .length = TNAT64_WELL_KNOWN_LENGTH};
 
-/* With no default prefix configured, destinations go through the well-known prefix. */
-static const struct nat64_prefix builtin_prefix = {.bytes = TNAT64_WELL_KNOWN_PREFIX, .length = TNAT64_WELL_KNOWN_LENGTH};
-
-struct rule config_resolve(const struct config *cfg, struct in_addr ipv4)
-{
-	uint32_t address = ntohl(ipv4.s_addr);
-	for (size_t i = 0; i < sizeof(always_ipv4) / sizeof(always_ipv4[0]); i++)
-		if ((address & (0xffffffffu << (32 - always_ipv4[i].length))) == always_ipv4[i].address)
-			return (struct rule){.kind = RULE_LOCAL};
-	for (size_t i = 0; i < cfg->n_locals; i++)
-		if (net_contains(&cfg->locals[i], address))
-			return (struct rule){.kind = RULE_LOCAL};
-
-	const struct nat64_prefix *prefix = NULL;
-	int best = -1;
-	for (size_t i = 0; i < cfg->n_paths; i++) {
-		for (size_t j = 0; j < cfg->paths[i].n_subnets; j++) {
-			const struct ipv4_net *net = &cfg->paths[i].subnets[j];
-			if (net_contains(net, address) && net->length > best) {
-				best = net->length;
-				prefix = &cfg->paths[i].prefix;
-			}
-		}
-	}
-	if (!prefix)
-		prefix = config_fallback_prefix(cfg);
-	if (nat64_is_well_known(prefix) && ipv4_is_non_global(ipv4))
-		return (struct rule){.kind = RULE_NONE, .prefix = prefix};
-	return (struct rule){.kind = RULE_NAT64, .prefix = prefix};
-}
-
-const struct nat64_prefix *config_fallback_prefix(const struct config *cfg)
-{
-	return cfg->has_default ? &cfg->default_prefix : &builtin_prefix;
-}
-
-bool config_extract(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out)
+bool config_extract_paths(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out)
 {
 	const struct nat64_prefix *fallback = config_fallback_prefix(cfg);
 	struct in_addr ipv4;

@@ -45,5 +45,5 @@ TNAT64_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	int r = word & FD_SERVED ? served_peer(fd, word, &peer) : 1;
 	if (r > 0)
 		return libc.getpeername(fd, addr, len);
-	return r < 0 ? r : copy_sockaddr(&peer.addr, peer.size, addr, len);
+	return r < 0 ? r : copy_view(&peer, addr, len);
 }

@@ -16,7 +16,7 @@ struct libc_calls libc;
 int tnat64_ready;    /* set up: the inline check every call makes */
 static pid_t loader; /* the thread that set up or is setting up; 0 before */
 static bool active;
-static struct config config;
+struct config tnat64_configuration;
 
 #define RESOLVE(name) (libc.name = (__typeof__(libc.name))dlsym(RTLD_NEXT, #name))
 /* The resolver's res_* calls: in libc under these names since glibc 2.34, in libresolv (when the
@@ -97,7 +97,7 @@ static void disable(const struct first_error *e)
 		snprintf(more, sizeof(more), " (and %d more error%s)", e->count - 1, e->count > 2 ? "s" : "");
 	log_msg(LOG_WARN, "%s%s%s; tnat64 is off in this process, calls pass through unchanged", where, e->message,
 		more);
-	config_free(&config);
+	config_free(&tnat64_configuration);
 	active = false;
 }
 
@@ -106,21 +106,21 @@ static void load_config(void)
 	active = true;
 	struct first_error e = {.file = config_file_in_force(NULL)};
 	if (e.file)
-		config_load(e.file, &config, remember_first, &e);
+		config_load(e.file, &tnat64_configuration, remember_first, &e);
 	if (e.count > 0)
 		return disable(&e);
 
 	const char *prefix = secure_getenv(TNAT64_ENV_PREFIX);
 	if (prefix && *prefix) {
-		enum prefix_error pe = nat64_prefix_parse(prefix, &config.default_prefix);
+		enum prefix_error pe = nat64_prefix_parse(prefix, &tnat64_configuration.default_prefix);
 		if (pe != PREFIX_OK) {
 			e = (struct first_error){.file = TNAT64_ENV_PREFIX, .count = 1};
 			config_prefix_message(prefix, pe, e.message, sizeof(e.message));
 			return disable(&e);
 		}
-		config.has_default = true;
+		tnat64_configuration.has_default = true;
 	}
-	filter_build(&config);
+	filter_build(&tnat64_configuration);
 	log_msg(LOG_INFO, "loaded %s", e.file ? e.file : "no configuration file");
 }
 
@@ -160,7 +160,3 @@ bool tnat64_active(void)
 	return active && tnat64_is_ready();
 }
 
-const struct config *tnat64_config(void)
-{
-	return &config;
-}

@@ -35,7 +35,7 @@ static int recvmmsg_served(int fd, uint64_t word, struct mmsghdr *vec, unsigned 
 			if (batch[i].msg_hdr.msg_name && !arrival_view(word, &real[i], batch[i].msg_hdr.msg_namelen, &seen) &&
 			    r == 1 && !(flags & MSG_ERRQUEUE))
 				goto refused;
-			if (msg->msg_name && copy_sockaddr(&seen.addr, seen.size, msg->msg_name, &msg->msg_namelen) < 0)
+			if (msg->msg_name && copy_view(&seen, msg->msg_name, &msg->msg_namelen) < 0)
 				return i > 0 ? i : -1;
 			msg->msg_flags = batch[i].msg_hdr.msg_flags;
 			vec[i].msg_len = batch[i].msg_len;

@@ -41,7 +41,7 @@ static ssize_t recvmsg_served(int fd, uint64_t word, struct msghdr *msg, int fla
 				return -1;
 			continue;
 		}
-		if (msg->msg_name && copy_sockaddr(&seen.addr, seen.size, msg->msg_name, &msg->msg_namelen) < 0)
+		if (msg->msg_name && copy_view(&seen, msg->msg_name, &msg->msg_namelen) < 0)
 			return -1;
 		msg->msg_flags = kernel.msg_flags;
 		control_finish(word, &kernel, msg);

@@ -8,26 +8,12 @@
 #include "defaults.h"
 #include "tnat64.h"
 
-/* Bits 64-71 of every IPv4-embedded address: zero (RFC 6052 §2.2). */
-#define U_OCTET 8
-
 static const uint8_t well_known[16] = TNAT64_WELL_KNOWN_PREFIX;
 
 bool ipv4_parse(const char *text, struct in_addr *out)
 {
 	/* inet_pton takes dotted-decimal only and refuses leading zeros, as the TypeScript core does. */
 	return inet_pton(AF_INET, text, out) == 1;
-}
-
-static bool bits_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned whole = bits / 8, rest = bits % 8;
-	if (memcmp(a, b, whole) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	uint8_t mask = (uint8_t)(0xff << (8 - rest));
-	return (a[whole] & mask) == (b[whole] & mask);
 }
 
 static bool host_bits_zero(const uint8_t *bytes, unsigned length)
@@ -117,7 +103,7 @@ const char *prefix_error_text(enum prefix_error error)
 
 /* The byte offsets that carry the IPv4 address for each prefix length: right after the prefix,
  * skipping the u-octet (RFC 6052 §2.2, figure 1). */
-static const uint8_t *ipv4_offsets(unsigned length)
+const uint8_t *ipv4_offsets(unsigned length)
 {
 	static const uint8_t offsets[6][4] = {
 		{4, 5, 6, 7},     /* /32 */
@@ -130,7 +116,7 @@ static const uint8_t *ipv4_offsets(unsigned length)
 	return offsets[length == 96 ? 5 : (length - 32) / 8];
 }
 
-void nat64_synthesize(const struct nat64_prefix *prefix, struct in_addr ipv4, struct in6_addr *out)
+void nat64_synthesize_any(const struct nat64_prefix *prefix, struct in_addr ipv4, struct in6_addr *out)
 {
 	const uint8_t *offsets = ipv4_offsets(prefix->length);
 	const uint8_t *v4 = (const uint8_t *)&ipv4.s_addr;
@@ -139,20 +125,10 @@ void nat64_synthesize(const struct nat64_prefix *prefix, struct in_addr ipv4, st
 		out->s6_addr[offsets[i]] = v4[i];
 }
 
-bool nat64_extract(const struct nat64_prefix *prefix, const struct in6_addr *ipv6, struct in_addr *out)
-{
-	uint8_t *v4 = (uint8_t *)&out->s_addr;
-	if (!bits_equal(ipv6->s6_addr, prefix->bytes, prefix->length) || ipv6->s6_addr[U_OCTET] != 0)
-		return false;
-	const uint8_t *offsets = ipv4_offsets(prefix->length);
-	for (int i = 0; i < 4; i++)
-		v4[i] = ipv6->s6_addr[offsets[i]];
-	return true;
-}
-
 bool nat64_is_well_known(const struct nat64_prefix *prefix)
 {
-	return prefix->length == TNAT64_WELL_KNOWN_LENGTH && memcmp(prefix->bytes, well_known, 16) == 0;
+	return prefix->length == TNAT64_WELL_KNOWN_LENGTH && half(prefix->bytes) == half(well_known) &&
+	       half(prefix->bytes + 8) == half(well_known + 8);
 }
 
 /* Special-purpose ranges that are not globally reachable (RFC 6890); the same list as

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "tnat64.h"
@@ -19,7 +20,7 @@ static const char *method_name(enum method method)
 	return method == METHOD_NAT64 ? "NAT64" : "IPv4";
 }
 
-static void target_of(const struct sockaddr_in *dest, enum method method, const struct nat64_prefix *prefix,
+static inline __attribute__((always_inline)) void target_of(const struct sockaddr_in *dest, enum method method, const struct nat64_prefix *prefix,
 		      struct sockaddr_in6 *target)
 {
 	*target = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = dest->sin_port};
@@ -64,6 +65,17 @@ static void record(int fd, uint64_t word, const struct sockaddr_in *dest, enum m
 		registry_set(fd, fd_peer_word(word, dest, method) | (r < 0 ? FD_PENDING | (learn ? FD_LEARN : 0) : 0));
 }
 
+static void log_attempt(int fd, const struct sockaddr_in *dest, enum method method, const struct sockaddr_in6 *target,
+			ssize_t r, int error, enum reach_kind kind)
+{
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	char text[46], name[24];
+	log_msg(LOG_DEBUG, "%s fd %d via %s to [%s]:%u: %s", kind == REACH_SEND ? "send" : "connect", fd,
+		method_name(method), log_ipv6(&target->sin6_addr, text), ntohs(dest->sin_port),
+		r < 0 ? log_errno(error, name) : kind == REACH_SEND ? "sent" : "connected");
+}
+
 /* `learn`: the way was chosen by the cache, so how it ends is worth remembering. */
 static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, enum method method,
 		       const struct nat64_prefix *prefix, bool learn, reach_fn reach, void *ctx, enum reach_kind kind)
@@ -73,12 +85,7 @@ static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, en
 	ssize_t r = reach(fd, &target, ctx);
 	int error = r < 0 ? errno : 0;
 	record(fd, word, dest, method, &target, learn, r, error, kind);
-	if (log_enabled(LOG_DEBUG)) {
-		char text[46], name[24];
-		log_msg(LOG_DEBUG, "%s fd %d via %s to [%s]:%u: %s", kind == REACH_SEND ? "send" : "connect", fd,
-			method_name(method), log_ipv6(&target.sin6_addr, text), ntohs(dest->sin_port),
-			r < 0 ? log_errno(error, name) : kind == REACH_SEND ? "sent" : "connected");
-	}
+	log_attempt(fd, dest, method, &target, r, error, kind);
 	if (r < 0)
 		errno = error; /* on success errno stays as the program left it */
 	return r;
@@ -133,7 +140,7 @@ static bool still_pending(int fd)
 }
 
 /* The rule's way, or IPv4 when the socket can only go there; RULE_NONE warns. */
-static bool goes_ipv4(uint64_t word, const struct sockaddr_in *dest, struct rule *rule)
+static inline __attribute__((always_inline)) bool goes_ipv4(uint64_t word, const struct sockaddr_in *dest, struct rule *rule)
 {
 	*rule = config_resolve(tnat64_config(), dest->sin_addr);
 	if (rule->kind == RULE_NONE)
@@ -141,13 +148,87 @@ static bool goes_ipv4(uint64_t word, const struct sockaddr_in *dest, struct rule
 	return rule->kind != RULE_NAT64 || (word & FD_BOUND4);
 }
 
+__thread uint64_t route_memo __attribute__((tls_model("initial-exec")));
+uint64_t route_epoch = ROUTE_MEMO_SET;
+
+void route_new_epoch(void)
+{
+	/* Bits 40-62 count; the count wraps within them, bit 63 stays set. */
+	uint64_t old = __atomic_load_n(&route_epoch, __ATOMIC_RELAXED), next;
+	do
+		next = ROUTE_MEMO_SET | ((old + (1ULL << 40)) & ~ROUTE_MEMO_SET);
+	while (!__atomic_compare_exchange_n(&route_epoch, &old, next, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
+/* The prefix a way goes through (NULL for IPv4). */
+static const struct nat64_prefix *prefix_of(int way)
+{
+	const struct config *cfg = tnat64_config();
+	return way == ROUTE_WAY_IPV4		? NULL
+	       : way == ROUTE_WAY_FALLBACK ? config_fallback_prefix(cfg)
+					   : &cfg->paths[way - ROUTE_WAY_PATH].prefix;
+}
+
+int route_way(struct in_addr dest, const struct nat64_prefix **prefix)
+{
+	const struct nat64_prefix *ignored;
+	if (!prefix)
+		prefix = &ignored;
+	int way = route_remembered(dest);
+	if (way >= 0) {
+		*prefix = prefix_of(way); /* a remembered IPv4 way is the rules' (the cache's runs out) */
+		return way;
+	}
+	uint64_t epoch = __atomic_load_n(&route_epoch, __ATOMIC_RELAXED); /* before the cache is read */
+	const struct config *cfg = tnat64_config();
+	struct rule rule = config_resolve(cfg, dest);
+	*prefix = rule.kind == RULE_NAT64 ? rule.prefix : NULL;
+	if (rule.kind == RULE_NONE)
+		warn_once_no_prefix(&(struct sockaddr_in){.sin_addr = dest});
+	if (rule.kind != RULE_NAT64)
+		way = ROUTE_WAY_IPV4;
+	else if (cache_prefers_ipv4(dest))
+		return ROUTE_WAY_IPV4; /* not remembered: it runs out in time, not by a change */
+	else if (rule.prefix == config_fallback_prefix(cfg))
+		way = ROUTE_WAY_FALLBACK;
+	else
+		way = ROUTE_WAY_PATH + (int)((const struct config_path *)((const char *)rule.prefix -
+								      offsetof(struct config_path, prefix)) -
+					     cfg->paths);
+	if (way <= 0xff)
+		route_memo = epoch | dest.s_addr | ((uint64_t)way << ROUTE_MEMO_WAY_SHIFT);
+	return way;
+}
+
 enum method route_choose(uint64_t word, const struct sockaddr_in *dest, struct sockaddr_in6 *target)
 {
-	struct rule rule;
-	enum method method =
-		goes_ipv4(word, dest, &rule) || cache_prefers_ipv4(dest->sin_addr) ? METHOD_IPV4 : METHOD_NAT64;
-	target_of(dest, method, rule.prefix, target);
-	return method;
+	int way = word & FD_BOUND4 ? ROUTE_WAY_IPV4 : route_way(dest->sin_addr, NULL);
+	route_target(dest, way, target);
+	return way == ROUTE_WAY_IPV4 ? METHOD_IPV4 : METHOD_NAT64;
+}
+
+/* The first way had no route (or is broken): learn it, and try the other one on the same call.
+ * `saved`: errno as the program left it, which a success must leave. */
+static ssize_t fall_back(int fd, uint64_t word, const struct sockaddr_in *dest, const struct nat64_prefix *prefix,
+			 enum method first, int saved, reach_fn reach, void *ctx, enum reach_kind kind)
+{
+	int first_error = errno;
+	if (TNAT64_BROKEN(first_error))
+		cache_learn(dest->sin_addr, first, false);
+	if (!TNAT64_UNREACHABLE(first_error))
+		return -1;
+	enum method second = first == METHOD_NAT64 ? METHOD_IPV4 : METHOD_NAT64;
+	char name[24];
+	log_msg(LOG_INFO, "fd %d: %s unreachable (%s), trying %s", fd, method_name(first), log_errno(first_error, name),
+		method_name(second));
+	ssize_t r = attempt(fd, word, dest, second, prefix, true, reach, ctx, kind);
+	if (r >= 0) {
+		errno = saved;
+		return r;
+	}
+	if (second == METHOD_NAT64 && !(kind == REACH_CONNECT && started(r, errno)))
+		errno = first_error; /* the IPv4 attempt's error is the program's own */
+	return -1;
 }
 
 ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx,
@@ -168,47 +249,27 @@ ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach
 
 	int saved = errno;
 	enum method first = cache_prefers_ipv4(dest->sin_addr) ? METHOD_IPV4 : METHOD_NAT64;
-	enum method second = first == METHOD_NAT64 ? METHOD_IPV4 : METHOD_NAT64;
 	ssize_t r = attempt(fd, word, dest, first, rule.prefix, true, reach, ctx, kind);
 	if (r >= 0) {
 		errno = saved;
 		return r;
 	}
-	int first_error = errno;
-	if (TNAT64_BROKEN(first_error))
-		cache_learn(dest->sin_addr, first, false);
-	if (!TNAT64_UNREACHABLE(first_error))
-		return -1;
-	char name[24];
-	log_msg(LOG_INFO, "fd %d: %s unreachable (%s), trying %s", fd, method_name(first), log_errno(first_error, name),
-		method_name(second));
-	r = attempt(fd, word, dest, second, rule.prefix, true, reach, ctx, kind);
-	if (r >= 0) {
-		errno = saved;
-		return r;
-	}
-	if (second == METHOD_NAT64 && !(kind == REACH_CONNECT && started(r, errno)))
-		errno = first_error; /* the IPv4 attempt's error is the program's own */
-	return -1;
+	return fall_back(fd, word, dest, rule.prefix, first, saved, reach, ctx, kind);
 }
 
-int served_destination(uint64_t word, const struct sockaddr *addr, socklen_t len, bool datagram,
-		       struct sockaddr_in *out)
+ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx)
 {
-	if (word & FD_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
-		if (len < sizeof(*in6) || addr->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-			return 0;
-		*out = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = in6->sin6_port};
-		memcpy(&out->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
-		return 1;
-	}
-	struct sockaddr_in unspec;
-	if (datagram && len >= sizeof(unspec) && addr->sa_family == AF_UNSPEC) {
-		/* udp_sendmsg() reads an AF_UNSPEC destination as AF_INET (old programs send so). */
-		memcpy(&unspec, addr, sizeof(unspec));
-		unspec.sin_family = AF_INET;
-		addr = (const struct sockaddr *)&unspec;
-	}
-	return ipv4_sockaddr_arg(addr, len, false, out) < 0 ? -1 : 1;
+	const struct nat64_prefix *prefix = NULL;
+	int way = word & FD_BOUND4 ? ROUTE_WAY_IPV4 : route_way(dest->sin_addr, &prefix);
+	enum method method = way == ROUTE_WAY_IPV4 ? METHOD_IPV4 : METHOD_NAT64;
+	struct sockaddr_in6 target;
+	route_target(dest, way, &target);
+	int saved = errno;
+	ssize_t r = reach(fd, &target, ctx);
+	int error = r < 0 ? errno : 0;
+	record(fd, word, dest, method, &target, false, r, error, REACH_SEND);
+	log_attempt(fd, dest, method, &target, r, error, REACH_SEND);
+	if (r >= 0 || !prefix) /* sent, or IPv4 is the only way */
+		return r;
+	return fall_back(fd, word, dest, prefix, method, saved, reach, ctx, REACH_SEND);
 }

@@ -67,7 +67,7 @@ static int sendmmsg_served(int fd, uint64_t word, struct mmsghdr *vec, unsigned 
 			struct sockaddr_in dest;
 			struct message m = {&vec[sent].msg_hdr, flags};
 			served_destination(word, m.msg->msg_name, m.msg->msg_namelen, true, &dest);
-			ssize_t one = route_reach(fd, word, &dest, reach_one, &m, REACH_SEND);
+			ssize_t one = route_send(fd, word, &dest, reach_one, &m);
 			if (one < 0)
 				return sent > 0 ? (int)sent : -1;
 			vec[sent++].msg_len = (unsigned int)one;

@@ -31,7 +31,7 @@ static __attribute__((noinline)) ssize_t sendmsg_served(int fd, const struct msg
 	struct message m = {msg, flags};
 	if (!datagram)
 		return route_reach(fd, word, &dest, reach_sendmsg, &m, REACH_CONNECT);
-	return route_reach(fd, filter_before_send(fd, word), &dest, reach_sendmsg, &m, REACH_SEND);
+	return route_send(fd, filter_before_send(fd, word), &dest, reach_sendmsg, &m);
 }
 
 TNAT64_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)

@@ -15,11 +15,10 @@ static ssize_t reach_sendto(int fd, const struct sockaddr_in6 *target, void *ctx
 	return libc.sendto(fd, p->buf, p->len, p->flags, (const struct sockaddr *)target, sizeof(*target));
 }
 
-static __attribute__((noinline)) ssize_t sendto_served(int fd, const void *buf, size_t len, int flags,
-						       const struct sockaddr *addr, socklen_t addr_len)
+/* Everything but the usual datagram. */
+static __attribute__((noinline)) ssize_t sendto_long(int fd, uint64_t word, const void *buf, size_t len, int flags,
+						     const struct sockaddr *addr, socklen_t addr_len)
 {
-	tnat64_init();
-	uint64_t word = fd_state(fd);
 	bool datagram = word & FD_DGRAM;
 	if (!(word & FD_SERVED) || !addr || addr_len < sizeof(sa_family_t) || !(datagram || (flags & MSG_FASTOPEN)))
 		return libc.sendto(fd, buf, len, flags, addr, addr_len);
@@ -30,7 +29,23 @@ static __attribute__((noinline)) ssize_t sendto_served(int fd, const void *buf, 
 	struct payload p = {buf, len, flags};
 	if (!datagram)
 		return route_reach(fd, word, &dest, reach_sendto, &p, REACH_CONNECT);
-	return route_reach(fd, filter_before_send(fd, word), &dest, reach_sendto, &p, REACH_SEND);
+	return route_send(fd, filter_before_send(fd, word), &dest, reach_sendto, &p);
+}
+
+static __attribute__((noinline)) ssize_t sendto_served(int fd, const void *buf, size_t len, int flags,
+						       const struct sockaddr *addr, socklen_t addr_len)
+{
+	tnat64_init();
+	uint64_t word = fd_state(fd);
+	struct sockaddr_in6 target;
+	if (!datagram_fast(word, addr, addr_len, &target))
+		return sendto_long(fd, word, buf, len, flags, addr, addr_len);
+	int saved = errno;
+	ssize_t r = libc.sendto(fd, buf, len, flags, (const struct sockaddr *)&target, sizeof(target));
+	if (r >= 0 || !TNAT64_UNREACHABLE(errno))
+		return r;
+	errno = saved; /* no route: the long way tries the other, and learns */
+	return sendto_long(fd, word, buf, len, flags, addr, addr_len);
 }
 
 TNAT64_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,

@@ -56,22 +56,15 @@ int copy_sockaddr(const void *sa, socklen_t size, struct sockaddr *addr, socklen
 	return 0;
 }
 
-/* What a datagram's way says about its sender, for the unconnected socket that will answer: one
- * heard over IPv4 that the rules send through NAT64 is answered over IPv4 (for TNAT64_CACHE_TTL),
- * and one heard through NAT64 is no longer sent over IPv4. */
-static void heard_from(uint64_t word, struct in_addr source, enum method method)
+void heard_news(struct in_addr source, enum method method)
 {
-	if (word & FD_PEER)
-		return; /* a connected socket's way is settled */
-	if (method == METHOD_NAT64) {
-		if (cache_prefers_ipv4(source))
-			cache_learn(source, METHOD_NAT64, true);
-	} else if (!cache_prefers_ipv4(source) && config_resolve(tnat64_config(), source).kind == RULE_NAT64) {
+	if (method == METHOD_NAT64)
+		cache_learn(source, METHOD_NAT64, true);
+	else if (route_way(source, NULL) != ROUTE_WAY_IPV4)
 		cache_learn(source, METHOD_NAT64, false);
-	}
 }
 
-bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out)
+bool arrival_view_slow(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out)
 {
 	struct in_addr ipv4;
 	if (real_len < sizeof(*real) || real->sin6_family != AF_INET6) { /* no address (TCP), or not IPv6 */
@@ -79,11 +72,11 @@ bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real
 		memcpy(&out->addr, real, out->size);
 		return true;
 	}
-	bool mapped = IN6_IS_ADDR_V4MAPPED(&real->sin6_addr);
 	if (word & FD_INET6) {
 		out->addr.in6 = *real;
 		out->size = sizeof(out->addr.in6);
-		if ((word & FD_SHOW_MAPPED) && !mapped && config_extract(tnat64_config(), &real->sin6_addr, &ipv4)) {
+		if ((word & FD_SHOW_MAPPED) && !IN6_IS_ADDR_V4MAPPED(&real->sin6_addr) &&
+		    config_extract(tnat64_config(), &real->sin6_addr, &ipv4)) {
 			ipv4_mapped(ipv4, &out->addr.in6.sin6_addr);
 			out->addr.in6.sin6_flowinfo = 0;
 			out->addr.in6.sin6_scope_id = 0;
@@ -91,19 +84,13 @@ bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real
 		}
 		return true;
 	}
-	ipv4_view(real, &out->addr.in);
+	/* Native IPv6: an AF_INET socket never hears from it. */
 	out->size = sizeof(out->addr.in);
-	if (mapped) {
-		heard_from(word, out->addr.in.sin_addr, METHOD_IPV4);
-		return true;
-	}
-	if (!config_extract(tnat64_config(), &real->sin6_addr, &ipv4))
-		return false; /* native IPv6: an AF_INET socket never hears from it */
-	heard_from(word, ipv4, METHOD_NAT64);
-	return true;
+	ipv4_view(real, &out->addr.in);
+	return false;
 }
 
-int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out)
+int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, enum unspec unspec, struct sockaddr_in *out)
 {
 	/* The kernel refuses a length beyond any address before it looks at one. */
 	if (len < sizeof(*out) || len > sizeof(struct sockaddr_storage)) {
@@ -111,7 +98,7 @@ int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_an
 		return -1;
 	}
 	memcpy(out, addr, sizeof(*out));
-	if (out->sin_family == AF_UNSPEC && unspec_any && out->sin_addr.s_addr == htonl(INADDR_ANY))
+	if (out->sin_family == AF_UNSPEC && (unspec == UNSPEC_ANY_ADDRESS || (unspec == UNSPEC_ANY_BIND && out->sin_addr.s_addr == htonl(INADDR_ANY))))
 		out->sin_family = AF_INET;
 	if (out->sin_family != AF_INET) {
 		errno = EAFNOSUPPORT;

@@ -13,11 +13,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "defaults.h"
+#include "../bpf/tnat64.h"
 
 /* Only the intercepted calls are exported; everything else stays inside the library. */
 #define TNAT64_EXPORT __attribute__((visibility("default")))
@@ -44,8 +46,66 @@ enum prefix_error {
 enum prefix_error nat64_prefix_parse(const char *text, struct nat64_prefix *out);
 const char *prefix_error_code(enum prefix_error error);
 const char *prefix_error_text(enum prefix_error error);
-void nat64_synthesize(const struct nat64_prefix *prefix, struct in_addr ipv4, struct in6_addr *out);
-bool nat64_extract(const struct nat64_prefix *prefix, const struct in6_addr *ipv6, struct in_addr *out);
+void nat64_synthesize_any(const struct nat64_prefix *prefix, struct in_addr ipv4, struct in6_addr *out);
+/* The IPv4-embedded address of `ipv4` under `prefix`. Inline: it is on the path of every datagram. */
+static inline void nat64_synthesize(const struct nat64_prefix *prefix, struct in_addr ipv4, struct in6_addr *out)
+{
+	if (prefix->length != 96)
+		return nat64_synthesize_any(prefix, ipv4, out);
+	memcpy(out->s6_addr, prefix->bytes, 12);
+	memcpy(&out->s6_addr[12], &ipv4.s_addr, 4);
+}
+
+/* Bits 64-71 of every IPv4-embedded address: zero (RFC 6052 §2.2). */
+#define U_OCTET 8
+
+/* The byte offsets of the IPv4 address under a prefix of each length (RFC 6052 §2.2). */
+const uint8_t *ipv4_offsets(unsigned length);
+
+/* The address's two halves, as numbers: a prefix test is then two masked compares, which
+ * matters on the path of every datagram. */
+static inline uint64_t half(const uint8_t *bytes)
+{
+	uint64_t v;
+	memcpy(&v, bytes, 8);
+	return __builtin_bswap64(v);
+}
+
+/* Whether `ipv6` starts with the prefix (its first `length` bits, 32 to 96). */
+static inline bool prefix_holds(const struct nat64_prefix *prefix, const uint8_t *ipv6)
+{
+	unsigned length = prefix->length;
+	if (length == 96) { /* the common case: whole words, equal or not */
+		uint64_t a, b;
+		uint32_t c, d;
+		memcpy(&a, ipv6, 8);
+		memcpy(&b, prefix->bytes, 8);
+		memcpy(&c, ipv6 + 8, 4);
+		memcpy(&d, prefix->bytes + 8, 4);
+		return a == b && c == d;
+	}
+	uint64_t high = length >= 64 ? ~0ULL : ~0ULL << (64 - length);
+	uint64_t low = length > 64 ? ~0ULL << (128 - length) : 0;
+	return ((half(ipv6) ^ half(prefix->bytes)) & high) == 0 && ((half(ipv6 + 8) ^ half(prefix->bytes + 8)) & low) == 0;
+}
+
+/* The IPv4 address `ipv6` carries under `prefix`, if it is under it. Inline: it is on the path of
+ * every datagram received. */
+static inline bool nat64_extract(const struct nat64_prefix *prefix, const struct in6_addr *ipv6, struct in_addr *out)
+{
+	uint8_t *v4 = (uint8_t *)&out->s_addr;
+	if (!prefix_holds(prefix, ipv6->s6_addr) || ipv6->s6_addr[U_OCTET] != 0)
+		return false;
+	if (prefix->length == 96) {
+		memcpy(v4, &ipv6->s6_addr[12], 4);
+		return true;
+	}
+	const uint8_t *offsets = ipv4_offsets(prefix->length);
+	for (int i = 0; i < 4; i++)
+		v4[i] = ipv6->s6_addr[offsets[i]];
+	return true;
+}
+
 bool nat64_is_well_known(const struct nat64_prefix *prefix);
 bool ipv4_is_non_global(struct in_addr ipv4);
 bool ipv4_parse(const char *text, struct in_addr *out);
@@ -89,16 +149,72 @@ struct rule {
 	const struct nat64_prefix *prefix; /* RULE_NAT64 and RULE_NONE */
 };
 
-/* Loopback and `local` go direct; else the most specific path, the default, the well-known
- * prefix; the well-known prefix never carries a non-global address (RULE_NONE). */
-struct rule config_resolve(const struct config *cfg, struct in_addr ipv4);
+/* With no default prefix configured, destinations go through the well-known prefix. */
+extern const struct nat64_prefix config_builtin_prefix;
 
 /* The prefix of destinations no path covers: the default one, else the well-known one. */
-const struct nat64_prefix *config_fallback_prefix(const struct config *cfg);
+static inline const struct nat64_prefix *config_fallback_prefix(const struct config *cfg)
+{
+	return cfg->has_default ? &cfg->default_prefix : &config_builtin_prefix;
+}
+
+static inline uint32_t ipv4_mask(unsigned length)
+{
+	return length == 0 ? 0 : 0xffffffffu << (32 - length);
+}
+
+static inline bool ipv4_net_holds(const struct ipv4_net *net, uint32_t address)
+{
+	return (address & ipv4_mask(net->length)) == net->address;
+}
+
+/* Loopback and `local` go direct (the always-IPv4 networks: bpf/tnat64.h's table, for every part);
+ * else the most specific path, the default, the well-known prefix; the well-known prefix never
+ * carries a non-global address (RULE_NONE). Inline: it decides every datagram's way. */
+static inline struct rule config_resolve(const struct config *cfg, struct in_addr ipv4)
+{
+	uint32_t address = ntohl(ipv4.s_addr);
+	static const struct {
+		uint32_t address;
+		uint8_t length;
+	} always_ipv4[] = TNAT64_ALWAYS_IPV4_NETS;
+	/* Unrolled, the table's masks are constants: a few instructions for every datagram. */
+#pragma GCC unroll 16
+	for (size_t i = 0; i < sizeof(always_ipv4) / sizeof(always_ipv4[0]); i++)
+		if ((address & ipv4_mask(always_ipv4[i].length)) == always_ipv4[i].address)
+			return (struct rule){.kind = RULE_LOCAL};
+	for (size_t i = 0; i < cfg->n_locals; i++)
+		if (ipv4_net_holds(&cfg->locals[i], address))
+			return (struct rule){.kind = RULE_LOCAL};
+
+	const struct nat64_prefix *prefix = NULL;
+	int best = -1;
+	for (size_t i = 0; i < cfg->n_paths; i++) {
+		for (size_t j = 0; j < cfg->paths[i].n_subnets; j++) {
+			const struct ipv4_net *net = &cfg->paths[i].subnets[j];
+			if (ipv4_net_holds(net, address) && net->length > best) {
+				best = net->length;
+				prefix = &cfg->paths[i].prefix;
+			}
+		}
+	}
+	if (!prefix)
+		prefix = config_fallback_prefix(cfg);
+	if (nat64_is_well_known(prefix) && ipv4_is_non_global(ipv4))
+		return (struct rule){.kind = RULE_NONE, .prefix = prefix};
+	return (struct rule){.kind = RULE_NAT64, .prefix = prefix};
+}
+
 
 /* The IPv4 address a NAT64 address carries, through the most specific (longest) prefix in use
  * that holds it: every path's, and the default one (the well-known one when none is set). */
-bool config_extract(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out);
+bool config_extract_paths(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out);
+static inline bool config_extract(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out)
+{
+	if (cfg->n_paths == 0) /* the common case, inline: one prefix */
+		return nat64_extract(config_fallback_prefix(cfg), ipv6, out);
+	return config_extract_paths(cfg, ipv6, out);
+}
 
 /* Which file is in force, as configFileInForce (src/lib/config.ts) answers: the explicit one, else
  * a non-empty $TNAT64_CONF_FILE (both must then exist and parse), else /etc/tnat64.conf when it
@@ -166,8 +282,8 @@ uint64_t fd_probe(int fd);
 /* The descriptor's word. */
 static inline uint64_t fd_state(int fd)
 {
-	uint64_t word =
-		fd >= 0 && (unsigned int)fd < registry_size ? __atomic_load_n(&registry_words[fd], __ATOMIC_ACQUIRE) : 0;
+	/* Unsigned: a negative number is beyond the registry too. */
+	uint64_t word = (unsigned int)fd < registry_size ? __atomic_load_n(&registry_words[fd], __ATOMIC_ACQUIRE) : 0;
 	return word & FD_KNOWN ? word : fd_probe(fd);
 }
 
@@ -238,7 +354,12 @@ bool source_is_ipv4(const struct in6_addr *source);
 
 /* ---- cache.c: destinations to try over IPv4 first, for a while ---------------------------- */
 
-bool cache_prefers_ipv4(struct in_addr destination);
+extern bool cache_used;
+bool cache_lookup(struct in_addr destination);
+static inline bool cache_prefers_ipv4(struct in_addr destination)
+{
+	return __atomic_load_n(&cache_used, __ATOMIC_RELAXED) && cache_lookup(destination);
+}
 /* What an attempt by `method` taught: it worked, or this way is broken for now. */
 void cache_learn(struct in_addr destination, enum method method, bool worked);
 
@@ -257,15 +378,19 @@ enum reach_kind {
  * when it started or made a connection. */
 ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx,
 		    enum reach_kind kind);
+/* One datagram: route_reach(fd, word, dest, reach, ctx, REACH_SEND), its usual case made short. */
+ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);
 /* The first way route_reach() would take, and its address, for calls that batch (sendmmsg). */
 enum method route_choose(uint64_t word, const struct sockaddr_in *dest, struct sockaddr_in6 *target);
 
-/* The IPv4 destination a served socket's address argument names: a sockaddr_in for a swapped
- * socket, an IPv4-mapped sockaddr_in6 for the program's own AF_INET6 one. 1 when it names one,
- * 0 when the call is not the library's (pass it through), -1 with errno as an AF_INET socket's
- * kernel answers. `datagram`: a send, where AF_UNSPEC is AF_INET as the kernel reads it. */
-int served_destination(uint64_t word, const struct sockaddr *addr, socklen_t len, bool datagram,
-		       struct sockaddr_in *out);
+/* A destination's way: ROUTE_WAY_IPV4, or through the prefix of the fallback or of path i. */
+enum { ROUTE_WAY_IPV4 = 0, ROUTE_WAY_FALLBACK = 1, ROUTE_WAY_PATH = 2 };
+
+/* The way to `dest` by the rules and what was learnt (no socket's own reasons), remembered;
+ * `prefix` (may be NULL): the rules' prefix for it, NULL when they send it over IPv4. */
+int route_way(struct in_addr dest, const struct nat64_prefix **prefix);
+
+
 
 /* ---- cmsg.c: control messages of a swapped socket, as an AF_INET socket has them ----------- */
 
@@ -355,7 +480,11 @@ static inline void tnat64_init(void)
 
 /* False when the configuration is broken: every call then passes through untouched. */
 bool tnat64_active(void);
-const struct config *tnat64_config(void);
+extern struct config tnat64_configuration; /* read through tnat64_config() */
+static inline const struct config *tnat64_config(void)
+{
+	return &tnat64_configuration;
+}
 
 /* ---- sockaddr.c --------------------------------------------------------------------------- */
 
@@ -363,10 +492,35 @@ const struct config *tnat64_config(void);
 void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out);
 /* The IPv4 address an AF_INET6 socket address stands for, as an IPv4 application sees it. */
 void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out);
+/* What an AF_INET socket's call makes of an AF_UNSPEC address. */
+enum unspec {
+	UNSPEC_REFUSED,     /* connect(): EAFNOSUPPORT */
+	UNSPEC_ANY_BIND,    /* bind(): 0.0.0.0 only */
+	UNSPEC_ANY_ADDRESS, /* a datagram's destination: udp_sendmsg() reads it as AF_INET (old programs send so) */
+};
+
 /* The sockaddr_in a program passed for its AF_INET socket, checked as the kernel checks it
- * (EINVAL when short or longer than any address, EAFNOSUPPORT for another family; bind() also
- * takes AF_UNSPEC with 0.0.0.0). */
-int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, bool unspec_any, struct sockaddr_in *out);
+ * (EINVAL when short or longer than any address, EAFNOSUPPORT for another family). */
+int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, enum unspec unspec, struct sockaddr_in *out);
+
+/* The IPv4 destination a served socket's address argument names: a sockaddr_in for a swapped
+ * socket, an IPv4-mapped sockaddr_in6 for the program's own AF_INET6 one. 1 when it names one,
+ * 0 when the call is not the library's (pass it through), -1 with errno as an AF_INET socket's
+ * kernel answers. `datagram`: a send, where AF_UNSPEC is AF_INET as the kernel reads it. */
+static inline int served_destination(uint64_t word, const struct sockaddr *addr, socklen_t len, bool datagram,
+				     struct sockaddr_in *out)
+{
+	if (word & FD_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		if (len < sizeof(*in6) || addr->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return 0;
+		*out = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = in6->sin6_port};
+		memcpy(&out->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+		return 1;
+	}
+	return ipv4_sockaddr_arg(addr, len, datagram ? UNSPEC_ANY_ADDRESS : UNSPEC_REFUSED, out) < 0 ? -1 : 1;
+}
+
 /* Copies an address of `size` bytes out as the kernel would: truncated to *len, *len set to the
  * full size (0 for none, as a TCP socket's recvfrom gives). */
 int copy_sockaddr(const void *sa, socklen_t size, struct sockaddr *addr, socklen_t *len);
@@ -381,13 +535,20 @@ struct view {
 	socklen_t size;
 };
 
+/* copy_sockaddr() of a view; inline for the usual sockaddr_in into a buffer that holds it. */
+static inline int copy_view(const struct view *view, struct sockaddr *addr, socklen_t *len)
+{
+	if (view->size == sizeof(struct sockaddr_in) && addr && len && (int)*len >= (int)sizeof(struct sockaddr_in)) {
+		memcpy(addr, &view->addr.in, sizeof(struct sockaddr_in));
+		*len = sizeof(struct sockaddr_in);
+		return 0;
+	}
+	return copy_sockaddr(&view->addr, view->size, addr, len);
+}
+
 /* The peer of a served socket as the program sees it: 0, -1 with errno as getpeername() gives
  * it, or 1 when the number turns out not to be ours any more (the caller then passes through). */
 int served_peer(int fd, uint64_t word, struct view *out);
-/* How a served socket's received source looks to the program: a swapped socket's is a
- * sockaddr_in, the program's own AF_INET6 socket sees the mapped address of a NAT64 peer. False
- * when a swapped socket got what an AF_INET one never would (native IPv6): the caller drops it. */
-bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out);
 /* Drops a datagram arrival_view() refused (a peek left it at the head of the queue); whether
  * to wait for the next one, as the call would have (else errno is EAGAIN). */
 bool arrival_drop(int fd, int flags);
@@ -396,6 +557,94 @@ bool arrival_drop(int fd, int flags);
 static inline bool arrival_screened_here(uint64_t word)
 {
 	return (word & (FD_SWAPPED | FD_DGRAM | FD_FILTERED | FD_PEER)) == (FD_SWAPPED | FD_DGRAM);
+}
+
+/* ---- route.c: the way of the last datagram, remembered ------------------------------------ */
+
+/* The way this thread last decided, while nothing that decides ways has changed since: a
+ * datagram to the same destination then costs a few instructions, not the rules' walk. Bits
+ * 0-31 the IPv4 address, 32-39 the way, 40-62 the route_epoch it was decided in, 63 set. One
+ * word: a signal handler never sees half of one. */
+extern __thread uint64_t route_memo __attribute__((tls_model("initial-exec")));
+/* The memo's bits 40-63 as they are now: bumped (route_new_epoch) by every change to what was
+ * learnt (cache.c), which ends every memo. */
+extern uint64_t route_epoch;
+#define ROUTE_MEMO_SET (1ULL << 63)
+#define ROUTE_MEMO_WAY_SHIFT 32
+#define ROUTE_MEMO_WAY (0xffULL << ROUTE_MEMO_WAY_SHIFT)
+void route_new_epoch(void);
+
+/* The remembered way to `dest`, or -1. */
+static inline int route_remembered(struct in_addr dest)
+{
+	uint64_t memo = route_memo;
+	uint64_t key = __atomic_load_n(&route_epoch, __ATOMIC_RELAXED) | dest.s_addr;
+	return (memo & ~ROUTE_MEMO_WAY) == key ? (int)((memo & ROUTE_MEMO_WAY) >> ROUTE_MEMO_WAY_SHIFT) : -1;
+}
+
+/* Where a datagram to `dest` goes by `way`. */
+static inline void route_target(const struct sockaddr_in *dest, int way, struct sockaddr_in6 *target)
+{
+	const struct config *cfg = tnat64_config();
+	*target = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = dest->sin_port};
+	if (way == ROUTE_WAY_IPV4)
+		ipv4_mapped(dest->sin_addr, &target->sin6_addr);
+	else
+		nat64_synthesize(way == ROUTE_WAY_FALLBACK ? config_fallback_prefix(cfg) : &cfg->paths[way - ROUTE_WAY_PATH].prefix,
+				 dest->sin_addr, &target->sin6_addr);
+}
+
+
+/* The usual datagram: a swapped UDP socket already screened, a sockaddr_in to a destination
+ * whose way this thread remembers, no debug log: its target, in a few instructions. False: the
+ * long way (route_send). */
+static inline bool datagram_fast(uint64_t word, const struct sockaddr *addr, socklen_t len, struct sockaddr_in6 *target)
+{
+	if ((word & (FD_SWAPPED | FD_DGRAM | FD_SCREENED | FD_BOUND4)) != (FD_SWAPPED | FD_DGRAM | FD_SCREENED) || !addr ||
+	    len != sizeof(struct sockaddr_in) || addr->sa_family != AF_INET || log_enabled(LOG_DEBUG))
+		return false;
+	const struct sockaddr_in *dest = (const struct sockaddr_in *)addr;
+	int way = route_remembered(dest->sin_addr);
+	if (way < 0)
+		return false;
+	route_target(dest, way, target);
+	return true;
+}
+
+
+/* What a datagram's way says about its sender, for the unconnected socket that will answer: one
+ * heard over IPv4 that the rules send through NAT64 is answered over IPv4 (for TNAT64_CACHE_TTL),
+ * and one heard through NAT64 is no longer sent over IPv4. Inline: mostly there is no news. */
+void heard_news(struct in_addr source, enum method method);
+static inline void heard_from(uint64_t word, struct in_addr source, enum method method)
+{
+	if (word & FD_PEER)
+		return; /* a connected socket's way is settled */
+	if (method == METHOD_NAT64 ? cache_prefers_ipv4(source) : route_remembered(source) != ROUTE_WAY_IPV4)
+		heard_news(source, method);
+}
+
+bool arrival_view_slow(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out);
+/* How a served socket's received source looks to the program: a swapped socket's is a
+ * sockaddr_in, the program's own AF_INET6 socket sees the mapped address of a NAT64 peer. False
+ * when a swapped socket got what an AF_INET one never would (native IPv6): the caller drops it. */
+static inline bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out)
+{
+	/* The usual datagram of a swapped socket, inline: from an IPv4 host, or through NAT64. */
+	if (!(word & FD_SWAPPED) || real_len != sizeof(*real) || real->sin6_family != AF_INET6)
+		return arrival_view_slow(word, real, real_len, out);
+	out->size = sizeof(out->addr.in);
+	out->addr.in = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = real->sin6_port};
+	struct in_addr *source = &out->addr.in.sin_addr;
+	enum method way = METHOD_IPV4;
+	if (IN6_IS_ADDR_V4MAPPED(&real->sin6_addr))
+		memcpy(source, &real->sin6_addr.s6_addr[12], 4);
+	else if (config_extract(tnat64_config(), &real->sin6_addr, source))
+		way = METHOD_NAT64;
+	else
+		return arrival_view_slow(word, real, real_len, out);
+	heard_from(word, *source, way);
+	return true;
 }
 
 #endif
