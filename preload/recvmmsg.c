@@ -22,7 +22,7 @@ static int recvmmsg_served(int fd, uint64_t word, struct mmsghdr *vec, unsigned 
 			bool named = vec[i].msg_hdr.msg_name || arrival_screened_here(word);
 			batch[i].msg_hdr.msg_name = named ? &real[i] : NULL;
 			batch[i].msg_hdr.msg_namelen = named ? sizeof(real[i]) : 0;
-			control_prepare(word, &vec[i].msg_hdr, &batch[i].msg_hdr, &rooms[i]);
+			control_prepare(word, flags, &batch[i].msg_hdr, &rooms[i]);
 		}
 		int r = libc.recvmmsg(fd, batch, vlen, flags, timeout);
 		if (r < 0)
@@ -39,7 +39,7 @@ static int recvmmsg_served(int fd, uint64_t word, struct mmsghdr *vec, unsigned 
 				return i > 0 ? i : -1;
 			msg->msg_flags = batch[i].msg_hdr.msg_flags;
 			vec[i].msg_len = batch[i].msg_len;
-			control_finish(word, &batch[i].msg_hdr, msg);
+			control_finish(&batch[i].msg_hdr, msg);
 		}
 		return r;
 	refused:

@@ -31,7 +31,7 @@ static ssize_t recvmsg_served(int fd, uint64_t word, struct msghdr *msg, int fla
 		struct msghdr kernel = *msg;
 		kernel.msg_name = named ? &real : NULL;
 		kernel.msg_namelen = named ? sizeof(real) : 0;
-		control_prepare(word, msg, &kernel, &room);
+		control_prepare(word, flags, &kernel, &room);
 		ssize_t r = libc.recvmsg(fd, &kernel, flags);
 		if (r < 0)
 			return r;
@@ -44,7 +44,7 @@ static ssize_t recvmsg_served(int fd, uint64_t word, struct msghdr *msg, int fla
 		if (msg->msg_name && copy_view(&seen, msg->msg_name, &msg->msg_namelen) < 0)
 			return -1;
 		msg->msg_flags = kernel.msg_flags;
-		control_finish(word, &kernel, msg);
+		control_finish(&kernel, msg);
 		return r;
 	}
 }

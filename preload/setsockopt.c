@@ -1,9 +1,8 @@
 /* setsockopt() on a swapped socket. IPPROTO_IP options work on a dual-stack socket for its IPv4
- * traffic; the two that matter to packets (IP_TOS, IP_TTL) are also set at IPPROTO_IPV6 level,
- * so a connection through NAT64 carries them too (the translator copies traffic class and hop
- * limit into IPv4). IPv6-level options fail as they do on an AF_INET socket. The program's own
- * socket filter replaces the one listen() gave (accept() still keeps IPv6 out), and the
- * library's is not the program's to detach. */
+ * traffic; those that matter to traffic through NAT64 are also set at IPPROTO_IPV6 level (below).
+ * IPv6-level options fail as they do on an AF_INET socket. The program's own socket filter
+ * replaces the one listen() gave (accept() still keeps IPv6 out), and the library's is not the
+ * program's to detach. */
 #include <errno.h>
 #include <netinet/ip.h>
 
@@ -12,6 +11,42 @@
 static bool filter_option(int level, int name)
 {
 	return level == SOL_SOCKET && (name == SO_ATTACH_FILTER || name == SO_ATTACH_BPF || name == SO_DETACH_FILTER);
+}
+
+/* The IPv6 option that asks for what an IPv4 one asks for on received traffic: control messages
+ * (cmsg.c gives them back in IPv4 form), or errors queued; -1 for none. */
+static int receive_twin(int name)
+{
+	switch (name) {
+	case IP_PKTINFO:
+		return IPV6_RECVPKTINFO;
+	case IP_RECVTTL:
+		return IPV6_RECVHOPLIMIT;
+	case IP_RECVTOS:
+		return IPV6_RECVTCLASS;
+	case IP_RECVORIGDSTADDR:
+		return IPV6_RECVORIGDSTADDR;
+	case IP_RECVERR:
+		return IPV6_RECVERR;
+	default:
+		return -1;
+	}
+}
+
+/* An IPPROTO_IP option the kernel took, at IPv6 level too: IP_TOS and IP_TTL, so that datagrams
+ * and connections through NAT64 carry them (the translator copies traffic class and hop limit
+ * into IPv4); and the receiving ones, on and off as the kernel read the program's value (an int
+ * or a byte), the socket then marked for cmsg.c. Best effort: the IPv4 setting stands. */
+static void mirror(int fd, uint64_t word, int name, const void *value, socklen_t len)
+{
+	int saved = errno, twin = receive_twin(name), on = 0;
+	socklen_t n = sizeof(on);
+	if ((name == IP_TOS || name == IP_TTL) && len >= sizeof(int))
+		libc.setsockopt(fd, IPPROTO_IPV6, name == IP_TOS ? IPV6_TCLASS : IPV6_UNICAST_HOPS, value, sizeof(int));
+	else if (twin >= 0 && libc.getsockopt(fd, IPPROTO_IP, name, &on, &n) == 0 &&
+		 libc.setsockopt(fd, IPPROTO_IPV6, twin, &on, sizeof(on)) == 0 && on && !(word & FD_CMSG))
+		registry_set(fd, word | FD_CMSG);
+	errno = saved;
 }
 
 static __attribute__((noinline)) int setsockopt_ours(int fd, int level, int name, const void *value, socklen_t len)
@@ -35,12 +70,8 @@ static __attribute__((noinline)) int setsockopt_ours(int fd, int level, int name
 	int r = libc.setsockopt(fd, level, name, value, len);
 	if (r == 0 && level == SOL_SOCKET)
 		registry_set(fd, word & ~FD_FILTERED);
-	if (r == 0 && level == IPPROTO_IP && (name == IP_TOS || name == IP_TTL) && len >= sizeof(int)) {
-		int saved = errno;
-		/* Best effort: the IPv4 setting, which the program asked for, stands. */
-		libc.setsockopt(fd, IPPROTO_IPV6, name == IP_TOS ? IPV6_TCLASS : IPV6_UNICAST_HOPS, value, sizeof(int));
-		errno = saved;
-	}
+	if (r == 0 && level == IPPROTO_IP)
+		mirror(fd, word, name, value, len);
 	return r;
 }
 

@@ -258,6 +258,7 @@ enum method { METHOD_NAT64 = 1, METHOD_IPV4 = 2 }; /* 0 in a word: no connect ye
 #define FD_INET6 (1ULL << 53)    /* the program's own AF_INET6 socket: its IPv4-mapped destinations are served */
 #define FD_SCREENED (1ULL << 52) /* a swapped UDP socket whose arrivals were seen to: the filter, or the program's own */
 #define FD_SHOW_MAPPED (1ULL << 51) /* an FD_INET6 socket that went through NAT64: arrivals from there show mapped */
+#define FD_CMSG (1ULL << 50)     /* a swapped socket whose program asked for IPv4 control messages (cmsg.c) */
 #define FD_SERVED (FD_SWAPPED | FD_INET6)
 #define FD_METHOD_SHIFT 56
 #define FD_PORT_SHIFT 32
@@ -310,7 +311,7 @@ static inline enum method fd_method(uint64_t word)
 }
 
 /* The bits of a word that outlive a connect: what the socket is, and what was done to it. */
-#define FD_KIND (FD_SWAPPED | FD_INET6 | FD_DGRAM | FD_BOUND4 | FD_FILTERED | FD_SCREENED | FD_SHOW_MAPPED)
+#define FD_KIND (FD_SWAPPED | FD_INET6 | FD_DGRAM | FD_BOUND4 | FD_FILTERED | FD_SCREENED | FD_SHOW_MAPPED | FD_CMSG)
 
 /* The word of a served socket connected (or connecting) to `peer` by `method`. A socket that
  * once connected over IPv4 stays there: the kernel keeps it on its IPv4 path (a TCP connect
@@ -394,16 +395,22 @@ int route_way(struct in_addr dest, const struct nat64_prefix **prefix);
 
 /* ---- cmsg.c: control messages of a swapped socket, as an AF_INET socket has them ----------- */
 
-/* The buffer the kernel's control messages are received into, when they are not the program's. */
+/* What the kernel's control messages are received into when they are translated. They are
+ * larger in IPv6 form, and a datagram that came over IPv4 gets an IPV6_PKTINFO besides the IPv4
+ * ones: the kernel is always given all of the room, which holds what a UDP datagram brings with
+ * every IPv4 option and the socket's timestamps set. Beyond it, messages are cut with MSG_CTRUNC,
+ * as for a short buffer. */
 struct control_room {
-	char bytes[512];
+	_Alignas(struct cmsghdr) char bytes[512];
 };
 
-/* Points the kernel's copy of the header at the buffer its control messages need. */
-void control_prepare(uint64_t word, const struct msghdr *program, struct msghdr *kernel, struct control_room *room);
+/* Points the kernel's copy of the header at the room when its messages are to be translated:
+ * the program asked for IPv4 ones (FD_CMSG), or it reads the error queue, whose entries come as
+ * IPV6_RECVERR. Otherwise the kernel writes into the program's buffer, at the cost of a test. */
+void control_prepare(uint64_t word, int flags, struct msghdr *kernel, struct control_room *room);
 /* Gives the program the control messages as an AF_INET socket would have had them, with
- * msg_controllen and MSG_CTRUNC as the kernel sets them. */
-void control_finish(uint64_t word, const struct msghdr *kernel, struct msghdr *program);
+ * msg_controllen and MSG_CTRUNC as the kernel sets them for the program's buffer. */
+void control_finish(const struct msghdr *kernel, struct msghdr *program);
 
 /* ---- init.c ------------------------------------------------------------------------------- */
 
