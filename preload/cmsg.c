@@ -11,6 +11,7 @@
  * fills it, so that msg_controllen and MSG_CTRUNC are what an AF_INET socket would have had. */
 #include <time.h> /* before linux/errqueue.h, which uses struct timespec */
 
+#include <errno.h>
 #include <linux/errqueue.h>
 #include <linux/icmpv6.h>
 #include <netinet/ip_icmp.h>
@@ -224,4 +225,38 @@ void control_finish(const struct msghdr *kernel, struct msghdr *program)
 	program->msg_controllen -= out.left;
 	if (out.cut)
 		program->msg_flags |= MSG_CTRUNC;
+}
+
+/* The IPv6 option that asks for what an IPv4 one asks for on received traffic: control messages
+ * (cmsg.c gives them back in IPv4 form), or errors queued; -1 for none. */
+int cmsg_twin(int name)
+{
+	switch (name) {
+	case IP_PKTINFO:
+		return IPV6_RECVPKTINFO;
+	case IP_RECVTTL:
+		return IPV6_RECVHOPLIMIT;
+	case IP_RECVTOS:
+		return IPV6_RECVTCLASS;
+	case IP_RECVORIGDSTADDR:
+		return IPV6_RECVORIGDSTADDR;
+	case IP_RECVERR:
+		return IPV6_RECVERR;
+	default:
+		return -1;
+	}
+}
+
+bool cmsg_asked(int fd)
+{
+	static const int asking[] = {IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR, IP_RECVERR};
+	int saved = errno;
+	bool asked = false;
+	for (size_t i = 0; i < sizeof(asking) / sizeof(asking[0]) && !asked; i++) {
+		int on = 0;
+		socklen_t n = sizeof(on);
+		asked = libc.getsockopt(fd, IPPROTO_IPV6, cmsg_twin(asking[i]), &on, &n) == 0 && on;
+	}
+	errno = saved;
+	return asked;
 }

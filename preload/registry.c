@@ -80,6 +80,8 @@ static uint64_t probe(int fd, bool *known)
 		word |= (mark ? FD_SWAPPED : FD_INET6) | (type & FD_DGRAM) | fd_bound4(fd);
 		if (mark && filter_is_ours(fd))
 			word |= FD_FILTERED | FD_SCREENED;
+		if (mark && cmsg_asked(fd))
+			word |= FD_CMSG;
 	} else if (errno == EBADF) {
 		*known = false; /* nothing there yet: whatever comes to this number is asked about then */
 	}

@@ -13,33 +13,13 @@ static bool filter_option(int level, int name)
 	return level == SOL_SOCKET && (name == SO_ATTACH_FILTER || name == SO_ATTACH_BPF || name == SO_DETACH_FILTER);
 }
 
-/* The IPv6 option that asks for what an IPv4 one asks for on received traffic: control messages
- * (cmsg.c gives them back in IPv4 form), or errors queued; -1 for none. */
-static int receive_twin(int name)
-{
-	switch (name) {
-	case IP_PKTINFO:
-		return IPV6_RECVPKTINFO;
-	case IP_RECVTTL:
-		return IPV6_RECVHOPLIMIT;
-	case IP_RECVTOS:
-		return IPV6_RECVTCLASS;
-	case IP_RECVORIGDSTADDR:
-		return IPV6_RECVORIGDSTADDR;
-	case IP_RECVERR:
-		return IPV6_RECVERR;
-	default:
-		return -1;
-	}
-}
-
 /* An IPPROTO_IP option the kernel took, at IPv6 level too: IP_TOS and IP_TTL, so that datagrams
  * and connections through NAT64 carry them (the translator copies traffic class and hop limit
  * into IPv4); and the receiving ones, on and off as the kernel read the program's value (an int
  * or a byte), the socket then marked for cmsg.c. Best effort: the IPv4 setting stands. */
 static void mirror(int fd, uint64_t word, int name, const void *value, socklen_t len)
 {
-	int saved = errno, twin = receive_twin(name), on = 0;
+	int saved = errno, twin = cmsg_twin(name), on = 0;
 	socklen_t n = sizeof(on);
 	if ((name == IP_TOS || name == IP_TTL) && len >= sizeof(int))
 		libc.setsockopt(fd, IPPROTO_IPV6, name == IP_TOS ? IPV6_TCLASS : IPV6_UNICAST_HOPS, value, sizeof(int));

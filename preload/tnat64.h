@@ -411,6 +411,10 @@ void control_prepare(uint64_t word, int flags, struct msghdr *kernel, struct con
 /* Gives the program the control messages as an AF_INET socket would have had them, with
  * msg_controllen and MSG_CTRUNC as the kernel sets them for the program's buffer. */
 void control_finish(const struct msghdr *kernel, struct msghdr *program);
+/* The IPv6 option that asks for what an IPPROTO_IP one asks for on received traffic, or -1. */
+int cmsg_twin(int name);
+/* Whether any of them is on (a swapped socket the process has not seen: is it FD_CMSG?). */
+bool cmsg_asked(int fd);
 
 /* ---- init.c ------------------------------------------------------------------------------- */
 
