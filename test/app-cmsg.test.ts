@@ -167,6 +167,11 @@ describe('UDP control messages through NAT64', () => {
     assert.equal(out, throughNat64(run(args, false)))
   })
 
+  it('are translated on a socket handed across exec with its options set', () => {
+    const args = ['pktinfo,ttl,tos', '256']
+    assert.equal(run(['handoff', SERVER, PORT, ...args], true), run(['recv', SERVER, PORT, ...args], true))
+  })
+
   it('fill short buffers as the kernel fills an AF_INET socket’s: msg_controllen and MSG_CTRUNC as without the library', () => {
     // 80 holds the three messages; 79 too (the last needs no padding); 72 cuts the third, 56
     // leaves it out, 20 and 16 cut the first, 0 holds nothing: each with MSG_CTRUNC as the kernel sets it.

@@ -7,6 +7,8 @@
  *   cmsg recv ADDR PORT OPTS SIZE...      per SIZE: a datagram to ADDR:PORT, its echo read with
  *                                         recvmsg() and a control buffer of SIZE bytes
  *   cmsg recvmmsg ADDR PORT OPTS SIZE...  as many datagrams, their echoes read by one recvmmsg()
+ *   cmsg handoff ADDR PORT OPTS SIZE...   the socket with its options set, handed across exec to
+ *                                         "recv" in a new image (as inetd hands one over)
  *   cmsg errqueue ADDR PORT OPTS SIZE [LENGTH]  a datagram (of LENGTH bytes, else 1) that meets an
  *                                         error, read from the error queue with a control buffer
  *                                         of SIZE bytes
@@ -250,12 +252,22 @@ static int client(int argc, char **argv)
 		return 2;
 	const char *mode = argv[1];
 	struct sockaddr_in to = ipv4_address(argv[2], argv[3]);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	const char *handed = getenv("CMSG_FD"); /* the socket a "handoff" gave this image */
+	int fd = handed ? atoi(handed) : socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0)
 		die("socket");
 	struct timeval timeout = {.tv_sec = 5};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	set_options(fd, argv[4]);
+	if (!handed)
+		set_options(fd, argv[4]);
+	if (!strcmp(mode, "handoff")) {
+		char number[16];
+		snprintf(number, sizeof(number), "%d", fd);
+		setenv("CMSG_FD", number, 1);
+		argv[1] = "recv";
+		execv("/proc/self/exe", argv);
+		die("execv");
+	}
 	size_t sizes[MAX_SIZES];
 	int n = 0;
 	for (int i = 5; i < argc && n < (strcmp(mode, "errqueue") ? MAX_SIZES : 1); i++)
