@@ -10,20 +10,6 @@
 
 #define BATCH 64
 
-struct message {
-	const struct msghdr *msg;
-	int flags;
-};
-
-static ssize_t reach_one(int fd, const struct sockaddr_in6 *target, void *ctx)
-{
-	const struct message *m = ctx;
-	struct msghdr msg = *m->msg;
-	msg.msg_name = (void *)target;
-	msg.msg_namelen = sizeof(*target);
-	return libc.sendmsg(fd, &msg, m->flags);
-}
-
 /* Up to BATCH messages from vec, their destinations on their first way. How many; `routed` says
  * which of them were given a way (-1 with errno: a destination the kernel would refuse). */
 static int prepare(uint64_t word, struct mmsghdr *vec, unsigned int n, struct mmsghdr *batch,
@@ -67,7 +53,7 @@ static int sendmmsg_served(int fd, uint64_t word, struct mmsghdr *vec, unsigned 
 			struct sockaddr_in dest;
 			struct message m = {&vec[sent].msg_hdr, flags};
 			served_destination(word, m.msg->msg_name, m.msg->msg_namelen, true, &dest);
-			ssize_t one = route_send(fd, word, &dest, reach_one, &m);
+			ssize_t one = route_send(fd, word, &dest, reach_sendmsg, &m);
 			if (one < 0)
 				return sent > 0 ? (int)sent : -1;
 			vec[sent++].msg_len = (unsigned int)one;

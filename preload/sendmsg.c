@@ -2,12 +2,7 @@
  * control messages. */
 #include "tnat64.h"
 
-struct message {
-	const struct msghdr *msg;
-	int flags;
-};
-
-static ssize_t reach_sendmsg(int fd, const struct sockaddr_in6 *target, void *ctx)
+ssize_t reach_sendmsg(int fd, const struct sockaddr_in6 *target, void *ctx)
 {
 	const struct message *m = ctx;
 	struct msghdr msg = *m->msg;

@@ -379,6 +379,13 @@ enum reach_kind {
  * when it started or made a connection. */
 ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx,
 		    enum reach_kind kind);
+/* sendmsg()'s reach_fn (sendmsg.c), for sendmmsg's messages too: `ctx` is a struct message. */
+struct message {
+	const struct msghdr *msg;
+	int flags;
+};
+ssize_t reach_sendmsg(int fd, const struct sockaddr_in6 *target, void *ctx);
+
 /* One datagram: route_reach(fd, word, dest, reach, ctx, REACH_SEND), its usual case made short. */
 ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);
 /* The first way route_reach() would take, and its address, for calls that batch (sendmmsg). */

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { assertRoot, ROOT } from './helpers.js'
+import { assertRoot, isAlive, ROOT } from './helpers.js'
 
 const CMSG = join(ROOT, 'test', 'c', 'bin', 'cmsg')
 const TNAT64 = join(ROOT, 'bin', 'tnat64')
@@ -45,15 +45,6 @@ function removeStale(): void {
   const names = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout
   for (const [, name, pid] of names.matchAll(/^(t64cmsg-(\d+)-[cs])\b/gm)) {
     if (!isAlive(Number(pid))) spawnSync('ip', ['netns', 'del', name])
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 

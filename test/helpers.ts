@@ -119,7 +119,8 @@ export async function freshLabName(tag: string): Promise<string> {
   return `t64-${tag}-${process.pid}`
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process of that id still runs (a test run that left namespaces behind, say). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
