@@ -32,7 +32,7 @@ TNAT64_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
-	if (!(word & FD_SERVED) || !addr || len < sizeof(sa_family_t))
+	if (!(word & FD_SERVED) || len < sizeof(sa_family_t) || !user_memory(addr, len))
 		return libc.bind(fd, addr, len);
 	if (word & FD_SWAPPED)
 		return bind_swapped(fd, word, addr, len);

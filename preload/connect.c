@@ -51,8 +51,11 @@ static int disconnect(int fd, uint64_t word, const struct sockaddr *addr, sockle
 static int connect_native(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len)
 {
 	int r = libc.connect(fd, addr, len);
-	if ((word & FD_PEER) && (r == 0 || errno == EINPROGRESS || errno == EINTR))
-		registry_set(fd, without_peer(word));
+	if (r == 0 || errno == EINPROGRESS || errno == EINTR) {
+		native_destination(fd, word, addr, len);
+		if (word & FD_PEER)
+			registry_set(fd, without_peer(fd_state(fd)));
+	}
 	return r;
 }
 
@@ -60,7 +63,7 @@ TNAT64_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
-	if (!(word & FD_SERVED) || !addr || len < sizeof(sa_family_t))
+	if (!(word & FD_SERVED) || len < sizeof(sa_family_t) || !user_memory(addr, len))
 		return libc.connect(fd, addr, len);
 	if (addr->sa_family == AF_UNSPEC)
 		return disconnect(fd, word, addr, len);
@@ -70,6 +73,16 @@ TNAT64_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return connect_native(fd, word, addr, len);
 	if (served < 0)
 		return fd_recheck(fd) ? refuse_address(fd, len) : libc.connect(fd, addr, len);
+	/* A UDP socket connected one way keeps that way's local address when it connects again the
+	 * other: connected over IPv4 it refuses an IPv6 peer (EAFNOSUPPORT), connected through NAT64
+	 * it never hears its new IPv4 peer. An AF_INET socket has neither trouble, so it disconnects
+	 * first when the way changes (one bound to an IPv4 address stays on IPv4 all the same). */
+	if ((word & (FD_SWAPPED | FD_DGRAM | FD_PEER)) == (FD_SWAPPED | FD_DGRAM | FD_PEER) &&
+	    (fd_method(word) == METHOD_IPV4) != (route_way(dest.sin_addr, NULL) == ROUTE_WAY_IPV4)) {
+		struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+		if (disconnect(fd, word, &unspec, sizeof(unspec)) == 0)
+			word = fd_state(fd);
+	}
 	int r = (int)route_reach(fd, word, &dest, reach_connect, NULL, REACH_CONNECT);
 	if (r < 0 && (word & FD_SWAPPED) && (errno == EAFNOSUPPORT || errno == EINVAL) && !fd_recheck(fd))
 		return libc.connect(fd, addr, len);

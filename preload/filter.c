@@ -14,12 +14,14 @@
 
 /* Where the IPv6 source address starts, relative to the network header. */
 #define IPV6_SOURCE_OFFSET 8
-/* A prefix takes at most 10 instructions; prefixes beyond the room are left out (their hosts
- * are then screened by recvfrom() and kin only, after poll() has seen them). */
+/* Room for 17 distinct /96 prefixes (7 instructions each), kept small because filter_is_ours()
+ * reads a socket's filter onto the stack, in a signal handler perhaps. A configuration with more
+ * gets no filter: recvfrom() and kin then screen every swapped socket (after poll() saw them). */
 #define FILTER_MAX 128
 
 static struct sock_filter code[FILTER_MAX];
-static unsigned short code_len;
+static unsigned short code_len; /* 0: no filter */
+static bool code_full;
 
 static void emit(struct sock_filter insn)
 {
@@ -32,8 +34,10 @@ static void emit_prefix(const struct nat64_prefix *prefix)
 {
 	unsigned int words = (prefix->length + 31) / 32;
 	unsigned int end = code_len + 2 * words + (prefix->length % 32 != 0) + 1;
-	if (end + 1 > FILTER_MAX)
+	if (end + 1 > FILTER_MAX) {
+		code_full = true;
 		return;
+	}
 	for (unsigned int i = 0; i < words; i++) {
 		uint32_t want;
 		memcpy(&want, &prefix->bytes[4 * i], 4);
@@ -57,11 +61,20 @@ void filter_build(const struct config *cfg)
 	emit((struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL));
 	emit((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 1, 0));
 	emit((struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff));
-	/* The prefixes config_extract() reads back through: every path's, and the default one. */
+	/* The prefixes config_extract() reads back through: the default one, and every path's that
+	 * is not one of those before it. */
 	emit_prefix(config_fallback_prefix(cfg));
-	for (size_t i = 0; i < cfg->n_paths; i++)
-		emit_prefix(&cfg->paths[i].prefix);
+	for (size_t i = 0; i < cfg->n_paths; i++) {
+		const struct nat64_prefix *prefix = &cfg->paths[i].prefix;
+		bool seen = nat64_prefix_equal(prefix, config_fallback_prefix(cfg));
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = nat64_prefix_equal(prefix, &cfg->paths[j].prefix);
+		if (!seen)
+			emit_prefix(prefix);
+	}
 	emit((struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0));
+	if (code_full)
+		code_len = 0;
 }
 
 static bool has_filter(int fd)
@@ -76,7 +89,7 @@ uint64_t filter_screen(int fd, uint64_t word)
 	int saved = errno;
 	const struct sock_fprog program = {.len = code_len, .filter = code};
 	word |= FD_SCREENED;
-	if (!(word & FD_FILTERED) && !has_filter(fd) &&
+	if (code_len && !(word & FD_FILTERED) && !has_filter(fd) &&
 	    libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)) == 0)
 		word |= FD_FILTERED;
 	registry_set(fd, word);
@@ -94,6 +107,8 @@ void filter_remove(int fd, uint64_t word)
 
 bool filter_is_ours(int fd)
 {
+	if (!code_len)
+		return false;
 	struct sock_filter theirs[FILTER_MAX];
 	socklen_t n = FILTER_MAX; /* SO_GET_FILTER counts instructions */
 	int saved = errno;

@@ -53,8 +53,10 @@ static __attribute__((noinline)) int recvmmsg_slow(int fd, struct mmsghdr *vec, 
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
-	if ((word & FD_SERVED) && vec && vlen > 0)
-		return recvmmsg_served(fd, word, vec, vlen, flags, timeout);
+	/* Up to the first header the kernel would refuse; that one first: the kernel's answer. */
+	unsigned int good = word & FD_SERVED ? user_mmsghdrs(vec, vlen < BATCH ? vlen : BATCH) : 0;
+	if (good > 0)
+		return recvmmsg_served(fd, word, vec, good, flags, timeout);
 	return libc.recvmmsg(fd, vec, vlen, flags, timeout);
 }
 

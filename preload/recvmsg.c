@@ -53,7 +53,7 @@ static __attribute__((noinline)) ssize_t recvmsg_slow(int fd, struct msghdr *msg
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
-	if ((word & FD_SERVED) && msg)
+	if ((word & FD_SERVED) && user_msghdr(msg))
 		return recvmsg_served(fd, word, msg, flags);
 	ssize_t r = libc.recvmsg(fd, msg, flags);
 	if (r >= 0 && msg->msg_controllen)
@@ -63,7 +63,9 @@ static __attribute__((noinline)) ssize_t recvmsg_slow(int fd, struct msghdr *msg
 
 TNAT64_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	if ((!msg || (!msg->msg_name && !msg->msg_controllen)) && tnat64_is_ready())
+	/* A header the kernel refuses before it takes a datagram (EFAULT, or EINVAL for a negative
+	 * name length) goes to it untouched; so does one that asks for nothing the library gives. */
+	if (tnat64_is_ready() && (!user_msghdr(msg) || (!msg->msg_name && !msg->msg_controllen)))
 		return libc.recvmsg(fd, msg, flags);
 	return recvmsg_slow(fd, msg, flags);
 }

@@ -273,3 +273,29 @@ ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_
 		return r;
 	return fall_back(fd, word, dest, prefix, method, saved, reach, ctx, REACH_SEND);
 }
+
+int send_destination(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len, size_t size,
+		     struct sockaddr_in *dest)
+{
+	bool datagram = word & FD_DGRAM;
+	int served = served_destination(word, addr, len, datagram, dest);
+	if (served < 0)
+		return fd_recheck(fd) ? -1 : 0;
+	if (served == 0) {
+		native_destination(fd, word, addr, len);
+		return 0;
+	}
+	if (datagram && (word & FD_SWAPPED) && size > IPV4_UDP_MAX_PAYLOAD) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 1;
+}
+
+void native_destination(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len)
+{
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+	if ((word & FD_SHOW_MAPPED) && len >= sizeof(*in6) && user_memory(addr, sizeof(*in6)) &&
+	    in6->sin6_family == AF_INET6 && source_is_ipv4(&in6->sin6_addr))
+		registry_set(fd, word & ~FD_SHOW_MAPPED);
+}

@@ -12,7 +12,7 @@
 
 /* Up to BATCH messages from vec, their destinations on their first way. How many; `routed` says
  * which of them were given a way (-1 with errno: a destination the kernel would refuse). */
-static int prepare(uint64_t word, struct mmsghdr *vec, unsigned int n, struct mmsghdr *batch,
+static int prepare(int fd, uint64_t word, struct mmsghdr *vec, unsigned int n, struct mmsghdr *batch,
 		   struct sockaddr_in6 *targets, bool *routed)
 {
 	for (unsigned int i = 0; i < n; i++) {
@@ -20,7 +20,7 @@ static int prepare(uint64_t word, struct mmsghdr *vec, unsigned int n, struct mm
 		const struct msghdr *msg = &vec[i].msg_hdr;
 		struct sockaddr_in dest;
 		int served = msg->msg_name && msg->msg_namelen >= sizeof(sa_family_t)
-				     ? served_destination(word, msg->msg_name, msg->msg_namelen, true, &dest)
+				     ? send_destination(fd, word, msg->msg_name, msg->msg_namelen, message_size(msg), &dest)
 				     : 0;
 		if (served < 0)
 			return i > 0 ? (int)i : -1; /* the kernel stops at it: so do we */
@@ -37,16 +37,15 @@ static int prepare(uint64_t word, struct mmsghdr *vec, unsigned int n, struct mm
 static int sendmmsg_served(int fd, uint64_t word, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
 	word = filter_before_send(fd, word);
-	if (vlen > IOV_MAX)
-		vlen = IOV_MAX; /* as the kernel caps it (UIO_MAXIOV) */
+	int saved = errno; /* a count is a success: errno as it was */
 	unsigned int sent = 0;
 	while (sent < vlen) {
 		struct mmsghdr batch[BATCH];
 		struct sockaddr_in6 targets[BATCH];
 		bool routed[BATCH];
-		int n = prepare(word, vec + sent, vlen - sent < BATCH ? vlen - sent : BATCH, batch, targets, routed);
+		int n = prepare(fd, word, vec + sent, vlen - sent < BATCH ? vlen - sent : BATCH, batch, targets, routed);
 		if (n < 0)
-			return sent > 0 ? (int)sent : -1;
+			break;
 		int r = libc.sendmmsg(fd, batch, (unsigned int)n, flags);
 		if (r < 0 && routed[0] && TNAT64_UNREACHABLE(errno)) {
 			/* The first message's way has no route: it alone, the other way. */
@@ -55,18 +54,21 @@ static int sendmmsg_served(int fd, uint64_t word, struct mmsghdr *vec, unsigned 
 			served_destination(word, m.msg->msg_name, m.msg->msg_namelen, true, &dest);
 			ssize_t one = route_send(fd, word, &dest, reach_sendmsg, &m);
 			if (one < 0)
-				return sent > 0 ? (int)sent : -1;
+				break;
 			vec[sent++].msg_len = (unsigned int)one;
 			continue;
 		}
 		if (r < 0)
-			return sent > 0 ? (int)sent : -1;
+			break;
 		for (int i = 0; i < r; i++)
 			vec[sent + i].msg_len = batch[i].msg_len;
 		sent += (unsigned int)r;
 		if (r < n && !routed[r])
 			break; /* an error the program's own destination met: the kernel's answer stands */
 	}
+	if (sent == 0)
+		return -1; /* the loop ends with nothing sent only on an error */
+	errno = saved;
 	return (int)sent;
 }
 
@@ -74,8 +76,10 @@ static __attribute__((noinline)) int sendmmsg_slow(int fd, struct mmsghdr *vec, 
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
-	if ((word & FD_SERVED) && (word & FD_DGRAM) && vec && vlen > 0)
-		return sendmmsg_served(fd, word, vec, vlen, flags);
+	/* Up to the first header the kernel would refuse; that one first: the kernel's answer. */
+	unsigned int good = (word & FD_SERVED) && (word & FD_DGRAM) ? user_mmsghdrs(vec, vlen < IOV_MAX ? vlen : IOV_MAX) : 0;
+	if (good > 0)
+		return sendmmsg_served(fd, word, vec, good, flags);
 	return libc.sendmmsg(fd, vec, vlen, flags);
 }
 

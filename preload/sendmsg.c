@@ -16,11 +16,11 @@ static __attribute__((noinline)) ssize_t sendmsg_served(int fd, const struct msg
 	tnat64_init();
 	uint64_t word = fd_state(fd);
 	bool datagram = word & FD_DGRAM;
-	if (!(word & FD_SERVED) || !msg || !msg->msg_name || msg->msg_namelen < sizeof(sa_family_t) ||
+	if (!(word & FD_SERVED) || !user_memory(msg, sizeof(*msg)) || !msg->msg_name || msg->msg_namelen < sizeof(sa_family_t) ||
 	    !(datagram || (flags & MSG_FASTOPEN)))
 		return libc.sendmsg(fd, msg, flags);
 	struct sockaddr_in dest;
-	int served = served_destination(word, msg->msg_name, msg->msg_namelen, datagram, &dest);
+	int served = send_destination(fd, word, msg->msg_name, msg->msg_namelen, message_size(msg), &dest);
 	if (served <= 0)
 		return served < 0 ? -1 : libc.sendmsg(fd, msg, flags);
 	struct message m = {msg, flags};
@@ -31,7 +31,7 @@ static __attribute__((noinline)) ssize_t sendmsg_served(int fd, const struct msg
 
 TNAT64_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if ((!msg || !msg->msg_name) && tnat64_is_ready())
+	if (tnat64_is_ready() && (!user_memory(msg, sizeof(*msg)) || !msg->msg_name))
 		return libc.sendmsg(fd, msg, flags);
 	return sendmsg_served(fd, msg, flags);
 }

@@ -23,7 +23,7 @@ static __attribute__((noinline)) ssize_t sendto_long(int fd, uint64_t word, cons
 	if (!(word & FD_SERVED) || !addr || addr_len < sizeof(sa_family_t) || !(datagram || (flags & MSG_FASTOPEN)))
 		return libc.sendto(fd, buf, len, flags, addr, addr_len);
 	struct sockaddr_in dest;
-	int served = served_destination(word, addr, addr_len, datagram, &dest);
+	int served = send_destination(fd, word, addr, addr_len, len, &dest);
 	if (served <= 0)
 		return served < 0 ? -1 : libc.sendto(fd, buf, len, flags, addr, addr_len);
 	struct payload p = {buf, len, flags};
@@ -38,7 +38,7 @@ static __attribute__((noinline)) ssize_t sendto_served(int fd, const void *buf, 
 	tnat64_init();
 	uint64_t word = fd_state(fd);
 	struct sockaddr_in6 target;
-	if (!datagram_fast(word, addr, addr_len, &target))
+	if (len > IPV4_UDP_MAX_PAYLOAD || !datagram_fast(word, addr, addr_len, &target))
 		return sendto_long(fd, word, buf, len, flags, addr, addr_len);
 	int saved = errno;
 	ssize_t r = libc.sendto(fd, buf, len, flags, (const struct sockaddr *)&target, sizeof(target));

@@ -13,18 +13,33 @@ static bool filter_option(int level, int name)
 	return level == SOL_SOCKET && (name == SO_ATTACH_FILTER || name == SO_ATTACH_BPF || name == SO_DETACH_FILTER);
 }
 
-/* An IPPROTO_IP option the kernel took, at IPv6 level too: IP_TOS and IP_TTL, so that datagrams
- * and connections through NAT64 carry them (the translator copies traffic class and hop limit
- * into IPv4); and the receiving ones, on and off as the kernel read the program's value (an int
- * or a byte), the socket then marked for cmsg.c. Best effort: the IPv4 setting stands. */
-static void mirror(int fd, uint64_t word, int name, const void *value, socklen_t len)
+/* The IPv6 option that does for traffic through NAT64 what an IPPROTO_IP one does for IPv4:
+ * the translator copies traffic class and hop limit into IPv4, and path MTU discovery decides
+ * whether a datagram too big for the path is refused or fragmented; -1 for none. */
+static int send_twin(int name)
 {
-	int saved = errno, twin = cmsg_twin(name), on = 0;
-	socklen_t n = sizeof(on);
-	if ((name == IP_TOS || name == IP_TTL) && len >= sizeof(int))
-		libc.setsockopt(fd, IPPROTO_IPV6, name == IP_TOS ? IPV6_TCLASS : IPV6_UNICAST_HOPS, value, sizeof(int));
-	else if (twin >= 0 && libc.getsockopt(fd, IPPROTO_IP, name, &on, &n) == 0 &&
-		 libc.setsockopt(fd, IPPROTO_IPV6, twin, &on, sizeof(on)) == 0 && on && !(word & FD_CMSG))
+	switch (name) {
+	case IP_TOS:
+		return IPV6_TCLASS;
+	case IP_TTL:
+		return IPV6_UNICAST_HOPS;
+	case IP_MTU_DISCOVER:
+		return IPV6_MTU_DISCOVER; /* the IP_PMTUDISC_* values are the IPV6_PMTUDISC_* ones */
+	default:
+		return -1;
+	}
+}
+
+/* An IPPROTO_IP option the kernel took, at IPv6 level too, with the value as the kernel read the
+ * program's (an int or a byte): the sending ones, and the receiving ones, on and off, the socket
+ * then marked for cmsg.c. Best effort: the IPv4 setting stands. */
+static void mirror(int fd, uint64_t word, int name)
+{
+	int saved = errno, receiving = cmsg_twin(name), twin = receiving >= 0 ? receiving : send_twin(name), value = 0;
+	socklen_t n = sizeof(value);
+	if (twin >= 0 && libc.getsockopt(fd, IPPROTO_IP, name, &value, &n) == 0 &&
+	    libc.setsockopt(fd, IPPROTO_IPV6, twin, &value, sizeof(value)) == 0 && receiving >= 0 && value &&
+	    !(word & FD_CMSG))
 		registry_set(fd, word | FD_CMSG);
 	errno = saved;
 }
@@ -51,7 +66,7 @@ static __attribute__((noinline)) int setsockopt_ours(int fd, int level, int name
 	if (r == 0 && level == SOL_SOCKET)
 		registry_set(fd, word & ~FD_FILTERED);
 	if (r == 0 && level == IPPROTO_IP)
-		mirror(fd, word, name, value, len);
+		mirror(fd, word, name);
 	return r;
 }
 

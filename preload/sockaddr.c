@@ -36,7 +36,7 @@ void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out)
 
 int copy_sockaddr(const void *sa, socklen_t size, struct sockaddr *addr, socklen_t *len)
 {
-	if (!len) {
+	if (!user_memory(len, sizeof(*len))) {
 		errno = EFAULT;
 		return -1;
 	}
@@ -46,7 +46,7 @@ int copy_sockaddr(const void *sa, socklen_t size, struct sockaddr *addr, socklen
 	}
 	socklen_t n = *len < size ? *len : size;
 	if (n > 0) {
-		if (!addr) {
+		if (!user_memory(addr, n)) {
 			errno = EFAULT;
 			return -1;
 		}

@@ -26,8 +26,11 @@ static int swapped_socket(int type, int protocol, uint64_t kind)
 	if (fd < 0)
 		return -1;
 	int off = 0, on = 1;
+	/* IP_MULTICAST_ALL: an AF_INET socket's default (an AF_INET6 one has it off), so that a
+	 * socket bound to 0.0.0.0 hears the groups other sockets of the host joined. */
 	if (libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0 ||
-	    libc.setsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &on, sizeof(on)) < 0) {
+	    libc.setsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &on, sizeof(on)) < 0 ||
+	    ((kind & FD_DGRAM) && libc.setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &on, sizeof(on)) < 0)) {
 		libc.close(fd);
 		return -1;
 	}

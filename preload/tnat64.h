@@ -24,6 +24,34 @@
 /* Only the intercepted calls are exported; everything else stays inside the library. */
 #define TNAT64_EXPORT __attribute__((visibility("default")))
 
+/* Whether the library may touch `size` bytes the program pointed at before the kernel has: a
+ * pointer into the first page or beyond user space is left for the kernel to refuse (EFAULT), as
+ * it does, rather than faulting in the library. */
+static inline bool user_memory(const void *p, size_t size)
+{
+	uintptr_t a = (uintptr_t)p;
+	return a >= 4096 && a + size >= a && (intptr_t)(a + size) > 0;
+}
+
+/* The same for a message header and the name and control buffers it points at; a negative name
+ * length is refused by the kernel (EINVAL) before it takes a datagram, so it is left to it too. */
+static inline bool user_msghdr(const struct msghdr *msg)
+{
+	return user_memory(msg, sizeof(*msg)) &&
+	       (!msg->msg_name || ((int)msg->msg_namelen >= 0 && user_memory(msg->msg_name, msg->msg_namelen))) &&
+	       (!msg->msg_controllen || user_memory(msg->msg_control, msg->msg_controllen));
+}
+
+/* How many of a vector's first `vlen` messages pass user_msghdr(): the kernel handles those
+ * before the first it refuses. */
+static inline unsigned int user_mmsghdrs(struct mmsghdr *vec, unsigned int vlen)
+{
+	unsigned int n = 0;
+	while (n < vlen && user_memory(&vec[n], sizeof(vec[n])) && user_msghdr(&vec[n].msg_hdr))
+		n++;
+	return n;
+}
+
 /* ---- rfc6052.c ---------------------------------------------------------------------------- */
 
 struct nat64_prefix {
@@ -107,6 +135,10 @@ static inline bool nat64_extract(const struct nat64_prefix *prefix, const struct
 }
 
 bool nat64_is_well_known(const struct nat64_prefix *prefix);
+static inline bool nat64_prefix_equal(const struct nat64_prefix *a, const struct nat64_prefix *b)
+{
+	return a->length == b->length && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
 bool ipv4_is_non_global(struct in_addr ipv4);
 bool ipv4_parse(const char *text, struct in_addr *out);
 
@@ -385,6 +417,28 @@ struct message {
 	int flags;
 };
 ssize_t reach_sendmsg(int fd, const struct sockaddr_in6 *target, void *ctx);
+/* How many bytes a message carries (0 when its iovecs are the kernel's to refuse). */
+static inline size_t message_size(const struct msghdr *msg)
+{
+	size_t size = 0;
+	if (user_memory(msg->msg_iov, msg->msg_iovlen * sizeof(*msg->msg_iov)))
+		for (size_t i = 0; i < msg->msg_iovlen; i++)
+			size += msg->msg_iov[i].iov_len;
+	return size;
+}
+
+/* The largest datagram an AF_INET UDP socket sends: 65535 less the IPv4 and UDP headers (an
+ * AF_INET6 one sends 20 bytes more, which would not fit once translated). */
+#define IPV4_UDP_MAX_PAYLOAD 65507
+
+/* A send with an address on a served socket, `size` bytes: 1 to route it (`dest` set), 0 to pass
+ * it through (not the library's: a native address, a number reused behind its back), -1 with
+ * errno as an AF_INET socket's kernel answers. */
+int send_destination(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len, size_t size,
+		     struct sockaddr_in *dest);
+/* The program's own AF_INET6 socket sends or connects to a native address: one inside a NAT64
+ * prefix is its own business again, and what comes from there shows as it is. */
+void native_destination(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len);
 
 /* One datagram: route_reach(fd, word, dest, reach, ctx, REACH_SEND), its usual case made short. */
 ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);
@@ -528,6 +582,8 @@ int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, enum unspec un
 static inline int served_destination(uint64_t word, const struct sockaddr *addr, socklen_t len, bool datagram,
 				     struct sockaddr_in *out)
 {
+	if (!user_memory(addr, len < sizeof(struct sockaddr_in6) ? len : sizeof(struct sockaddr_in6)))
+		return 0; /* the kernel's EFAULT */
 	if (word & FD_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
 		if (len < sizeof(*in6) || addr->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
@@ -556,7 +612,8 @@ struct view {
 /* copy_sockaddr() of a view; inline for the usual sockaddr_in into a buffer that holds it. */
 static inline int copy_view(const struct view *view, struct sockaddr *addr, socklen_t *len)
 {
-	if (view->size == sizeof(struct sockaddr_in) && addr && len && (int)*len >= (int)sizeof(struct sockaddr_in)) {
+	if (view->size == sizeof(struct sockaddr_in) && user_memory(len, sizeof(*len)) &&
+	    (int)*len >= (int)sizeof(struct sockaddr_in) && user_memory(addr, sizeof(struct sockaddr_in))) {
 		memcpy(addr, &view->addr.in, sizeof(struct sockaddr_in));
 		*len = sizeof(struct sockaddr_in);
 		return 0;
@@ -618,8 +675,9 @@ static inline void route_target(const struct sockaddr_in *dest, int way, struct 
  * long way (route_send). */
 static inline bool datagram_fast(uint64_t word, const struct sockaddr *addr, socklen_t len, struct sockaddr_in6 *target)
 {
-	if ((word & (FD_SWAPPED | FD_DGRAM | FD_SCREENED | FD_BOUND4)) != (FD_SWAPPED | FD_DGRAM | FD_SCREENED) || !addr ||
-	    len != sizeof(struct sockaddr_in) || addr->sa_family != AF_INET || log_enabled(LOG_DEBUG))
+	if ((word & (FD_SWAPPED | FD_DGRAM | FD_SCREENED | FD_BOUND4)) != (FD_SWAPPED | FD_DGRAM | FD_SCREENED) ||
+	    len != sizeof(struct sockaddr_in) || !user_memory(addr, len) || addr->sa_family != AF_INET ||
+	    log_enabled(LOG_DEBUG))
 		return false;
 	const struct sockaddr_in *dest = (const struct sockaddr_in *)addr;
 	int way = route_remembered(dest->sin_addr);

@@ -3,7 +3,7 @@
 // lengths and servers' semantics as an AF_INET socket has them; and the program's own AF_INET6
 // sockets reach IPv4-mapped destinations (Java, Python), TCP and UDP.
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LAB } from '../src/lib/lab.js'
@@ -208,6 +208,98 @@ describe('app mode: UDP through NAT64', () => {
   })
 })
 
+describe('app mode: UDP calls as the kernel answers them (review cases)', () => {
+  // Each mode prints what the calls returned; loopback without and with the library, and
+  // through NAT64 with it, must print the same.
+  for (const mode of ['efault', 'namelen', 'partial', 'big', 'reuse']) {
+    it(`${mode}: the same as an AF_INET socket, over loopback and through NAT64`, () => {
+      const local = same([UDP, mode, LOCAL.address, String(LOCAL.echo)])
+      const nat64 = under([UDP, mode, SERVER, ECHO])
+      assert.equal(nat64.stdout, local.stdout, nat64.stderr)
+    })
+  }
+
+  it('a socket bound to 0.0.0.0 hears a multicast group another socket joined (IP_MULTICAST_ALL), as without tnat64', () => {
+    const script = [
+      'import socket, subprocess',
+      'subprocess.run("ip link set lo multicast on; ip route replace 239.0.0.0/8 dev lo", shell=True)',
+      'a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      'a.bind(("0.0.0.0", 40310))',
+      'a.settimeout(1)',
+      'b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      'b.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.1.1.1") + socket.inet_aton("127.0.0.1"))',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      's.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))',
+      's.sendto(b"group", ("239.1.1.1", 40310))',
+      'print(a.recvfrom(100)[0])',
+    ].join('\n')
+    assert.equal(same([PYTHON, '-c', script]).stdout, "b'group'\n")
+  })
+
+  it('IP_TOS set as one byte or an int reaches the IPv4 server through NAT64', () => {
+    const listen = [
+      'import socket',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      's.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)',
+      `s.bind(("${SERVER}", 40311))`,
+      's.settimeout(5)',
+      'for _ in range(2):',
+      '    data, ancillary, flags, peer = s.recvmsg(100, 100)',
+      '    print(data.decode(), [c[2][0] for c in ancillary if c[1] == socket.IP_TOS])',
+    ].join('\n')
+    const send = [
+      'import socket, time',
+      'time.sleep(0.3)',
+      'for value, label in ((bytes([0x28]), "byte"), ((0x48).to_bytes(4, "little"), "int")):',
+      '    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      '    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, value)',
+      `    s.sendto(label.encode(), ("${SERVER}", 40311))`,
+    ].join('\n')
+    const server = `nsenter --net=${t.lab.nsPath('server')} env -u LD_PRELOAD ${PYTHON} -c '${listen}'`
+    const r = under(['sh', '-c', `${server} & ${PYTHON} -c '${send}'; wait`])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, 'byte [40]\nint [72]\n')
+  })
+
+  it('a UDP socket connected over IPv4 connects again through NAT64, as an AF_INET one can', () => {
+    const script = [
+      'import socket',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      's.settimeout(3)',
+      `for peer in (("${SERVER}", ${ECHO}), ("${LOCAL.address}", ${LOCAL.echo}), ("${SERVER}", ${ECHO})):`,
+      '    s.connect(peer)',
+      '    s.send(b"x")',
+      '    print(s.recvfrom(10)[1], s.getpeername())',
+    ].join('\n')
+    const r = under([PYTHON, '-c', script])
+    assert.equal(r.status, 0, r.stderr)
+    const lines = r.stdout.trim().split('\n')
+    assert.deepEqual(lines, [
+      "('198.51.100.10', 7) ('198.51.100.10', 7)",
+      `('127.0.0.1', ${LOCAL.echo}) ('127.0.0.1', ${LOCAL.echo})`,
+      "('198.51.100.10', 7) ('198.51.100.10', 7)",
+    ])
+  })
+
+  it('with more prefixes than the socket filter holds, unconnected datagrams through NAT64 still get their answers', () => {
+    const conf = join(t.dir, 'many-prefixes.conf')
+    // The lab's prefix last, after 24 others: past the room of the filter.
+    const path = (subnet: string, prefix: string) =>
+      `path {\n  subnet = ${subnet}\n  nat64_prefix = ${prefix}\n}`
+    const others = Array.from({ length: 24 }, (_, i) =>
+      path(`10.${i + 1}.0.0/16`, `2001:db8:1${(i + 1).toString(16).padStart(2, '0')}::/96`),
+    )
+    const lines = ['nat64_prefix = 2001:db8:ff::/96', ...others, path('198.51.100.0/24', LAB.nat64Prefix), '']
+    writeFileSync(conf, lines.join('\n'))
+    const r = t.inClient([PYTHON, '-c', PY_ECHO, SERVER, ECHO, '1'], {
+      LD_PRELOAD: PRELOAD_LIBRARY,
+      TNAT64_CONF_FILE: conf,
+    })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^ping0 \('198\.51\.100\.10', 7\)/)
+  })
+})
+
 describe("app mode: the program's own AF_INET6 sockets to IPv4-mapped addresses", () => {
   const mapped = `::ffff:${SERVER}`
 
@@ -229,6 +321,24 @@ describe("app mode: the program's own AF_INET6 sockets to IPv4-mapped addresses"
       r.stdout,
       "(b'one', ('::ffff:198.51.100.10', 7, 0, 0))\nb'two' ('::ffff:198.51.100.10', 7, 0, 0)\n",
     )
+  })
+
+  it('UDP: a native exchange with the NAT64 address after a mapped one shows the native address', () => {
+    const script = [
+      'import socket',
+      's = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      's.settimeout(3)',
+      `s.sendto(b"m", ("${mapped}", ${ECHO}))`,
+      'print(s.recvfrom(10)[1][0])',
+      `s.sendto(b"n", ("${LAB.serverNat64}", ${ECHO}))`,
+      'print(s.recvfrom(10)[1][0])',
+      `s.connect(("${LAB.serverNat64}", ${ECHO}))`,
+      's.send(b"c")',
+      'print(s.recvfrom(10)[1][0], s.getpeername()[0])',
+    ].join('\n')
+    const r = under([PYTHON, '-c', script])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, `${mapped}\n${LAB.serverNat64}\n${LAB.serverNat64} ${LAB.serverNat64}\n`)
   })
 
   it('TCP: python connects a dual-stack socket to the mapped address', () => {

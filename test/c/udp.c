@@ -11,6 +11,12 @@
  *   udp bound LADDR ADDR PORT        bound to LADDR, sendto ADDR:PORT: what an AF_INET socket gets
  *   udp send PORT ADDR PORT2         bound to 0.0.0.0:PORT, sendto ADDR:PORT2, the reply's source
  *   udp special                      sendto the broadcast, multicast and reserved addresses
+ *   udp efault ADDR PORT             every call given a pointer the kernel refuses (EFAULT)
+ *   udp namelen ADDR PORT            recvmsg/recvmmsg with a negative name length, then the datagram
+ *   udp partial ADDR PORT            sendmmsg whose second message the kernel refuses: count, errno
+ *   udp big ADDR PORT                datagrams of 65507 and 65508 bytes
+ *   udp reuse ADDR PORT              a UDP socket closed behind the library's back, its number
+ *                                    reused by a unix socket that then sends
  *
  * Output is `key=value` lines; errors by errno name, so the output is locale-free. */
 #include <arpa/inet.h>
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +49,7 @@ static const char *errname(int e)
 	case ENOTCONN: return "ENOTCONN";
 	case EACCES: return "EACCES";
 	case EPERM: return "EPERM";
+	case EMSGSIZE: return "EMSGSIZE";
 	default: return "OTHER";
 	}
 }
@@ -282,6 +290,121 @@ static int special(void)
 	return 0;
 }
 
+/* A call's result and, when it failed, why: the call first, then errno. */
+#define SHOW(label, call)                                                                          \
+	do {                                                                                       \
+		long result_ = (long)(call);                                                       \
+		int error_ = errno;                                                                \
+		printf("%s=%ld%s%s\n", label, result_, result_ < 0 ? " " : "", result_ < 0 ? errname(error_) : ""); \
+	} while (0)
+
+/* Pointers no call may read: the first page, and beyond user space. */
+static void *const BAD = (void *)8, *const WILD = (void *)-4096L;
+
+static int efault(const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in to = address(addr, port);
+	char buf[8];
+	socklen_t len = sizeof(to);
+	SHOW("sendto", sendto(fd, "x", 1, 0, BAD, sizeof(to)));
+	SHOW("sendto.wild", sendto(fd, "x", 1, 0, WILD, sizeof(to)));
+	SHOW("sendmsg", sendmsg(fd, BAD, 0));
+	struct iovec iov = {.iov_base = "x", .iov_len = 1};
+	struct msghdr named = {.msg_name = BAD, .msg_namelen = sizeof(to), .msg_iov = &iov, .msg_iovlen = 1};
+	SHOW("sendmsg.name", sendmsg(fd, &named, 0));
+	SHOW("sendmmsg", sendmmsg(fd, BAD, 2, 0));
+	SHOW("connect", connect(fd, BAD, sizeof(to)));
+	SHOW("bind", bind(fd, WILD, sizeof(to)));
+	send_to(fd, "sent", "x", 1, &to);
+	usleep(200 * 1000);
+	SHOW("recvfrom.len", recvfrom(fd, buf, sizeof(buf), MSG_PEEK, (struct sockaddr *)&to, (socklen_t *)WILD));
+	SHOW("recvmsg", recvmsg(fd, BAD, MSG_PEEK));
+	struct msghdr to_bad = {.msg_name = BAD, .msg_namelen = sizeof(to), .msg_iov = &iov, .msg_iovlen = 1};
+	SHOW("recvmsg.name", recvmsg(fd, &to_bad, MSG_PEEK));
+	SHOW("recvmmsg", recvmmsg(fd, BAD, 1, MSG_PEEK, NULL));
+	SHOW("getsockname", getsockname(fd, (struct sockaddr *)&to, BAD));
+	SHOW("getpeername", getpeername(fd, BAD, &len));
+	printf("left=%zd\n", recvfrom(fd, buf, sizeof(buf), 0, NULL, NULL));
+	return 0;
+}
+
+static int namelen(const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in to = address(addr, port), from;
+	char buf[8];
+	send_to(fd, "sent", "n", 1, &to);
+	usleep(200 * 1000);
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr msg = {.msg_name = &from, .msg_namelen = (socklen_t)-1, .msg_iov = &iov, .msg_iovlen = 1};
+	SHOW("recvmsg", recvmsg(fd, &msg, MSG_DONTWAIT));
+	struct mmsghdr vec = {.msg_hdr = msg};
+	SHOW("recvmmsg", recvmmsg(fd, &vec, 1, MSG_DONTWAIT, NULL));
+	socklen_t len = sizeof(from);
+	printf("then=%zd\n", recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &len));
+	return 0;
+}
+
+static int partial(const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in to = address(addr, port), wrong = to;
+	wrong.sin_family = AF_INET6;
+	struct iovec iov = {.iov_base = "p", .iov_len = 1};
+	struct mmsghdr vec[2] = {
+		{.msg_hdr = {.msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = &iov, .msg_iovlen = 1}},
+		{.msg_hdr = {.msg_name = &wrong, .msg_namelen = sizeof(wrong), .msg_iov = &iov, .msg_iovlen = 1}},
+	};
+	errno = ENOTCONN; /* a mark: a count is a success, which leaves errno alone */
+	int r = sendmmsg(fd, vec, 2, 0);
+	printf("sendmmsg=%d errno=%s\n", r, errname(errno));
+	errno = 0;
+	SHOW("first", sendmmsg(fd, vec + 1, 1, 0));
+	return 0;
+}
+
+static int big(const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in to = address(addr, port);
+	static char payload[65508];
+	printf("65507=%zd\n", sendto(fd, payload, 65507, 0, (struct sockaddr *)&to, sizeof(to)));
+	SHOW("65508", sendto(fd, payload, 65508, 0, (struct sockaddr *)&to, sizeof(to)));
+	struct iovec iov[2] = {{payload, 65500}, {payload, 8}};
+	struct msghdr msg = {.msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = iov, .msg_iovlen = 2};
+	SHOW("sendmsg.65508", sendmsg(fd, &msg, 0));
+	struct mmsghdr vec[2] = {{.msg_hdr = msg}, {.msg_hdr = msg}};
+	vec[0].msg_hdr.msg_iovlen = 1;
+	printf("sendmmsg=%d\n", sendmmsg(fd, vec, 2, 0));
+	return 0;
+}
+
+static int reuse(const char *addr, const char *port)
+{
+	int fd = udp_socket();
+	struct sockaddr_in to = address(addr, port);
+	send_to(fd, "udp", "r", 1, &to);
+	fclose(fdopen(fd, "r")); /* libc closes it with a call of its own */
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, pair) < 0 || pair[0] != fd) {
+		printf("socketpair: not the same number\n");
+		return 1;
+	}
+	/* A unix socket to send to, at an abstract name of its own. */
+	struct sockaddr_un target = {.sun_family = AF_UNIX};
+	snprintf(target.sun_path + 1, sizeof(target.sun_path) - 1, "tnat64-reuse-%d", getpid());
+	int sink = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (bind(sink, (struct sockaddr *)&target, sizeof(target)) < 0) {
+		printf("bind: %s\n", errname(errno));
+		return 1;
+	}
+	SHOW("sendto.unix", sendto(pair[0], "u", 1, 0, (struct sockaddr *)&target, sizeof(target)));
+	struct msghdr msg = {.msg_name = &target, .msg_namelen = sizeof(target), .msg_iov = &(struct iovec){"u", 1}, .msg_iovlen = 1};
+	SHOW("sendmsg.unix", sendmsg(pair[0], &msg, 0));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -299,6 +422,16 @@ int main(int argc, char **argv)
 		return send_bound(argv[2], argv[3], argv[4]);
 	if (argc == 2 && strcmp(argv[1], "special") == 0)
 		return special();
+	if (argc == 4 && strcmp(argv[1], "efault") == 0)
+		return efault(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "namelen") == 0)
+		return namelen(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "partial") == 0)
+		return partial(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "big") == 0)
+		return big(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "reuse") == 0)
+		return reuse(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of udp.c\n");
 	return 2;
 }
