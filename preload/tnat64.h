@@ -25,12 +25,12 @@
 #define TNAT64_EXPORT __attribute__((visibility("default")))
 
 /* Whether the library may touch `size` bytes the program pointed at before the kernel has: a
- * pointer into the first page or beyond user space is left for the kernel to refuse (EFAULT), as
- * it does, rather than faulting in the library. */
+ * pointer into the first page or the top quarter of the address space (the kernel's half) is left
+ * for the kernel to refuse (EFAULT), as it does, rather than faulting in the library. */
 static inline bool user_memory(const void *p, size_t size)
 {
-	uintptr_t a = (uintptr_t)p;
-	return a >= 4096 && a + size >= a && (intptr_t)(a + size) > 0;
+	/* One compare: below the first page wraps round to beyond the bound. */
+	return (uintptr_t)p - 4096 < ((uintptr_t)1 << 62) - size;
 }
 
 /* The same for a message header and the name and control buffers it points at; a negative name
