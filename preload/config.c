@@ -36,7 +36,6 @@ static void error_at(struct parser *p, int line, const char *fmt, ...)
 		p->on_error(p->ctx, line, message);
 }
 
-
 static bool all_digits(const char *s)
 {
 	if (*s == '\0')
@@ -149,7 +148,6 @@ void config_prefix_message(const char *text, enum prefix_error error, char *out,
 		snprintf(out, size, "'%s': %s", text, prefix_error_text(error));
 	}
 }
-
 
 static bool push_net(struct ipv4_net **list, size_t *n, struct ipv4_net net)
 {

@@ -237,7 +237,6 @@ static inline struct rule config_resolve(const struct config *cfg, struct in_add
 	return (struct rule){.kind = RULE_NAT64, .prefix = prefix};
 }
 
-
 /* The IPv4 address a NAT64 address carries, through the most specific (longest) prefix in use
  * that holds it: every path's, and the default one (the well-known one when none is set). */
 bool config_extract_paths(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out);
@@ -451,8 +450,6 @@ enum { ROUTE_WAY_IPV4 = 0, ROUTE_WAY_FALLBACK = 1, ROUTE_WAY_PATH = 2 };
 /* The way to `dest` by the rules and what was learnt (no socket's own reasons), remembered;
  * `prefix` (may be NULL): the rules' prefix for it, NULL when they send it over IPv4. */
 int route_way(struct in_addr dest, const struct nat64_prefix **prefix);
-
-
 
 /* ---- cmsg.c: control messages of a swapped socket, as an AF_INET socket has them ----------- */
 
@@ -669,6 +666,7 @@ static inline void route_target(const struct sockaddr_in *dest, int way, struct 
 				 dest->sin_addr, &target->sin6_addr);
 }
 
+/* ---- the usual datagram, inline: its way out, and where it came from ---------------------- */
 
 /* The usual datagram: a swapped UDP socket already screened, a sockaddr_in to a destination
  * whose way this thread remembers, no debug log: its target, in a few instructions. False: the
@@ -687,7 +685,6 @@ static inline bool datagram_fast(uint64_t word, const struct sockaddr *addr, soc
 	return true;
 }
 
-
 /* What a datagram's way says about its sender, for the unconnected socket that will answer: one
  * heard over IPv4 that the rules send through NAT64 is answered over IPv4 (for TNAT64_CACHE_TTL),
  * and one heard through NAT64 is no longer sent over IPv4. Inline: mostly there is no news. */
@@ -700,10 +697,11 @@ static inline void heard_from(uint64_t word, struct in_addr source, enum method 
 		heard_news(source, method);
 }
 
-bool arrival_view_slow(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out);
 /* How a served socket's received source looks to the program: a swapped socket's is a
  * sockaddr_in, the program's own AF_INET6 socket sees the mapped address of a NAT64 peer. False
- * when a swapped socket got what an AF_INET one never would (native IPv6): the caller drops it. */
+ * when a swapped socket got what an AF_INET one never would (native IPv6): the caller drops it.
+ * The usual case inline; the rest in sockaddr.c. */
+bool arrival_view_slow(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out);
 static inline bool arrival_view(uint64_t word, const struct sockaddr_in6 *real, socklen_t real_len, struct view *out)
 {
 	/* The usual datagram of a swapped socket, inline: from an IPv4 host, or through NAT64. */
