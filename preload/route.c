@@ -20,16 +20,6 @@ static const char *method_name(enum method method)
 	return method == METHOD_NAT64 ? "NAT64" : "IPv4";
 }
 
-static inline __attribute__((always_inline)) void target_of(const struct sockaddr_in *dest, enum method method, const struct nat64_prefix *prefix,
-		      struct sockaddr_in6 *target)
-{
-	*target = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = dest->sin_port};
-	if (method == METHOD_NAT64)
-		nat64_synthesize(prefix, dest->sin_addr, &target->sin6_addr);
-	else
-		ipv4_mapped(dest->sin_addr, &target->sin6_addr);
-}
-
 /* The call under way goes on without us: a non-blocking connect, or a blocking one a signal
  * interrupted (it completes in the background, as POSIX says). */
 static bool started(ssize_t r, int error)
@@ -81,7 +71,7 @@ static ssize_t attempt(int fd, uint64_t word, const struct sockaddr_in *dest, en
 		       const struct nat64_prefix *prefix, bool learn, reach_fn reach, void *ctx, enum reach_kind kind)
 {
 	struct sockaddr_in6 target;
-	target_of(dest, method, prefix, &target);
+	route_target_of(dest, method, prefix, &target);
 	ssize_t r = reach(fd, &target, ctx);
 	int error = r < 0 ? errno : 0;
 	record(fd, word, dest, method, &target, learn, r, error, kind);
@@ -114,7 +104,7 @@ static ssize_t continue_pending(int fd, uint64_t word, reach_fn reach, void *ctx
 	fd_peer(word, &dest);
 	enum method method = fd_method(word);
 	struct sockaddr_in6 target;
-	target_of(&dest, method, config_resolve(tnat64_config(), dest.sin_addr).prefix, &target);
+	route_target_of(&dest, method, config_resolve(tnat64_config(), dest.sin_addr).prefix, &target);
 	ssize_t r = reach(fd, &target, ctx);
 	if (r < 0 && (errno == EALREADY || errno == EINPROGRESS || errno == EINTR))
 		return r;
@@ -160,15 +150,6 @@ void route_new_epoch(void)
 	while (!__atomic_compare_exchange_n(&route_epoch, &old, next, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
 
-/* The prefix a way goes through (NULL for IPv4). */
-static const struct nat64_prefix *prefix_of(int way)
-{
-	const struct config *cfg = tnat64_config();
-	return way == ROUTE_WAY_IPV4		? NULL
-	       : way == ROUTE_WAY_FALLBACK ? config_fallback_prefix(cfg)
-					   : &cfg->paths[way - ROUTE_WAY_PATH].prefix;
-}
-
 int route_way(struct in_addr dest, const struct nat64_prefix **prefix)
 {
 	const struct nat64_prefix *ignored;
@@ -176,7 +157,7 @@ int route_way(struct in_addr dest, const struct nat64_prefix **prefix)
 		prefix = &ignored;
 	int way = route_remembered(dest);
 	if (way >= 0) {
-		*prefix = prefix_of(way); /* a remembered IPv4 way is the rules' (the cache's runs out) */
+		*prefix = route_prefix(way); /* a remembered IPv4 way is the rules' (the cache's runs out) */
 		return way;
 	}
 	uint64_t epoch = __atomic_load_n(&route_epoch, __ATOMIC_RELAXED); /* before the cache is read */

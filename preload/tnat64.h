@@ -654,16 +654,30 @@ static inline int route_remembered(struct in_addr dest)
 	return (memo & ~ROUTE_MEMO_WAY) == key ? (int)((memo & ROUTE_MEMO_WAY) >> ROUTE_MEMO_WAY_SHIFT) : -1;
 }
 
-/* Where a datagram to `dest` goes by `way`. */
-static inline void route_target(const struct sockaddr_in *dest, int way, struct sockaddr_in6 *target)
+/* Where `dest` is reached by `method`: its NAT64 address under `prefix`, or its mapped one. */
+static inline void route_target_of(const struct sockaddr_in *dest, enum method method,
+				   const struct nat64_prefix *prefix, struct sockaddr_in6 *target)
+{
+	*target = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = dest->sin_port};
+	if (method == METHOD_NAT64)
+		nat64_synthesize(prefix, dest->sin_addr, &target->sin6_addr);
+	else
+		ipv4_mapped(dest->sin_addr, &target->sin6_addr);
+}
+
+/* The prefix a way goes through: the fallback's, path i's, or none (IPv4). */
+static inline const struct nat64_prefix *route_prefix(int way)
 {
 	const struct config *cfg = tnat64_config();
-	*target = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = dest->sin_port};
-	if (way == ROUTE_WAY_IPV4)
-		ipv4_mapped(dest->sin_addr, &target->sin6_addr);
-	else
-		nat64_synthesize(way == ROUTE_WAY_FALLBACK ? config_fallback_prefix(cfg) : &cfg->paths[way - ROUTE_WAY_PATH].prefix,
-				 dest->sin_addr, &target->sin6_addr);
+	return way == ROUTE_WAY_FALLBACK ? config_fallback_prefix(cfg)
+	       : way >= ROUTE_WAY_PATH	 ? &cfg->paths[way - ROUTE_WAY_PATH].prefix
+					 : NULL;
+}
+
+/* The same by a way. */
+static inline void route_target(const struct sockaddr_in *dest, int way, struct sockaddr_in6 *target)
+{
+	route_target_of(dest, way == ROUTE_WAY_IPV4 ? METHOD_IPV4 : METHOD_NAT64, route_prefix(way), target);
 }
 
 /* ---- the usual datagram, inline: its way out, and where it came from ---------------------- */
