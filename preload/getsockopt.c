@@ -72,6 +72,9 @@ static __attribute__((noinline)) int getsockopt_ours(int fd, int level, int name
 {
 	tnat64_init();
 	uint64_t word = fd_state(fd);
+	/* Buffers the kernel refuses (EFAULT, EINVAL) are its to refuse: nothing is read or written. */
+	if (!user_memory(len, sizeof(*len)) || (*len > 0 && !user_memory(value, *len)))
+		return libc.getsockopt(fd, level, name, value, len);
 	if (word & FD_INET6) { /* the program's own AF_INET6 socket: only its mapped peer is ours */
 		if (level == SOL_SOCKET && name == SO_PEERNAME && (word & FD_PEER))
 			return peername_answer(fd, word, value, len);

@@ -30,42 +30,26 @@ struct swap {
 	struct sockaddr_in6 nat64[MAXNS];
 };
 
-/* No route to `target`, as glibc's own connect() would find: a throw-away UDP socket's connect()
- * answers at once, and sends nothing. The error, or 0. */
-static int route_error(const struct sockaddr_in6 *target)
-{
-	int fd = libc.socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0; /* cannot tell: the resolver tries */
-	int error = libc.connect(fd, (const struct sockaddr *)target, sizeof(*target)) < 0 ? errno : 0;
-	libc.close(fd);
-	return TNAT64_UNREACHABLE(error) ? error : 0;
-}
-
-static const char *why_ipv4(enum rule_kind kind)
-{
-	if (kind == RULE_LOCAL)
-		return "local";
-	return kind == RULE_NONE ? "no prefix may carry it" : "NAT64 failed lately";
-}
-
 /* Whether an IPv4 nameserver is asked through NAT64, at *out: its rule says NAT64 and that way
- * has a route (else IPv4 is preferred for a while, as for a connection). */
+ * has a route, checked at every call (glibc's own attempts are never seen, so what was learnt
+ * from them cannot end: the check is what tells a route that came back). What it finds is
+ * learnt for the program's connections too. */
 static bool via_nat64(const struct sockaddr_in *server, struct sockaddr_in6 *out)
 {
 	char text[16], text6[46], name[24];
 	struct rule rule = config_resolve(tnat64_config(), server->sin_addr);
-	if (rule.kind != RULE_NAT64 || cache_prefers_ipv4(server->sin_addr)) {
+	if (rule.kind != RULE_NAT64) {
 		if (log_enabled(LOG_DEBUG))
 			log_msg(LOG_DEBUG, "resolver: nameserver %s over IPv4 (%s)", log_ipv4(server->sin_addr, text),
-				why_ipv4(rule.kind));
+				rule.kind == RULE_LOCAL ? "local" : "no prefix may carry it");
 		return false;
 	}
 	*out = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = server->sin_port};
 	nat64_synthesize(rule.prefix, server->sin_addr, &out->sin6_addr);
-	int error = route_error(out);
+	int error = route_missing(out);
+	if (error || cache_prefers_ipv4(server->sin_addr))
+		cache_learn(server->sin_addr, METHOD_NAT64, !error);
 	if (error) {
-		cache_learn(server->sin_addr, METHOD_NAT64, false);
 		log_msg(LOG_INFO, "resolver: nameserver %s: NAT64 unreachable (%s), over IPv4",
 			log_ipv4(server->sin_addr, text), log_errno(error, name));
 		return false;
@@ -74,6 +58,19 @@ static bool via_nat64(const struct sockaddr_in *server, struct sockaddr_in6 *out
 		log_msg(LOG_DEBUG, "resolver: nameserver %s via NAT64 [%s]", log_ipv4(server->sin_addr, text),
 			log_ipv6(&out->sin6_addr, text6));
 	return true;
+}
+
+/* A socket glibc keeps open for the next call (RES_STAYOPEN) to nameserver i: closed when the
+ * nameserver changes address for a call or back, since glibc's own check for a changed
+ * nameserver passes over an IPv6 one and would use the old socket. */
+static void close_kept_socket(struct __res_state *state, int i)
+{
+	int *fd = &state->_u._ext.nssocks[i];
+	if ((state->options & RES_STAYOPEN) && state->_u._ext.nscount != 0 && *fd >= 0) {
+		registry_clear(*fd);
+		libc.close(*fd);
+		*fd = -1;
+	}
 }
 
 static void swap_in(struct __res_state *state, struct swap *swap)
@@ -90,6 +87,7 @@ static void swap_in(struct __res_state *state, struct swap *swap)
 		struct sockaddr_in6 *slot = state->_u._ext.nsaddrs[i] ?: malloc(sizeof(*slot));
 		if (!slot)
 			continue;
+		close_kept_socket(state, i);
 		*slot = swap->nat64[i];
 		state->_u._ext.nsaddrs[i] = slot;
 		server->sin_family = 0; /* an IPv6 nameserver, at nsaddrs[i] */
@@ -113,12 +111,7 @@ static void swap_out(const struct swap *swap)
 		state->nsaddr_list[i].sin_family = AF_INET;
 		*slot = (struct sockaddr_in6){0};
 		memcpy(slot, &state->nsaddr_list[i], sizeof(state->nsaddr_list[i]));
-		int *fd = &state->_u._ext.nssocks[i];
-		if ((state->options & RES_STAYOPEN) && state->_u._ext.nscount != 0 && *fd >= 0) {
-			registry_clear(*fd);
-			libc.close(*fd);
-			*fd = -1;
-		}
+		close_kept_socket(state, i);
 	}
 	errno = saved;
 }

@@ -188,6 +188,17 @@ enum method route_choose(uint64_t word, const struct sockaddr_in *dest, struct s
 	return way == ROUTE_WAY_IPV4 ? METHOD_IPV4 : METHOD_NAT64;
 }
 
+int route_missing(const struct sockaddr_in6 *target)
+{
+	int saved = errno;
+	int fd = libc.socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int error = fd >= 0 && libc.connect(fd, (const struct sockaddr *)target, sizeof(*target)) < 0 ? errno : 0;
+	if (fd >= 0)
+		libc.close(fd);
+	errno = saved;
+	return TNAT64_UNREACHABLE(error) ? error : 0;
+}
+
 /* The first way had no route (or is broken): learn it, and try the other one on the same call.
  * `saved`: errno as the program left it, which a success must leave. */
 static ssize_t fall_back(int fd, uint64_t word, const struct sockaddr_in *dest, const struct nat64_prefix *prefix,
@@ -250,7 +261,9 @@ ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_
 	int error = r < 0 ? errno : 0;
 	record(fd, word, dest, method, &target, false, r, error, REACH_SEND);
 	log_attempt(fd, dest, method, &target, r, error, REACH_SEND);
-	if (r >= 0 || !prefix) /* sent, or IPv4 is the only way */
+	/* Sent; or IPv4 is the only way; or the error is an earlier datagram's, an ICMP report the
+	 * socket had pending (IP_RECVERR), not this one's missing route: as the kernel said. */
+	if (r >= 0 || !prefix || (TNAT64_UNREACHABLE(error) && !route_missing(&target)))
 		return r;
 	return fall_back(fd, word, dest, prefix, method, saved, reach, ctx, REACH_SEND);
 }

@@ -42,8 +42,8 @@ static __attribute__((noinline)) ssize_t sendto_served(int fd, const void *buf, 
 		return sendto_long(fd, word, buf, len, flags, addr, addr_len);
 	int saved = errno;
 	ssize_t r = libc.sendto(fd, buf, len, flags, (const struct sockaddr *)&target, sizeof(target));
-	if (r >= 0 || !TNAT64_UNREACHABLE(errno))
-		return r;
+	if (r >= 0 || !TNAT64_UNREACHABLE(errno) || !route_missing(&target))
+		return r; /* sent, or refused as the kernel says (an earlier datagram's ICMP error, pending) */
 	errno = saved; /* no route: the long way tries the other, and learns */
 	return sendto_long(fd, word, buf, len, flags, addr, addr_len);
 }

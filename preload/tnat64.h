@@ -9,6 +9,7 @@
 #ifndef TNAT64_H
 #define TNAT64_H
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -416,13 +417,18 @@ struct message {
 	int flags;
 };
 ssize_t reach_sendmsg(int fd, const struct sockaddr_in6 *target, void *ctx);
-/* How many bytes a message carries (0 when its iovecs are the kernel's to refuse). */
+/* How many bytes a message carries (0 when its iovecs are the kernel's to refuse: too many, out
+ * of reach, or more than it adds up). */
 static inline size_t message_size(const struct msghdr *msg)
 {
 	size_t size = 0;
-	if (user_memory(msg->msg_iov, msg->msg_iovlen * sizeof(*msg->msg_iov)))
-		for (size_t i = 0; i < msg->msg_iovlen; i++)
-			size += msg->msg_iov[i].iov_len;
+	if (msg->msg_iovlen > IOV_MAX || !user_memory(msg->msg_iov, msg->msg_iovlen * sizeof(*msg->msg_iov)))
+		return 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		if (msg->msg_iov[i].iov_len > SSIZE_MAX - size)
+			return 0;
+		size += msg->msg_iov[i].iov_len;
+	}
 	return size;
 }
 
@@ -438,6 +444,10 @@ int send_destination(int fd, uint64_t word, const struct sockaddr *addr, socklen
 /* The program's own AF_INET6 socket sends or connects to a native address: one inside a NAT64
  * prefix is its own business again, and what comes from there shows as it is. */
 void native_destination(int fd, uint64_t word, const struct sockaddr *addr, socklen_t len);
+
+/* Whether `target` has no route, as a connect() would find (a throw-away UDP socket's connect()
+ * answers at once and sends nothing): the error, or 0. errno is left as it was. */
+int route_missing(const struct sockaddr_in6 *target);
 
 /* One datagram: route_reach(fd, word, dest, reach, ctx, REACH_SEND), its usual case made short. */
 ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);

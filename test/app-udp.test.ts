@@ -219,6 +219,18 @@ describe('app mode: UDP calls as the kernel answers them (review cases)', () => 
     })
   }
 
+  it('an ICMP error pending on the socket is reported by the next send, which sends nothing, as the kernel does', () => {
+    // 198.18.0.1 (RFC 2544's benchmark range): the lab's router has no route to it, and says so.
+    const r = under([UDP, 'pending', '198.18.0.1', '9'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(keyValues(r.stdout), {
+      'send.0': 'OK',
+      'send.1': 'UNREACH',
+      'send.2': 'OK',
+      'send.3': 'UNREACH',
+    })
+  })
+
   it('a socket bound to 0.0.0.0 hears a multicast group another socket joined (IP_MULTICAST_ALL), as without tnat64', () => {
     const script = [
       'import socket, subprocess',

@@ -17,6 +17,8 @@
  *   udp big ADDR PORT                datagrams of 65507 and 65508 bytes
  *   udp reuse ADDR PORT              a UDP socket closed behind the library's back, its number
  *                                    reused by a unix socket that then sends
+ *   udp pending ADDR PORT            IP_RECVERR, four datagrams 300 ms apart to a destination an
+ *                                    ICMP error answers: each send reports the one before's
  *
  * Output is `key=value` lines; errors by errno name, so the output is locale-free. */
 #include <arpa/inet.h>
@@ -324,6 +326,9 @@ static int efault(const char *addr, const char *port)
 	SHOW("recvmsg.name", recvmsg(fd, &to_bad, MSG_PEEK));
 	SHOW("recvmmsg", recvmmsg(fd, BAD, 1, MSG_PEEK, NULL));
 	SHOW("getsockname", getsockname(fd, (struct sockaddr *)&to, BAD));
+	SHOW("getsockopt.peername", getsockopt(fd, SOL_SOCKET, SO_PEERNAME, BAD, &len));
+	SHOW("getsockopt.filter", getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, buf, BAD));
+	SHOW("getsockopt.domain", getsockopt(fd, SOL_SOCKET, SO_DOMAIN, WILD, &len));
 	SHOW("getpeername", getpeername(fd, BAD, &len));
 	printf("left=%zd\n", recvfrom(fd, buf, sizeof(buf), 0, NULL, NULL));
 	return 0;
@@ -377,6 +382,15 @@ static int big(const char *addr, const char *port)
 	struct mmsghdr vec[2] = {{.msg_hdr = msg}, {.msg_hdr = msg}};
 	vec[0].msg_hdr.msg_iovlen = 1;
 	printf("sendmmsg=%d\n", sendmmsg(fd, vec, 2, 0));
+	/* More iovecs than the kernel takes, and more than fit in memory. */
+	static struct iovec many[1025];
+	for (int i = 0; i < 1025; i++)
+		many[i] = (struct iovec){payload, 1};
+	msg.msg_iov = many;
+	msg.msg_iovlen = 1025;
+	SHOW("sendmsg.iovlen1025", sendmsg(fd, &msg, 0));
+	msg.msg_iovlen = (size_t)1 << 60;
+	SHOW("sendmsg.iovlen2^60", sendmsg(fd, &msg, 0));
 	return 0;
 }
 
@@ -402,6 +416,21 @@ static int reuse(const char *addr, const char *port)
 	SHOW("sendto.unix", sendto(pair[0], "u", 1, 0, (struct sockaddr *)&target, sizeof(target)));
 	struct msghdr msg = {.msg_name = &target, .msg_namelen = sizeof(target), .msg_iov = &(struct iovec){"u", 1}, .msg_iovlen = 1};
 	SHOW("sendmsg.unix", sendmsg(pair[0], &msg, 0));
+	return 0;
+}
+
+static int pending(const char *addr, const char *port)
+{
+	int fd = udp_socket(), on = 1;
+	struct sockaddr_in to = address(addr, port);
+	setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+	for (int i = 0; i < 4; i++) {
+		ssize_t r = sendto(fd, "e", 1, 0, (struct sockaddr *)&to, sizeof(to));
+		int error = errno;
+		/* Which unreachable it is depends on the router: the test reads "refused" or not. */
+		printf("send.%d=%s\n", i, r >= 0 ? "OK" : error == ENETUNREACH || error == EHOSTUNREACH ? "UNREACH" : errname(error));
+		usleep(300 * 1000);
+	}
 	return 0;
 }
 
@@ -432,6 +461,8 @@ int main(int argc, char **argv)
 		return big(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "reuse") == 0)
 		return reuse(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "pending") == 0)
+		return pending(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of udp.c\n");
 	return 2;
 }
