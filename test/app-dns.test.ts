@@ -30,7 +30,11 @@ function count(log: string, text: string): number {
   return log.split('\n').filter((l) => l.includes(text)).length
 }
 
-const t = new AppLab('dns')
+/** A second DNS server, on the client's loopback (the lab server's zone; 127.0.0.1 answers nothing): one the library leaves alone. */
+const LOOPBACK_DNS = { address: '127.0.0.2', http: 8082, echo: 7010 }
+const t = new AppLab('dns', (lab) =>
+  lab.startServer('client', LOOPBACK_DNS.address, LOOPBACK_DNS.http, LOOPBACK_DNS.echo, LAB.dns.port),
+)
 
 /** COMMAND in the client namespace with `resolvConf` as its /etc/resolv.conf, and `env` added. */
 function inClient(command: string[], resolvConf = LAB_RESOLV_CONF, env: Record<string, string> = {}): Run {
@@ -157,6 +161,30 @@ describe('app mode: the resolver state', () => {
     const out = keyValues(r.stdout)
     assert.equal(out.before, ADDRESS)
     assert.equal(out.after, ADDRESS)
+  })
+
+  it('asks the nameserver the program switched to, though the socket to the last one is kept (RES_STAYOPEN)', () => {
+    const udpQueries = () => {
+      const stats = inClient([
+        'curl',
+        '-sS',
+        '--max-time',
+        '5',
+        '-g',
+        `http://[${LAB.serverNat64}]:${LAB.httpPort}/dns-stats`,
+      ])
+      assert.equal(stats.status, 0, stats.stderr)
+      return (JSON.parse(stats.stdout) as { udp: number }).udp
+    }
+    const before = udpQueries()
+    const r = app([RESOLVE, 'switch', NAME, ADDRESS], `nameserver ${LOOPBACK_DNS.address}\n`)
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(keyValues(r.stdout), {
+      before: ADDRESS,
+      after: ADDRESS,
+      nameserver: `AF_INET ${ADDRESS}:${LAB.dns.port}`,
+    })
+    assert.equal(udpQueries() - before, 1, 'the second lookup reached the server the program named')
   })
 
   for (const mode of ['', 'stayopen']) {

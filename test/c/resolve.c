@@ -5,7 +5,9 @@
  *                                          nameserver afterwards, and what the process grew by
  *   resolve calls NAME ADDRESS             each resolver entry point once, and in a new thread
  *   resolve around NAME COMMAND [stayopen] a lookup, COMMAND (a shell's), a lookup: the answer
- *                                          and the nameserver of each */
+ *                                          and the nameserver of each
+ *   resolve switch NAME ADDRESS            RES_STAYOPEN, a lookup, then the program's own change
+ *                                          of its first nameserver to ADDRESS, and a lookup */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netdb.h>
@@ -184,6 +186,18 @@ static int around(const char *name, const char *command, bool stayopen)
 	return 0;
 }
 
+static int switch_nameserver(const char *name, const char *address)
+{
+	stay_open();
+	char text[INET_ADDRSTRLEN];
+	printf("before=%s\n", first_ipv4(name, text));
+	if (inet_pton(AF_INET, address, &_res.nsaddr_list[0].sin_addr) != 1)
+		return 2;
+	printf("after=%s\n", first_ipv4(name, text));
+	print_nameserver("nameserver");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -191,6 +205,8 @@ int main(int argc, char **argv)
 		return lookups(argv[2], atoi(argv[3]), argc > 4 && strcmp(argv[4], "stayopen") == 0);
 	if (argc == 4 && strcmp(argv[1], "calls") == 0)
 		return calls(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "switch") == 0)
+		return switch_nameserver(argv[2], argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "around") == 0)
 		return around(argv[2], argv[3], argc > 4 && strcmp(argv[4], "stayopen") == 0);
 	fprintf(stderr, "usage: resolve lookups NAME COUNT [stayopen] | calls NAME ADDRESS | around NAME COMMAND [stayopen]\n");
