@@ -412,7 +412,8 @@ void config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-const struct nat64_prefix config_builtin_prefix = {.bytes = TNAT64_WELL_KNOWN_PREFIX, .length = TNAT64_WELL_KNOWN_LENGTH};
+const struct nat64_prefix config_builtin_prefix = {.bytes = TNAT64_WELL_KNOWN_PREFIX,
+						    .length = TNAT64_WELL_KNOWN_LENGTH};
 
 bool config_extract_paths(const struct config *cfg, const struct in6_addr *ipv6, struct in_addr *out)
 {

@@ -130,7 +130,8 @@ static bool still_pending(int fd)
 }
 
 /* The rule's way, or IPv4 when the socket can only go there; RULE_NONE warns. */
-static inline __attribute__((always_inline)) bool goes_ipv4(uint64_t word, const struct sockaddr_in *dest, struct rule *rule)
+static inline __attribute__((always_inline)) bool goes_ipv4(uint64_t word, const struct sockaddr_in *dest,
+							    struct rule *rule)
 {
 	*rule = config_resolve(tnat64_config(), dest->sin_addr);
 	if (rule->kind == RULE_NONE)

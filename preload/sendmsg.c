@@ -16,7 +16,8 @@ static __attribute__((noinline)) ssize_t sendmsg_served(int fd, const struct msg
 	tnat64_init();
 	uint64_t word = fd_state(fd);
 	bool datagram = word & FD_DGRAM;
-	if (!(word & FD_SERVED) || !user_memory(msg, sizeof(*msg)) || !msg->msg_name || msg->msg_namelen < sizeof(sa_family_t) ||
+	if (!(word & FD_SERVED) || !user_memory(msg, sizeof(*msg)) || !msg->msg_name ||
+	    msg->msg_namelen < sizeof(sa_family_t) ||
 	    !(datagram || (flags & MSG_FASTOPEN)))
 		return libc.sendmsg(fd, msg, flags);
 	struct sockaddr_in dest;

@@ -98,7 +98,8 @@ int ipv4_sockaddr_arg(const struct sockaddr *addr, socklen_t len, enum unspec un
 		return -1;
 	}
 	memcpy(out, addr, sizeof(*out));
-	if (out->sin_family == AF_UNSPEC && (unspec == UNSPEC_ANY_ADDRESS || (unspec == UNSPEC_ANY_BIND && out->sin_addr.s_addr == htonl(INADDR_ANY))))
+	bool any = out->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (out->sin_family == AF_UNSPEC && (unspec == UNSPEC_ANY_ADDRESS || (unspec == UNSPEC_ANY_BIND && any)))
 		out->sin_family = AF_INET;
 	if (out->sin_family != AF_INET) {
 		errno = EAFNOSUPPORT;

@@ -288,7 +288,7 @@ enum method { METHOD_NAT64 = 1, METHOD_IPV4 = 2 }; /* 0 in a word: no connect ye
 #define FD_FILTERED (1ULL << 55) /* it has the socket filter that keeps native IPv6 out (filter.c) */
 #define FD_DGRAM (1ULL << 54)    /* a UDP socket */
 #define FD_INET6 (1ULL << 53)    /* the program's own AF_INET6 socket: its IPv4-mapped destinations are served */
-#define FD_SCREENED (1ULL << 52) /* a swapped UDP socket whose arrivals were seen to: the filter, or the program's own */
+#define FD_SCREENED (1ULL << 52) /* a swapped UDP socket whose arrivals are seen to (filter, or its own) */
 #define FD_SHOW_MAPPED (1ULL << 51) /* an FD_INET6 socket that went through NAT64: arrivals from there show mapped */
 #define FD_CMSG (1ULL << 50)     /* a swapped socket whose program asked for IPv4 control messages (cmsg.c) */
 #define FD_SERVED (FD_SWAPPED | FD_INET6)
