@@ -83,7 +83,7 @@ TNAT64_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		if (disconnect(fd, word, &unspec, sizeof(unspec)) == 0)
 			word = fd_state(fd);
 	}
-	int r = (int)route_reach(fd, word, &dest, reach_connect, NULL, REACH_CONNECT);
+	int r = (int)route_reach(fd, word, &dest, reach_connect, NULL);
 	if (r < 0 && (word & FD_SWAPPED) && (errno == EAFNOSUPPORT || errno == EINVAL) && !fd_recheck(fd))
 		return libc.connect(fd, addr, len);
 	return r;

@@ -15,6 +15,10 @@
 
 #include "tnat64.h"
 
+/* What the call that reaches a target does: connects the socket (its peer is recorded), or sends
+ * one datagram to its own destination. */
+enum reach_kind { REACH_CONNECT, REACH_SEND };
+
 static const char *method_name(enum method method)
 {
 	return method == METHOD_NAT64 ? "NAT64" : "IPv4";
@@ -130,15 +134,6 @@ static bool still_pending(int fd)
 }
 
 /* The rule's way, or IPv4 when the socket can only go there; RULE_NONE warns. */
-static inline __attribute__((always_inline)) bool goes_ipv4(uint64_t word, const struct sockaddr_in *dest,
-							    struct rule *rule)
-{
-	*rule = config_resolve(tnat64_config(), dest->sin_addr);
-	if (rule->kind == RULE_NONE)
-		warn_once_no_prefix(dest);
-	return rule->kind != RULE_NAT64 || (word & FD_BOUND4);
-}
-
 __thread uint64_t route_memo __attribute__((tls_model("initial-exec")));
 uint64_t route_epoch = ROUTE_MEMO_SET;
 
@@ -224,30 +219,29 @@ static ssize_t fall_back(int fd, uint64_t word, const struct sockaddr_in *dest, 
 	return -1;
 }
 
-ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx,
-		    enum reach_kind kind)
+ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx)
 {
-	if (kind == REACH_CONNECT) {
-		if ((word & FD_PENDING) && still_pending(fd))
-			return continue_pending(fd, word, reach, ctx);
-		if ((word & (FD_FILTERED | FD_DGRAM)) == FD_FILTERED) { /* a listener shut down, connecting now */
-			filter_remove(fd, word);
-			word &= ~FD_FILTERED;
-		}
+	if ((word & FD_PENDING) && still_pending(fd))
+		return continue_pending(fd, word, reach, ctx);
+	if ((word & (FD_FILTERED | FD_DGRAM)) == FD_FILTERED) { /* a listener shut down, connecting now */
+		filter_remove(fd, word);
+		word &= ~FD_FILTERED;
 	}
 
-	struct rule rule;
-	if (goes_ipv4(word, dest, &rule))
-		return attempt(fd, word, dest, METHOD_IPV4, NULL, false, reach, ctx, kind);
+	/* No prefix: IPv4 is the only way (the rules', or the socket's bound there). */
+	const struct nat64_prefix *prefix = NULL;
+	int way = word & FD_BOUND4 ? ROUTE_WAY_IPV4 : route_way(dest->sin_addr, &prefix);
+	if (!prefix)
+		return attempt(fd, word, dest, METHOD_IPV4, NULL, false, reach, ctx, REACH_CONNECT);
 
 	int saved = errno;
-	enum method first = cache_prefers_ipv4(dest->sin_addr) ? METHOD_IPV4 : METHOD_NAT64;
-	ssize_t r = attempt(fd, word, dest, first, rule.prefix, true, reach, ctx, kind);
+	enum method first = way == ROUTE_WAY_IPV4 ? METHOD_IPV4 : METHOD_NAT64;
+	ssize_t r = attempt(fd, word, dest, first, prefix, true, reach, ctx, REACH_CONNECT);
 	if (r >= 0) {
 		errno = saved;
 		return r;
 	}
-	return fall_back(fd, word, dest, rule.prefix, first, saved, reach, ctx, kind);
+	return fall_back(fd, word, dest, prefix, first, saved, reach, ctx, REACH_CONNECT);
 }
 
 ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx)

@@ -26,7 +26,7 @@ static __attribute__((noinline)) ssize_t sendmsg_served(int fd, const struct msg
 		return served < 0 ? -1 : libc.sendmsg(fd, msg, flags);
 	struct message m = {msg, flags};
 	if (!datagram)
-		return route_reach(fd, word, &dest, reach_sendmsg, &m, REACH_CONNECT);
+		return route_reach(fd, word, &dest, reach_sendmsg, &m);
 	return route_send(fd, filter_before_send(fd, word), &dest, reach_sendmsg, &m);
 }
 

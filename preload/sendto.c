@@ -28,7 +28,7 @@ static __attribute__((noinline)) ssize_t sendto_long(int fd, uint64_t word, cons
 		return served < 0 ? -1 : libc.sendto(fd, buf, len, flags, addr, addr_len);
 	struct payload p = {buf, len, flags};
 	if (!datagram)
-		return route_reach(fd, word, &dest, reach_sendto, &p, REACH_CONNECT);
+		return route_reach(fd, word, &dest, reach_sendto, &p);
 	return route_send(fd, filter_before_send(fd, word), &dest, reach_sendto, &p);
 }
 

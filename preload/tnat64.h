@@ -401,16 +401,10 @@ void cache_learn(struct in_addr destination, enum method method, bool worked);
 /* The real call that reaches `target`: connect, a datagram's send, or TCP Fast Open's. */
 typedef ssize_t (*reach_fn)(int fd, const struct sockaddr_in6 *target, void *ctx);
 
-enum reach_kind {
-	REACH_CONNECT, /* the call connects the socket: its peer is recorded */
-	REACH_SEND,    /* one datagram to its own destination */
-};
-
-/* Reaches `dest` through NAT64 or over IPv4 as the rules, the socket and what was learnt say,
- * trying the other way when the first has no route; a connecting call records the peer only
- * when it started or made a connection. */
-ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx,
-		    enum reach_kind kind);
+/* Connects to `dest` (connect(), or TCP Fast Open's send) through NAT64 or over IPv4 as the
+ * rules, the socket and what was learnt say, trying the other way when the first has no route;
+ * records the peer only when the call started or made a connection. */
+ssize_t route_reach(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);
 /* sendmsg()'s reach_fn (sendmsg.c), for sendmmsg's messages too: `ctx` is a struct message. */
 struct message {
 	const struct msghdr *msg;
@@ -449,7 +443,7 @@ void native_destination(int fd, uint64_t word, const struct sockaddr *addr, sock
  * answers at once and sends nothing): the error, or 0. errno is left as it was. */
 int route_missing(const struct sockaddr_in6 *target);
 
-/* One datagram: route_reach(fd, word, dest, reach, ctx, REACH_SEND), its usual case made short. */
+/* One datagram to its own destination, as route_reach() reaches one but recording no peer. */
 ssize_t route_send(int fd, uint64_t word, const struct sockaddr_in *dest, reach_fn reach, void *ctx);
 /* The first way route_reach() would take, and its address, for calls that batch (sendmmsg). */
 enum method route_choose(uint64_t word, const struct sockaddr_in *dest, struct sockaddr_in6 *target);
