@@ -32,6 +32,12 @@
  * large rule sets (100 000 `local` networks are about 2.5 MiB) fit. */
 #define TNAT64_CONFIG_MAX_BYTES (16 << 20)
 
+/* Discovery's answers (src/lib/discovery/state.ts writes both): the host's, kept by root's
+ * `tnat64 discover --watch` for every user, and each user's cached DNS64 lookup, under
+ * $XDG_CACHE_HOME, else ~/.cache. */
+#define TNAT64_DISCOVERY_STATE_FILE "/run/tnat64-discovery"
+#define TNAT64_USER_CACHE_NAME "tnat64/discovery"
+
 /* How long what was learnt about a destination holds, in seconds. */
 #define TNAT64_CACHE_TTL 60
 

@@ -7,11 +7,16 @@
  *
  * --help is the node CLI's (src/commands/app.ts declares the same flags for it). */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "defaults.h"
@@ -115,15 +120,17 @@ static void print_error(void *ctx, int line, const char *message)
 
 /* The configuration in force must exist and parse: it is refused here, with every error, before
  * CMD runs. Returns its absolute path, so that a program that changes directory still reads it, or
- * NULL when no file is in force. */
-static const char *check_config(const char *given, char absolute[PATH_MAX])
+ * NULL when no file is in force; says whether it sets the default prefix. */
+static const char *check_config(const char *given, char absolute[PATH_MAX], bool *has_default)
 {
 	const char *file = config_file_in_force(given);
+	*has_default = false;
 	if (!file)
 		return NULL;
 	struct config cfg;
 	struct report r = {.file = file};
 	int errors = config_load(file, &cfg, print_error, &r);
+	*has_default = cfg.has_default;
 	config_free(&cfg);
 	if (errors > 0)
 		exit(2);
@@ -136,6 +143,128 @@ static const char *check_config(const char *given, char absolute[PATH_MAX])
 	strcat(absolute, "/");
 	strcat(absolute, file);
 	return absolute;
+}
+
+/* ---- the discovered prefix (src/lib/discovery/state.ts writes these files) ---------------- */
+
+struct discovered {
+	char prefix[64];
+	char source[16];
+	char why[256]; /* the DNS64 note: why no prefix was found */
+	bool fresh; /* a live answer: a prefix, or none (then the well-known prefix stays) */
+};
+
+/* Reads the `pid` and `in-force PREFIX SOURCE EXPIRES` lines of a state file's text. A watcher's
+ * state counts only while the watcher runs; an answer only until it expires. */
+static struct discovered parse_state(char *text, bool need_watcher)
+{
+	struct discovered d = {0};
+	long long pid = 0, expires = 0;
+	bool in_force = false;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (sscanf(line, "pid %lld", &pid) == 1)
+			continue;
+		if (sscanf(line, "in-force %63s %15s %lld", d.prefix, d.source, &expires) == 3)
+			in_force = true;
+		else if (strncmp(line, "note dns64 ", 11) == 0)
+			snprintf(d.why, sizeof(d.why), "%s", line + 11);
+	}
+	if (!in_force || expires <= (long long)time(NULL))
+		return (struct discovered){0};
+	if (need_watcher && (pid <= 0 || pid > INT_MAX || (kill((pid_t)pid, 0) != 0 && errno != EPERM)))
+		return (struct discovered){0};
+	struct nat64_prefix check;
+	if (strcmp(d.prefix, "none") != 0 && nat64_prefix_parse(d.prefix, &check) != PREFIX_OK)
+		return (struct discovered){0};
+	d.fresh = true;
+	return d;
+}
+
+/* A state file owned by `owner` that no one else may write; anything else is not read. */
+static struct discovered read_state(const char *path, uid_t owner, bool need_watcher)
+{
+	char text[16384];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return (struct discovered){0};
+	struct stat st;
+	ssize_t n = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner && !(st.st_mode & 022))
+		n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return (struct discovered){0};
+	text[n] = '\0';
+	return parse_state(text, need_watcher);
+}
+
+static bool user_cache_path(char path[PATH_MAX])
+{
+	const char *xdg = secure_getenv("XDG_CACHE_HOME"), *home = secure_getenv("HOME");
+	int n;
+	if (xdg && xdg[0] == '/')
+		n = snprintf(path, PATH_MAX, "%s/%s", xdg, TNAT64_USER_CACHE_NAME);
+	else if (home && home[0])
+		n = snprintf(path, PATH_MAX, "%s/.cache/%s", home, TNAT64_USER_CACHE_NAME);
+	else
+		return false;
+	return n > 0 && n < PATH_MAX;
+}
+
+/* Asks the CLI for an RFC 7050 lookup (`tnat64 discover --cache`, which also fills the cache) and
+ * reads its answer from its output: only when nothing fresher is known, about once per TTL. */
+static struct discovered look_up(const char *dir)
+{
+	char cli[PATH_MAX + 32], text[16384];
+	snprintf(cli, sizeof(cli), "%s/../bin/tnat64.js", dir);
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) != 0)
+		return (struct discovered){0};
+	pid_t child = fork();
+	if (child == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		execlp("node", "node", cli, "discover", "--cache", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	size_t len = 0;
+	ssize_t n;
+	while (child > 0 && len < sizeof(text) - 1 &&
+	       ((n = read(out[0], text + len, sizeof(text) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+		len += n > 0 ? (size_t)n : 0;
+	close(out[0]);
+	int status = 0;
+	while (child > 0 && waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	text[len] = '\0';
+	if (child <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return (struct discovered){0};
+	struct discovered d = parse_state(text, false);
+	if (d.fresh && strcmp(d.prefix, "none") == 0) {
+		/* Said once per lookup, not per run: the answer is cached. */
+		fprintf(stderr, "tnat64: no NAT64 prefix discovered (%s); the well-known prefix 64:ff9b::/96 is used\n",
+			d.why[0] ? d.why : "no answer");
+	}
+	return d;
+}
+
+/* The default prefix discovery gives when neither --prefix, $TNAT64_PREFIX nor the configuration
+ * sets one: the host's state while root's watcher keeps it, else this user's cached DNS64 answer,
+ * else a lookup now. NULL keeps the well-known prefix. */
+static const char *discovered_prefix(const char *dir, struct discovered *d, bool debug)
+{
+	char cache[PATH_MAX];
+	*d = read_state(TNAT64_DISCOVERY_STATE_FILE, 0, true);
+	if (!d->fresh && user_cache_path(cache))
+		*d = read_state(cache, geteuid(), false);
+	if (!d->fresh)
+		*d = look_up(dir);
+	if (!d->fresh || strcmp(d->prefix, "none") == 0)
+		return NULL;
+	if (debug)
+		fprintf(stderr, "tnat64: NAT64 prefix %s, discovered by %s\n", d->prefix,
+			strcmp(d->source, "pref64") == 0 ? "PREF64 (RFC 8781)" : "DNS64 (RFC 7050)");
+	return d->prefix;
 }
 
 /* What separates LD_PRELOAD's entries for ld.so: a space or a colon, nothing else (glibc's rtld
@@ -201,7 +330,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	const char *config = check_config(o.config, config_path);
+	bool config_prefix;
+	const char *config = check_config(o.config, config_path, &config_prefix);
+	struct discovered found;
+	const char *prefix_env = secure_getenv(TNAT64_ENV_PREFIX);
+	if (!o.prefix && !(prefix_env && *prefix_env) && !config_prefix)
+		o.prefix = discovered_prefix(dir, &found, o.debug || (getenv(TNAT64_ENV_DEBUG) && atoi(getenv(TNAT64_ENV_DEBUG)) > 0));
 	snprintf(library, sizeof(library), "%s/libtnat64.so", dir);
 	if (strpbrk(library, PRELOAD_SEPARATORS)) {
 		fprintf(stderr,

@@ -1,9 +1,13 @@
 // Shared by the test files: the vector and fixture readers, the CLI runner, root checks.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isAlive } from '../src/lib/command-line.js'
+
+export { isAlive }
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const FIXTURES = join(ROOT, 'test', 'fixtures')
@@ -91,11 +95,26 @@ export interface CliResult {
   stderr: string
 }
 
+/**
+ * A cache home whose discovery answer is "none" for a day: `tnat64 app` with no prefix would
+ * otherwise ask the host's resolver for ipv4only.arpa, and tests contact nothing outside.
+ */
+export const NO_DISCOVERY_CACHE = (() => {
+  const dir = mkdtempSync(join(tmpdir(), 'tnat64-test-cache-'))
+  const now = Math.floor(Date.now() / 1000)
+  mkdirSync(join(dir, 'tnat64'))
+  writeFileSync(join(dir, 'tnat64', 'discovery'), `written ${now}\nin-force none - ${now + 86_400}\n`, {
+    mode: 0o600,
+  })
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return dir
+})()
+
 export function tnat64(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): CliResult {
   const result = spawnSync(join(ROOT, 'bin', 'tnat64'), args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, TNAT64_CONF_FILE: '', ...env },
+    env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: NO_DISCOVERY_CACHE, ...env },
     timeout: 60_000,
   })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
@@ -117,16 +136,6 @@ export async function freshLabName(tag: string): Promise<string> {
     if (owner && !isAlive(Number(owner[1]))) new Lab(name).down()
   }
   return `t64-${tag}-${process.pid}`
-}
-
-/** Whether a process of that id still runs (a test run that left namespaces behind, say). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** The Python interpreter itself, not a wrapper script (pyenv's shims run several programs per call). */

@@ -1,18 +1,30 @@
 import { Flags } from '@oclif/core'
+import type { Config } from '../lib/config.js'
+import { withDefaultPrefix } from '../lib/config.js'
+import {
+  currentDiscovery,
+  type PrefixInForce,
+  prefixInForce,
+  watchDiscovery,
+} from '../lib/discovery/discover.js'
 import { type AttachResult, attach, configFromFlags } from '../lib/kernel/attach.js'
-import { resolveCgroup } from '../lib/kernel/cgroup.js'
+import { type Cgroup, resolveCgroup } from '../lib/kernel/cgroup.js'
 import { configFlags, KernelCommand } from '../lib/kernel/command.js'
-import { followRoutes } from '../lib/kernel/reachability.js'
+import { followRoutes, setWithdrawn } from '../lib/kernel/reachability.js'
+import { timestamp } from '../lib/log.js'
+import { parsePrefix } from '../lib/rfc6052.js'
 
 export default class Attach extends KernelCommand {
   static override summary =
     'Serve every process of a cgroup: IPv4-mapped destinations go through NAT64 (root)'
   static override description =
     `Attaches tnat64's BPF programs to the cgroup with bpf_links pinned under /sys/fs/bpf/tnat64 (0700, pins 0600), so they stay after this command ends. Each cgroup keeps the configuration it was attached with; attaching an attached cgroup replaces its rules and swaps its programs for this build's in place (an upgrade), and changes no other cgroup.
+With no --prefix and no nat64_prefix in the configuration, the default prefix is discovered (tnat64 discover: PREF64, then DNS64, else the well-known prefix); --watch then follows discovery too: a prefix that changes is put in the cgroup's rules, one whose lifetime ends is withdrawn (destinations go out untouched, as through an unreachable prefix) until one is in force again.
 Reachability of each prefix is a fact of the network namespace this runs in: it is read from that namespace's routes, and --watch keeps it current.`
   static override examples = [
     '<%= config.bin %> attach --cgroup tnat64-apps --prefix 2001:db8:64::/96',
     '<%= config.bin %> attach --cgroup /sys/fs/cgroup/unified/web --config /etc/tnat64.conf --watch',
+    '<%= config.bin %> attach --cgroup system.slice/legacy.service --watch',
   ]
   static override flags = {
     cgroup: Flags.string({
@@ -22,19 +34,65 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
     }),
     ...configFlags,
     watch: Flags.boolean({
-      description: 'stay in the foreground and follow route changes',
+      description: 'stay in the foreground and follow route changes (and discovery, when it gave the prefix)',
       exclusive: ['json'],
     }),
   }
 
-  async run(): Promise<AttachResult> {
+  async run(): Promise<AttachResult & { defaultPrefix: PrefixInForce }> {
     const { flags } = await this.parse(Attach)
-    const config = configFromFlags(flags)
-    const result = attach(resolveCgroup(flags.cgroup), config)
+    const configured = configFromFlags(flags)
+    const cgroup = resolveCgroup(flags.cgroup)
+    const flagPrefix = flags.prefix === undefined ? undefined : configured.defaultPrefix?.value.text
+    const discovering = configured.defaultPrefix === undefined
+    const state = discovering ? (await currentDiscovery()).state : undefined
+    const inForce = prefixInForce(flagPrefix, configured, state)
+    const result = attach(cgroup, withPrefix(configured, inForce))
     this.log(
-      `${result.newlyAttached ? 'attached to' : 'updated'} ${result.cgroup}: ${result.rules} rules, ${result.prefixes} prefix${result.prefixes === 1 ? '' : 'es'}`,
+      `${result.newlyAttached ? 'attached to' : 'updated'} ${result.cgroup}: ${result.rules} rules, ${result.prefixes} prefix${result.prefixes === 1 ? '' : 'es'}; default prefix ${inForce.prefix} (${inForce.from})`,
     )
-    if (flags.watch) await followRoutes((line) => this.log(line))
-    return result
+    if (flags.watch) await this.follow(cgroup, configured, discovering ? inForce : undefined)
+    return { ...result, defaultPrefix: inForce }
   }
+
+  /** Follows routes, and discovery when it gave the prefix, until SIGTERM. */
+  private async follow(cgroup: Cgroup, configured: Config, discovered?: PrefixInForce): Promise<void> {
+    const log = (line: string) => this.log(`${timestamp()} ${line}`)
+    if (!discovered) return followRoutes(log)
+    let current = discovered
+    let refresh: () => void = () => {}
+    const watch = watchDiscovery(
+      (state) => {
+        const next = prefixInForce(undefined, configured, state)
+        if (next.found && next.prefix !== current.prefix) {
+          attach(cgroup, withPrefix(configured, next))
+          log(`default prefix ${next.prefix} (${next.from})`)
+        }
+        if (next.found) current = next
+        // Only a discovered prefix is withdrawn: the well-known one, taken for want of any, stays.
+        const withdrawn = !next.found && current.found ? [current.prefix] : []
+        setWithdrawn(withdrawn)
+        if (withdrawn.length > 0)
+          log(`default prefix ${current.prefix} withdrawn: no discovered prefix holds now`)
+        refresh()
+      },
+      { solicit: true, dns64: true },
+    )
+    try {
+      await followRoutes(log, {
+        onStart: (r) => {
+          refresh = r
+        },
+      })
+    } finally {
+      watch.stop()
+    }
+  }
+}
+
+/** The configuration with the prefix in force as its default; a configured one is left as it is. */
+function withPrefix(config: Config, inForce: PrefixInForce): Config {
+  return inForce.source === 'pref64' || inForce.source === 'dns64'
+    ? withDefaultPrefix(config, parsePrefix(inForce.prefix))
+    : config
 }

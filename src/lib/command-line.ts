@@ -79,3 +79,13 @@ export function exitAs(ending: Ending): never {
   if (ending.signal) process.kill(process.pid, ending.signal)
   process.exit(ending.code ?? 128 + (ending.signal ? constants.signals[ending.signal] : 0))
 }
+
+/** Whether a process of that id still runs: one of another user's (EPERM) counts too. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

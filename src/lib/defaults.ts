@@ -20,3 +20,9 @@ export const CONFIG_MAX_BYTES = 16 << 20
 
 /** How every command's --config names the rule of configFileInForce (src/lib/config.ts). */
 export const CONFIG_FLAG_HELP = `configuration file (default: $${ENV_CONF_FILE}, else ${DEFAULT_CONFIG_FILE} if it exists)`
+
+/** The host's discovered NAT64 prefixes, kept by root's `tnat64 discover --watch`; readable by all. */
+export const DISCOVERY_STATE_FILE = '/run/tnat64-discovery'
+
+/** Each user's cached DNS64 lookup, under $XDG_CACHE_HOME, else ~/.cache (written by `discover --cache`). */
+export const USER_CACHE_NAME = 'tnat64/discovery'

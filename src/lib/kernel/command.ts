@@ -1,25 +1,14 @@
-// The base of every kernel-mode command: `--json` (run() returns the data it prints), `--debug`
+// The base of every kernel-mode command: `--json` (JsonCommand), `--debug`
 // (libbpf's own messages, the verifier's among them, as they come), and root checked first.
-import { Command, Flags } from '@oclif/core'
+import { Flags } from '@oclif/core'
 import { showLibbpfMessages } from '../bpf/libbpf.js'
 import { CONFIG_FLAG_HELP } from '../defaults.js'
-import { reportError } from '../errors.js'
+import { JsonCommand } from '../json-command.js'
 import { requireKernelPrivilege } from './pins.js'
 
-export abstract class KernelCommand extends Command {
-  static override enableJsonFlag = true
+export abstract class KernelCommand extends JsonCommand {
   static override baseFlags = {
     debug: Flags.boolean({ description: "print libbpf's messages (the verifier's among them) on stderr" }),
-  }
-
-  /** With --json a failure is also one small object on stdout (oclif would serialise its whole
-   * parse state), beside the usual line on stderr and the usual exit code. */
-  protected override async catch(error: Error): Promise<void> {
-    if (!this.jsonEnabled()) throw error
-    const { lines, exitCode } = reportError(error)
-    for (const line of lines) process.stderr.write(`${line}\n`)
-    this.logJson({ error: { message: lines.join('\n').replace(/^tnat64: /, ''), exitCode } })
-    process.exitCode = exitCode
   }
 
   protected override async init(): Promise<void> {

@@ -56,10 +56,23 @@ function cookieKey(cookie: bigint): Buffer {
   return key
 }
 
+/** Prefixes this process holds unreachable whatever the routes: discovered ones whose lifetime
+ * ended (`attach --watch`), so destinations go out untouched until a prefix is in force again. */
+const withdrawn = new Set<string>()
+
+export function setWithdrawn(prefixes: Iterable<string>): void {
+  withdrawn.clear()
+  for (const p of prefixes) withdrawn.add(p)
+}
+
 /** Re-reads this namespace's routes and tells the kernel which prefixes it cannot reach. The
  * prefixes themselves are read from the kernel: nothing else changes. Call under the lock. */
 export function writeReachability(): PrefixState[] {
-  const states = prefixTable().map(({ id, prefix }) => ({ id, prefix, reachable: prefixReachable(prefix) }))
+  const states = prefixTable().map(({ id, prefix }) => ({
+    id,
+    prefix,
+    reachable: !withdrawn.has(prefix) && prefixReachable(prefix),
+  }))
   const set = encodePrefixSet(states.filter((s) => !s.reachable).map((s) => s.id))
   withMap(MAPS.unreachable, (map) => {
     pruneDeadNamespaces(map)
@@ -215,6 +228,8 @@ export interface WatchOptions {
   readonly settleMs?: number
   /** A full refresh this often even without events: covers lost events and new prefixes. */
   readonly resyncMs?: number
+  /** Hands the caller a way to ask for a refresh (after it changed the prefixes, say). */
+  readonly onStart?: (refresh: () => void) => void
 }
 
 /**
@@ -272,6 +287,7 @@ export async function followRoutes(log: (line: string) => void, options: WatchOp
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   const resync = setInterval(report, resyncMs)
+  options.onStart?.(schedule)
   try {
     for (let i = 0; i < 200 && !failure && !monitorSubscribed(monitor.pid ?? 0); i++)
       await new Promise((r) => setTimeout(r, 10))

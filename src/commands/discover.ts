@@ -1,0 +1,119 @@
+import { Flags } from '@oclif/core'
+import { loadConfig } from '../lib/config.js'
+import { CONFIG_FLAG_HELP, DISCOVERY_STATE_FILE } from '../lib/defaults.js'
+import {
+  currentDiscovery,
+  DEFAULT_WAIT_MS,
+  describeFound,
+  discoverOnce,
+  type PrefixInForce,
+  prefixInForce,
+  watchDiscovery,
+} from '../lib/discovery/discover.js'
+import { type DiscoveryState, formatState, nowSeconds, writeUserCache } from '../lib/discovery/state.js'
+import { UsageError } from '../lib/errors.js'
+import { JsonCommand } from '../lib/json-command.js'
+import { timestamp } from '../lib/log.js'
+import { prefixArgument } from '../lib/translate.js'
+
+export interface DiscoverReport {
+  readonly inForce: PrefixInForce
+  readonly found: (DiscoveryState['found'][number] & { secondsLeft: number })[]
+  readonly notes: DiscoveryState['notes']
+  /** Read from the host's state that `discover --watch` keeps, rather than looked up now. */
+  readonly watched: boolean
+}
+
+export default class Discover extends JsonCommand {
+  static override summary =
+    'Find the NAT64 prefix: router advertisements (PREF64, RFC 8781) and DNS64 (RFC 7050)'
+  static override description =
+    `Shows each prefix found, where from (router and interface, or resolver) and how long it holds, and the prefix in force: --prefix, else the configuration's nat64_prefix, else PREF64, else DNS64, else the well-known prefix (a guess).
+PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 asks the resolvers of /etc/resolv.conf for ipv4only.arpa AAAA. While root's \`discover --watch\` runs, it keeps what it finds in ${DISCOVERY_STATE_FILE}, which every user's \`tnat64 app\` and \`discover\` read; otherwise \`tnat64 app\` looks DNS64 up itself and caches the answer per user (--cache) for its TTL.`
+  static override examples = [
+    '<%= config.bin %> discover',
+    '<%= config.bin %> discover --json',
+    'sudo <%= config.bin %> discover --watch',
+  ]
+  static override flags = {
+    watch: Flags.boolean({
+      description: `stay in the foreground and follow changes; as root, keep ${DISCOVERY_STATE_FILE} for every user`,
+      exclusive: ['json', 'cache'],
+    }),
+    wait: Flags.string({
+      description: `seconds to listen for a router advertisement (default ${DEFAULT_WAIT_MS / 1000} as root, 0 otherwise)`,
+    }),
+    cache: Flags.boolean({
+      description:
+        'look DNS64 up and keep the answer in your cache for its TTL (what tnat64 app does on its own)',
+      exclusive: ['json'],
+    }),
+    config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
+    prefix: Flags.string({
+      char: 'p',
+      description: 'a default NAT64 prefix, which wins over anything discovered',
+    }),
+  }
+
+  async run(): Promise<DiscoverReport | undefined> {
+    const { flags } = await this.parse(Discover)
+    const waitMs = flags.wait === undefined ? undefined : seconds(flags.wait, '--wait') * 1000
+    const flagPrefix = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix).text
+    const { config } = loadConfig(flags.config)
+    if (flags.cache) {
+      const state = await discoverOnce({ waitMs: 0, solicit: false, dns64: true })
+      try {
+        writeUserCache(state)
+      } catch {
+        // a home that cannot be written (nobody's /nonexistent): the answer still goes out below
+      }
+      process.stdout.write(formatState(state, 'tnat64 discover --cache'))
+      return undefined
+    }
+    if (flags.watch) {
+      const root = process.geteuid?.() === 0
+      const watch = watchDiscovery(
+        (state, why) =>
+          this.log(`${timestamp()} ${why}: ${summary(prefixInForce(flagPrefix, config, state), state)}`),
+        { solicit: root, dns64: true, stateFile: root ? DISCOVERY_STATE_FILE : undefined },
+      )
+      const stop = () => watch.stop()
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+      await watch.ended
+      return undefined
+    }
+    const { state, watched } = await currentDiscovery({ waitMs })
+    const report = toReport(prefixInForce(flagPrefix, config, state), state, watched)
+    this.log(`prefix in force: ${report.inForce.prefix} (${report.inForce.from})`)
+    if (watched) this.log(`from ${DISCOVERY_STATE_FILE}, kept by tnat64 discover --watch (pid ${state.pid})`)
+    for (const f of report.found)
+      this.log(
+        `  ${f.source === 'pref64' ? 'PREF64' : 'DNS64 '} ${f.prefix}  ${describeFound(f)}, ${f.secondsLeft} s left`,
+      )
+    for (const n of report.notes) this.log(`  ${n.source === 'pref64' ? 'PREF64' : 'DNS64 '} ${n.text}`)
+    return report
+  }
+}
+
+function toReport(inForce: PrefixInForce, state: DiscoveryState, watched: boolean): DiscoverReport {
+  const now = nowSeconds()
+  return {
+    inForce,
+    found: state.found.filter((f) => f.expires > now).map((f) => ({ ...f, secondsLeft: f.expires - now })),
+    notes: state.notes,
+    watched,
+  }
+}
+
+function summary(inForce: PrefixInForce, state: DiscoveryState): string {
+  const others = state.found.length > 1 ? ` (${state.found.length} found)` : ''
+  return `prefix in force ${inForce.prefix} from ${inForce.from}${others}`
+}
+
+function seconds(text: string, flag: string): number {
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 600)
+    throw new UsageError(`${flag} '${text}': give a number of seconds from 0 to 600`)
+  return value
+}

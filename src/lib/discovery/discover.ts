@@ -1,0 +1,261 @@
+// Discovery as a whole: PREF64 and DNS64 asked together, their answers kept as a DiscoveryState,
+// and the prefix in force chosen across every source (flag, configuration, PREF64, DNS64, the
+// well-known prefix), in that order.
+import { readFileSync } from 'node:fs'
+import type { Config } from '../config.js'
+import { DISCOVERY_STATE_FILE, WELL_KNOWN_PREFIX } from '../defaults.js'
+import { type Dns64Lookup, lookupDns64 } from './dns64.js'
+import { listenPref64, type Pref64Advert, type Pref64Event, solicitableInterfaces } from './pref64.js'
+import {
+  chooseFound,
+  type DiscoveryState,
+  type Found,
+  type Note,
+  nowSeconds,
+  readHostState,
+  removeState,
+  writeState,
+} from './state.js'
+
+/** How long a one-shot discovery listens for an advertisement after soliciting one (RFC 4861
+ * §6.2.6 lets a router delay its answer up to 0.5 s). */
+export const DEFAULT_WAIT_MS = 2000
+
+/** The nameservers of /etc/resolv.conf, as the DNS64 lookup names its resolver. */
+export function resolvConfServers(file = '/etc/resolv.conf'): string[] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+      .filter((s): s is string => s !== undefined)
+  } catch {
+    return []
+  }
+}
+
+function dns64Found(lookup: Dns64Lookup, now: number): { found: Found[]; notes: Note[]; until: number } {
+  const resolver = resolvConfServers().join(',') || 'none'
+  if (lookup.kind === 'found') {
+    return {
+      found: lookup.prefixes.map((p) => ({
+        source: 'dns64',
+        prefix: p.prefix.text,
+        expires: now + p.ttl,
+        resolver,
+      })),
+      notes: lookup.refused.map((text) => ({ source: 'dns64', text })),
+      until: now + Math.min(...lookup.prefixes.map((p) => p.ttl)),
+    }
+  }
+  return { found: [], notes: [{ source: 'dns64', text: lookup.why }], until: now + lookup.ttl }
+}
+
+function advertFound(a: Pref64Advert): Found {
+  const received = Math.floor(a.received / 1000)
+  return {
+    source: 'pref64',
+    prefix: a.prefix.text,
+    expires: received + a.lifetime,
+    received,
+    router: a.router,
+    interface: a.interface,
+  }
+}
+
+/** The PREF64 entries after an advertisement: one per router, interface and prefix; lifetime 0 withdraws. */
+function withAdvert(found: readonly Found[], a: Pref64Advert): Found[] {
+  const same = (f: Found) =>
+    f.source === 'pref64' &&
+    f.router === a.router &&
+    f.interface === a.interface &&
+    f.prefix === a.prefix.text
+  const rest = found.filter((f) => !same(f))
+  return a.lifetime > 0 ? [...rest, advertFound(a)] : rest
+}
+
+/** Why a look without privilege reports no PREF64. */
+export const PREF64_NEEDS_ROOT =
+  'not listened for: soliciting an advertisement needs root (run `tnat64 discover --watch` as root to keep it for every user)'
+
+export interface DiscoverOptions {
+  /** Listen for PREF64 this long (0: not at all). */
+  readonly waitMs: number
+  /** Send router solicitations first (needs CAP_NET_RAW). */
+  readonly solicit: boolean
+  readonly dns64: boolean
+}
+
+/** One look now: PREF64 (solicited where allowed) and DNS64 at once. */
+export async function discoverOnce(options: DiscoverOptions): Promise<DiscoveryState> {
+  const now = nowSeconds()
+  let found: Found[] = []
+  const notes: Note[] = []
+  const pref64 = async () => {
+    if (options.waitMs <= 0) return
+    const solicit = options.solicit ? solicitableInterfaces() : []
+    const heard: Pref64Event[] = []
+    const listener = listenPref64((e) => heard.push(e), { forMs: options.waitMs, solicit })
+    try {
+      await listener.ended
+    } catch (e) {
+      notes.push({ source: 'pref64', text: `not listened for: ${(e as Error).message}` })
+      return
+    }
+    for (const e of heard) {
+      if (e.kind === 'advert') found = withAdvert(found, e.advert)
+      else notes.push({ source: 'pref64', text: e.line })
+    }
+    if (!heard.some((e) => e.kind === 'advert'))
+      notes.push({
+        source: 'pref64',
+        text: `no router advertisement with PREF64 within ${options.waitMs / 1000} s`,
+      })
+  }
+  const dns64 = async () => {
+    if (!options.dns64) return { found: [], notes: [], until: Number.POSITIVE_INFINITY }
+    return dns64Found(await lookupDns64(), now)
+  }
+  const [, dns] = await Promise.all([pref64(), dns64()])
+  const all = [...found, ...dns.found]
+  const until = Math.min(dns.until, ...all.map((f) => f.expires), now + 3600)
+  return { written: now, found: all, notes: [...notes, ...dns.notes], until }
+}
+
+export interface DiscoveryWatch {
+  readonly ended: Promise<void>
+  stop(): void
+}
+
+/**
+ * Follows discovery until stopped: every advertisement as it comes, DNS64 asked again when its
+ * answer runs out, expiries as they fall. `onChange` gets each new state; with `stateFile`, the
+ * host's state is written there for every user (0644) and removed at the end.
+ */
+export function watchDiscovery(
+  onChange: (state: DiscoveryState, why: string) => void,
+  options: { solicit: boolean; dns64: boolean; stateFile?: string } = { solicit: true, dns64: true },
+): DiscoveryWatch {
+  let pref64: Found[] = []
+  let pref64Notes: Note[] = []
+  let dns: { found: Found[]; notes: Note[]; until: number } = { found: [], notes: [], until: 0 }
+  let lastChoice = ''
+  let expiryTimer: NodeJS.Timeout | undefined
+  let dnsTimer: NodeJS.Timeout | undefined
+  let stopped = false
+
+  const publish = (why: string) => {
+    if (stopped) return
+    const now = nowSeconds()
+    pref64 = pref64.filter((f) => f.expires > now)
+    const found = [...pref64, ...dns.found.filter((f) => f.expires > now)]
+    const state: DiscoveryState = {
+      written: now,
+      pid: process.pid,
+      found,
+      notes: [...pref64Notes, ...dns.notes],
+      until: Math.max(dns.until, now + 1),
+    }
+    if (options.stateFile)
+      writeState(options.stateFile, state, "tnat64 discover --watch: this host's NAT64 prefixes", 0o644)
+    const chosen = chooseFound(found, now)
+    const choice = chosen ? `${chosen.prefix} ${chosen.source}` : 'none'
+    if (choice !== lastChoice || why !== 'expiry') onChange(state, why)
+    lastChoice = choice
+    clearTimeout(expiryTimer)
+    const next = Math.min(...found.map((f) => f.expires))
+    if (Number.isFinite(next))
+      expiryTimer = setTimeout(() => publish('expiry'), Math.max(0, next - now) * 1000 + 50)
+  }
+
+  const askDns = async () => {
+    if (stopped || !options.dns64) return
+    const now = nowSeconds()
+    dns = dns64Found(await lookupDns64(), now)
+    publish('dns64')
+    clearTimeout(dnsTimer)
+    // Asked again when the answer ends, whatever it was (RFC 7050 §3: not before its TTL).
+    dnsTimer = setTimeout(askDns, Math.max(1, dns.until - now) * 1000)
+  }
+
+  const listener = listenPref64(
+    (e) => {
+      if (e.kind === 'advert') {
+        pref64 = withAdvert(pref64, e.advert)
+        publish(e.advert.lifetime > 0 ? 'pref64' : 'pref64-withdrawn')
+      } else {
+        pref64Notes = [...pref64Notes.slice(-4), { source: 'pref64', text: e.line }]
+        publish('pref64-invalid')
+      }
+    },
+    { solicit: options.solicit ? solicitableInterfaces() : [] },
+  )
+  listener.ready.then(() => askDns())
+  const stop = () => {
+    stopped = true
+    clearTimeout(expiryTimer)
+    clearTimeout(dnsTimer)
+    listener.stop()
+    if (options.stateFile) removeState(options.stateFile)
+  }
+  const ended = listener.ended.finally(() => {
+    if (!stopped) stop()
+  })
+  return { ended, stop }
+}
+
+export type PrefixSource = 'flag' | 'config' | 'pref64' | 'dns64' | 'well-known'
+
+export interface PrefixInForce {
+  readonly prefix: string
+  readonly source: PrefixSource
+  /** Where it came from, in words: "--prefix", "/etc/tnat64.conf:3", "PREF64 from fe80::1 on eth0". */
+  readonly from: string
+  readonly found?: Found
+}
+
+/** Describes a discovered prefix's origin in words. */
+export function describeFound(f: Found): string {
+  return f.source === 'pref64'
+    ? `PREF64 from ${f.router} on ${f.interface}`
+    : `DNS64 (ipv4only.arpa through ${f.resolver})`
+}
+
+/** The default prefix in force, by the order --prefix, configuration, PREF64, DNS64, well-known. */
+export function prefixInForce(
+  flagPrefix: string | undefined,
+  config: Config,
+  state: DiscoveryState | undefined,
+): PrefixInForce {
+  if (flagPrefix) return { prefix: flagPrefix, source: 'flag', from: '--prefix' }
+  if (config.defaultPrefix)
+    return {
+      prefix: config.defaultPrefix.value.text,
+      source: 'config',
+      from: `${config.file}:${config.defaultPrefix.line}`,
+    }
+  const found = state ? chooseFound(state.found) : undefined
+  if (found) return { prefix: found.prefix, source: found.source, from: describeFound(found), found }
+  return {
+    prefix: WELL_KNOWN_PREFIX,
+    source: 'well-known',
+    from: 'nothing discovered: the well-known prefix, a guess',
+  }
+}
+
+/**
+ * What discovery knows now, the cheapest way: the host's state while a watcher keeps it, else a
+ * look of our own (PREF64 only where we may solicit: listening alone would wait for the next
+ * unsolicited advertisement, minutes away).
+ */
+export async function currentDiscovery(options: { waitMs?: number; dns64?: boolean } = {}): Promise<{
+  state: DiscoveryState
+  watched: boolean
+}> {
+  const host = readHostState(DISCOVERY_STATE_FILE)
+  if (host) return { state: host, watched: true }
+  const root = process.geteuid?.() === 0
+  const waitMs = options.waitMs ?? (root ? DEFAULT_WAIT_MS : 0)
+  const state = await discoverOnce({ waitMs, solicit: root, dns64: options.dns64 ?? true })
+  const unheard = waitMs > 0 ? [] : [{ source: 'pref64' as const, text: PREF64_NEEDS_ROOT }]
+  return { state: { ...state, notes: [...unheard, ...state.notes] }, watched: false }
+}
