@@ -35,18 +35,19 @@ export interface Derivation {
   readonly refused: string[]
 }
 
-/** The lengths at which `ipv6` carries a well-known address, with the address found there. */
-function positions(ipv6: Uint8Array): { length: number; wka: string }[] {
-  const found: { length: number; wka: string }[] = []
-  for (const length of PREFIX_LENGTHS) {
-    // RFC 6052 §2.2: the u-octet and the suffix after the embedded address are zero.
+/**
+ * The length at which `ipv6` carries a well-known address. RFC 6052 §2.2 wants the u-octet and
+ * the suffix after the embedded address zero; asking that of a match means at most one length
+ * can match, since a longer position's last byte lies in a shorter one's suffix and a well-known
+ * address ends in 170 or 171, never 0.
+ */
+function wellKnownAt(ipv6: Uint8Array): number | undefined {
+  return PREFIX_LENGTHS.find((length) => {
     const suffixStart = length === 96 ? 16 : length / 8 + 5
-    if (ipv6[8] !== 0 || ipv6.subarray(suffixStart).some((b) => b !== 0)) continue
+    if (ipv6[8] !== 0 || ipv6.subarray(suffixStart).some((b) => b !== 0)) return false
     const prefix: Nat64Prefix = { bytes: maskTo(ipv6, length), length, text: '' }
-    const ipv4 = formatIPv4(extract(ipv6, prefix))
-    if ((WELL_KNOWN_IPV4 as readonly string[]).includes(ipv4)) found.push({ length, wka: ipv4 })
-  }
-  return found
+    return (WELL_KNOWN_IPV4 as readonly string[]).includes(formatIPv4(extract(ipv6, prefix)))
+  })
 }
 
 function maskTo(bytes: Uint8Array, length: number): Uint8Array {
@@ -55,64 +56,39 @@ function maskTo(bytes: Uint8Array, length: number): Uint8Array {
   return out
 }
 
-const prefixText = (ipv6: Uint8Array, length: number) => `${formatIPv6(maskTo(ipv6, length))}/${length}`
-
 /**
  * RFC 7050 §3: the prefixes the AAAA records of ipv4only.arpa reveal. Each record is searched at
- * every RFC 6052 position for 192.0.0.170 or .171. A record where one shows at several positions
- * (a prefix whose own bits spell a well-known address) is resolved by the other records: the
- * position kept is one where another record shows the other well-known address under the same
- * prefix; one that stays ambiguous, or a prefix that could not be a NAT64 prefix, is refused
- * rather than guessed (the RFC's guard against false positives).
+ * every RFC 6052 position for 192.0.0.170 or .171. Against false positives, a record is refused
+ * rather than guessed at when it carries neither (a real AAAA record, a rewriting resolver), when
+ * bits RFC 6052 wants zero are not, or when what precedes the address could not be a NAT64
+ * prefix (an IPv4-mapped or IPv4-compatible answer, link-local, multicast).
  */
 export function derivePrefixes(records: readonly AaaaRecord[]): Derivation {
   const refused: string[] = []
   const found = new Map<string, Dns64Prefix>()
-  const parsed = records.flatMap((r) => {
+  for (const record of records) {
+    let bytes: Uint8Array
     try {
-      return [{ ...r, bytes: parseIPv6(r.address) }]
+      bytes = parseIPv6(record.address)
     } catch {
-      refused.push(`${r.address}: not an IPv6 address`)
-      return []
+      refused.push(`${record.address}: not an IPv6 address`)
+      continue
     }
-  })
-  const candidates = parsed.map((r) => positions(r.bytes))
-  parsed.forEach((record, i) => {
-    let where = candidates[i]
-    if (where.length > 1) {
-      where = where.filter(({ length, wka }) =>
-        parsed.some(
-          (other, j) =>
-            j !== i &&
-            candidates[j].some((c) => c.length === length && c.wka !== wka) &&
-            prefixText(other.bytes, length) === prefixText(record.bytes, length),
-        ),
-      )
+    const length = wellKnownAt(bytes)
+    if (length === undefined) {
+      refused.push(`${record.address}: carries neither ${WELL_KNOWN_IPV4.join(' nor ')} at an RFC 6052 position`)
+      continue
     }
-    if (candidates[i].length === 0) {
-      refused.push(
-        `${record.address}: carries neither ${WELL_KNOWN_IPV4.join(' nor ')} at any RFC 6052 position`,
-      )
-      return
-    }
-    if (where.length !== 1) {
-      const at = candidates[i].map((c) => `/${c.length}`).join(', ')
-      refused.push(
-        `${record.address}: a well-known address shows at ${at}; no other record tells which is meant`,
-      )
-      return
-    }
-    const text = prefixText(record.bytes, where[0].length)
     let prefix: Nat64Prefix
     try {
-      prefix = parsePrefix(text)
+      prefix = parsePrefix(`${formatIPv6(maskTo(bytes, length))}/${length}`)
     } catch (e) {
       refused.push(`${record.address}: ${(e as Error).message}`)
-      return
+      continue
     }
     const before = found.get(prefix.text)
     found.set(prefix.text, { prefix, ttl: Math.min(before?.ttl ?? record.ttl, record.ttl) })
-  })
+  }
   return { prefixes: [...found.values()], refused }
 }
 

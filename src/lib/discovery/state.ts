@@ -3,6 +3,7 @@
 // Lines of words, so that the C launcher (preload/tnat64-app.c) reads its one line cheaply:
 //
 //   written 1764219000
+//   until 1764219300                                when to look again, whatever was found
 //   pid 1234                                        the watcher, while it runs (host state only)
 //   in-force 2001:db8:64::/96 pref64 1764219600     the winner and when it ends; `none -` if none
 //   found pref64 2001:db8:64::/96 1764219600 received=1764217800 router=fe80::1 interface=eth0
@@ -66,7 +67,7 @@ export function nextChange(state: DiscoveryState, now = nowSeconds()): number {
 
 export function formatState(state: DiscoveryState, heading: string): string {
   const chosen = chooseFound(state.found, state.written)
-  const lines = [`# ${heading}`, `written ${state.written}`]
+  const lines = [`# ${heading}`, `written ${state.written}`, `until ${state.until}`]
   if (state.pid !== undefined) lines.push(`pid ${state.pid}`)
   lines.push(
     chosen
@@ -95,7 +96,7 @@ export function parseState(text: string): DiscoveryState | undefined {
     const [key, ...rest] = words
     if (key === 'written') written = Number(rest[0])
     else if (key === 'pid') pid = Number(rest[0])
-    else if (key === 'in-force' && rest[0] === 'none') until = Number(rest[2])
+    else if (key === 'until') until = Number(rest[0])
     else if (key === 'found' && (rest[0] === 'pref64' || rest[0] === 'dns64')) {
       const extra = Object.fromEntries(rest.slice(3).map((w) => w.split('=', 2)))
       found.push({
@@ -111,7 +112,6 @@ export function parseState(text: string): DiscoveryState | undefined {
       notes.push({ source: rest[0], text: rest.slice(1).join(' ') })
   }
   if (written === undefined || !Number.isFinite(written)) return undefined
-  if (until === 0) until = Math.max(0, ...found.map((f) => f.expires))
   return { written, pid, found, notes, until }
 }
 
