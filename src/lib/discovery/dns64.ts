@@ -76,7 +76,9 @@ export function derivePrefixes(records: readonly AaaaRecord[]): Derivation {
     }
     const length = wellKnownAt(bytes)
     if (length === undefined) {
-      refused.push(`${record.address}: carries neither ${WELL_KNOWN_IPV4.join(' nor ')} at an RFC 6052 position`)
+      refused.push(
+        `${record.address}: carries neither ${WELL_KNOWN_IPV4.join(' nor ')} at an RFC 6052 position`,
+      )
       continue
     }
     let prefix: Nat64Prefix
