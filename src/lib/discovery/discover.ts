@@ -173,8 +173,9 @@ export function watchDiscovery(
     dns = dns64Found(await lookupDns64(), now)
     publish('dns64')
     clearTimeout(dnsTimer)
-    // Asked again when the answer ends, whatever it was (RFC 7050 §3: not before its TTL).
-    dnsTimer = setTimeout(askDns, Math.max(1, dns.until - now) * 1000)
+    // Asked again a little before the answer ends, so a prefix still announced never lapses.
+    const ttl = dns.until - now
+    dnsTimer = setTimeout(askDns, Math.max(1, ttl - Math.min(10, Math.floor(ttl / 10))) * 1000)
   }
 
   const listener = listenPref64(
