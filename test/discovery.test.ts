@@ -12,7 +12,7 @@ import { answer, parseQuery } from '../src/lab/dns.js'
 import { formatIPv6, parseIPv4, parseIPv6 } from '../src/lib/address.js'
 import { parseConfig } from '../src/lib/config.js'
 import { prefixInForce } from '../src/lib/discovery/discover.js'
-import { derivePrefixes, lookupDns64, WELL_KNOWN_IPV4 } from '../src/lib/discovery/dns64.js'
+import { derivePrefixes, lookupDns64 } from '../src/lib/discovery/dns64.js'
 import {
   chooseFound,
   type DiscoveryState,
@@ -21,6 +21,7 @@ import {
   parseState,
 } from '../src/lib/discovery/state.js'
 import { PREFIX_LENGTHS, parsePrefix, synthesize } from '../src/lib/rfc6052.js'
+import { IPV4ONLY_ADDRESSES } from '../src/lib/rfc7050.js'
 import { ROOT } from './helpers.js'
 
 const TNAT64 = join(ROOT, 'bin', 'tnat64')
@@ -37,7 +38,7 @@ const PREFIXES: Record<number, string> = {
 
 /** The AAAA records a DNS64 under `prefix` synthesizes for ipv4only.arpa. */
 function synthesized(prefix: string, ttl = 600) {
-  return WELL_KNOWN_IPV4.map((a) => ({
+  return IPV4ONLY_ADDRESSES.map((a) => ({
     address: formatIPv6(synthesize(parseIPv4(a), parsePrefix(prefix))),
     ttl,
   }))

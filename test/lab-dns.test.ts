@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { answer, labZones, parseQuery, RCODE, TYPE } from '../src/lab/dns.js'
 import { bigAddresses, LAB, LAB_REVERSE_ZONE, reverseName } from '../src/lib/lab.js'
+import { IPV4ONLY_ARPA } from '../src/lib/rfc7050.js'
 
 const zones = labZones()
 /** The reverse name of the server's address, which names the server. */
@@ -163,6 +164,22 @@ describe('lab DNS', () => {
     )
   })
 
+  it(`answers ${IPV4ONLY_ARPA} A with RFC 8880's two addresses, at its apex beside the SOA`, () => {
+    const r = ask(query('IPv4only.ARPA', TYPE.A))
+    assert.equal(r.flags, 0x8000 | 0x0400 | RD)
+    assert.deepEqual(r.addresses, ['192.0.0.170', '192.0.0.171'])
+    assert.deepEqual(
+      r.answers.map(({ name, klass, ttl }) => [name, klass, ttl]),
+      r.addresses.map(() => ['IPv4only.ARPA', 1, LAB.dns.ttl]),
+    )
+    assert.deepEqual(
+      ask(query(IPV4ONLY_ARPA, TYPE.ANY)).answers.map((a) => a.type),
+      [TYPE.SOA, TYPE.A, TYPE.A],
+    )
+    assert.equal(ask(query(`x.${IPV4ONLY_ARPA}`)).rcode, RCODE.NXDOMAIN)
+    assert.equal(ask(query('arpa')).rcode, RCODE.REFUSED)
+  })
+
   it('answers another type of an existing name with no data and its zone’s SOA', () => {
     for (const [name, type, zone] of [
       [LAB.dns.server, AAAA, LAB.dns.zone],
@@ -171,6 +188,8 @@ describe('lab DNS', () => {
       [LAB.dns.zone, AAAA, LAB.dns.zone],
       [SERVER_PTR, TYPE.A, LAB_REVERSE_ZONE],
       [LAB_REVERSE_ZONE, TYPE.PTR, LAB_REVERSE_ZONE],
+      // No AAAA: what a DNS64 synthesizes from.
+      [IPV4ONLY_ARPA, AAAA, IPV4ONLY_ARPA],
     ] as const) {
       const r = ask(query(name, type))
       assert.equal(r.rcode, RCODE.NOERROR, name)

@@ -3,6 +3,7 @@
 // needs no DNS package; only what a stub resolver, dig and a DNS library send is understood.
 
 import { bigAddresses, LAB, LAB_REVERSE_ZONE, reverseName } from '../lib/lab.js'
+import { IPV4ONLY_ADDRESSES, IPV4ONLY_ARPA } from '../lib/rfc7050.js'
 
 export const TYPE = { A: 1, SOA: 6, PTR: 12, OPT: 41, ANY: 255 } as const
 export const RCODE = { NOERROR: 0, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const
@@ -39,11 +40,14 @@ export interface Zone {
   /** The apex, lowercase, without the final dot: it holds the SOA. */
   readonly origin: string
   readonly ttl: number
-  /** The records of each name below the apex (lowercase). */
+  /** The records of each name (lowercase), the apex's besides its SOA. */
   readonly names: ReadonlyMap<string, readonly Rdata[]>
 }
 
-/** The zones of LAB.dns: its names, and the reverse zone where the server's address names the server. */
+/**
+ * The zones of LAB.dns: its names, the reverse zone where the server's address names the server, and
+ * ipv4only.arpa (RFC 7050), which a DNS64 must get from upstream to synthesize its AAAA records.
+ */
 export function labZones(): Zone[] {
   const a = (address: string) => ({ type: TYPE.A, data: Buffer.from(address.split('.').map(Number)) })
   const forward = new Map([
@@ -56,6 +60,7 @@ export function labZones(): Zone[] {
   return [
     { origin: LAB.dns.zone, ttl: LAB.dns.ttl, names: forward },
     { origin: LAB_REVERSE_ZONE, ttl: LAB.dns.ttl, names: reverse },
+    { origin: IPV4ONLY_ARPA, ttl: LAB.dns.ttl, names: new Map([[IPV4ONLY_ARPA, IPV4ONLY_ADDRESSES.map(a)]]) },
   ]
 }
 
@@ -137,16 +142,17 @@ function lookUp(query: Query, zones: readonly Zone[]): Outcome {
   const soa = [soaRecord(zone)]
   const wanted = (type: number) => query.type === type || query.type === TYPE.ANY
   const noData = { flags: FLAG.AA | RCODE.NOERROR, answers: none, authority: soa }
-  if (query.labels.length === origin.length) {
-    return wanted(TYPE.SOA) ? { ...noData, answers: soa, authority: none } : noData
-  }
+  const apex = query.labels.length === origin.length
   // A label holding a dot names nothing here (joined, it would pass for two).
-  const name = query.labels.some((l) => l.includes('.')) ? '' : query.labels.join('.')
-  const records = zone.names.get(name)
+  const name = apex ? zone.origin : query.labels.some((l) => l.includes('.')) ? '' : query.labels.join('.')
+  const records = zone.names.get(name) ?? (apex ? [] : undefined)
   if (!records) return { flags: FLAG.AA | RCODE.NXDOMAIN, answers: none, authority: soa }
   // Each answer's owner is the question's name: a pointer to it, right after the header.
   const owner = Buffer.from([0xc0, HEADER])
-  const answers = records.filter((r) => wanted(r.type)).map((r) => record(owner, r.type, zone.ttl, r.data))
+  const answers = [
+    ...(apex && wanted(TYPE.SOA) ? soa : []),
+    ...records.filter((r) => wanted(r.type)).map((r) => record(owner, r.type, zone.ttl, r.data)),
+  ]
   return answers.length ? { flags: FLAG.AA | RCODE.NOERROR, answers, authority: none } : noData
 }
 

@@ -2,17 +2,21 @@
 // own one-namespace network, src/bench/net.ts, so that no translator stands between its endpoints).
 //
 //   client (IPv6 only)          router                           server (IPv4 only)
-//   eth0 2001:db8:1::2 ------- cl0 2001:db8:1::1
+//   eth0 2001:db8:1::2 ------- cl0 2001:db8:1::1: DNS64 (unbound), RAs with PREF64 (tnat64-ra)
 //                               tayga: 2001:db8:64::/96 <-> pool 192.0.2.128/25
 //                               sv0 198.51.100.1 --------------- eth0 198.51.100.10
 //   eth1 203.0.113.2 -------- dl0 203.0.113.1     (the direct IPv4 path, for fallback tests; optional)
 //
 // The client has routes to the NAT64 prefix and (when the direct path is on) to the server's IPv4
-// network, and nothing else: each can be switched off to make that path unreachable.
-import { spawn, spawnSync } from 'node:child_process'
+// network, and nothing else: each can be switched off to make that path unreachable. It learns the
+// NAT64 prefix as a real IPv6-only host does, from the router's advertisements (RFC 8781) and from
+// the DNS64 resolver's answers for ipv4only.arpa (RFC 7050); the prefix each gives can be changed,
+// or either stopped, to build the networks that prefix discovery must cope with.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
   chmodSync,
+  closeSync,
   existsSync,
   openSync,
   readdirSync,
@@ -22,14 +26,23 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { AddressError } from './address.js'
 import { privateDir, RUN_DIR, removeIfEmpty, runDir } from './dirs.js'
-import { CommandFailure } from './errors.js'
-import { LAB_SERVER_SCRIPT } from './paths.js'
+import { CommandFailure, UsageError } from './errors.js'
+import { LAB_SERVER_SCRIPT, RA_TOOL } from './paths.js'
+import { parsePrefix } from './rfc6052.js'
+import { IPV4ONLY_ARPA } from './rfc7050.js'
+
+const ROUTER_IPV6 = '2001:db8:1::1'
 
 export const LAB = {
   nat64Prefix: '2001:db8:64::/96',
   clientIPv6: '2001:db8:1::2',
-  routerIPv6: '2001:db8:1::1',
+  routerIPv6: ROUTER_IPV6,
+  /** The DNS64 resolver (unbound in the router), UDP and TCP port 53, for the client's network. */
+  dns64Resolver: ROUTER_IPV6,
+  /** The router's advertisements: one every `interval` seconds, PREF64 valid for `lifetime` seconds. */
+  ra: { interface: 'cl0', interval: 3, lifetime: 1800 },
   taygaIPv4: '192.0.2.1',
   pool: '192.0.2.128/25',
   routerServerSide: '198.51.100.1',
@@ -69,6 +82,9 @@ export const LAB_REVERSE_ZONE = reverseName(LAB.serverIPv4, 3)
 /** A resolv.conf that names only the server's IPv4 address: the IPv4-only resolver. */
 export const LAB_RESOLV_CONF = `nameserver ${LAB.serverIPv4}\n`
 
+/** A resolv.conf that names the DNS64 resolver, as an IPv6-only network configures its hosts. */
+export const LAB_DNS64_RESOLV_CONF = `nameserver ${LAB.dns64Resolver}\n`
+
 export type Role = 'client' | 'router' | 'server'
 const ROLES: Role[] = ['client', 'router', 'server']
 const SUFFIX: Record<Role, string> = { client: 'cli', router: 'nat', server: 'srv' }
@@ -84,6 +100,27 @@ export interface LabStatus {
   readonly server: boolean
   readonly directIPv4: boolean
   readonly nat64Route: boolean
+  /** Whether the DNS64 resolver runs. */
+  readonly dns64: boolean
+  /** Whether the router advertises a PREF64. */
+  readonly pref64: boolean
+}
+
+export interface LabOptions {
+  /** Give the client the direct IPv4 path too; a lab already up keeps its own when absent. */
+  readonly directIPv4?: boolean
+  /** The prefix the router's advertisements carry (default LAB.nat64Prefix); false: none sent. */
+  readonly pref64?: string | false
+  /** The prefix the DNS64 resolver synthesizes with (default LAB.nat64Prefix); false: no resolver. */
+  readonly dns64?: string | false
+}
+
+/** One router advertisement from the router's client side (`tnat64-ra advertise` without --every). */
+export interface Advertisement {
+  /** A PREF64 option each; the tool's default lifetime when none is given. */
+  readonly prefixes?: readonly { readonly prefix: string; readonly lifetime?: number }[]
+  /** Options as raw bytes in hex, type and length included, as the tool's --option takes them. */
+  readonly options?: readonly string[]
 }
 
 export interface ExecOptions {
@@ -183,23 +220,32 @@ export class Lab {
     return existsSync(this.nsPath(role))
   }
 
-  /** Brings the lab up; a lab already up and healthy is left as it is, a broken one is rebuilt. */
-  async up(options: { directIPv4?: boolean } = {}): Promise<LabStatus> {
+  /**
+   * Brings the lab up; a lab already up and healthy is kept (a broken one is rebuilt), and set to
+   * `options` and its normal state: NAT64 routes on, advertiser and resolver as asked.
+   */
+  async up(options: LabOptions = {}): Promise<LabStatus> {
     requireRoot('the lab')
+    const pref64 = options.pref64 === false ? false : checkedPrefix('PREF64', options.pref64)
+    const dns64 = options.dns64 === false ? false : checkedPrefix('DNS64', options.dns64)
     const before = this.status()
     if (before.tayga && before.server && ROLES.every((r) => before.namespaces[r])) {
       this.setNat64Route(true)
       this.setRouterNat64(true)
       if (options.directIPv4 !== undefined) this.setDirectIPv4(options.directIPv4)
+      this.setPref64(pref64)
+      await this.setDns64(dns64)
       return this.status()
     }
     this.down()
     try {
       this.build()
+      this.setPref64(pref64)
       this.startTayga()
       await this.startServer('server', LAB.serverIPv4, LAB.httpPort, LAB.echoPort, LAB.dns.port)
       if (options.directIPv4) this.setDirectIPv4(true)
       await this.waitForPath()
+      await this.setDns64(dns64)
     } catch (e) {
       this.down()
       throw e
@@ -214,8 +260,9 @@ export class Lab {
       this.ip(role, ['link', 'set', 'lo', 'up'])
     }
     const [client, router, server] = ROLES.map((r) => this.ns(r))
+    const cl0 = LAB.ra.interface
     // Each pair is made inside its namespaces, so no name is ever taken in the caller's namespace.
-    run('ip', ['-n', client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'cl0', 'netns', router])
+    run('ip', ['-n', client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', cl0, 'netns', router])
     run('ip', ['-n', client, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'dl0', 'netns', router])
     run('ip', ['-n', server, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'sv0', 'netns', router])
     for (const role of ROLES) {
@@ -227,13 +274,32 @@ export class Lab {
         'net.ipv4.conf.default.rp_filter=0',
       ])
     }
-    this.exec('router', ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'])
-    // The client is IPv6-only on eth0; eth1 carries only the optional direct IPv4 path.
-    this.exec('client', ['sysctl', '-q', '-w', 'net.ipv6.conf.eth1.disable_ipv6=1'])
+    // Link-local addresses without DAD, set before the links come up: the router advertises from
+    // cl0's at once, and the client solicits from eth0's (a tentative one would be unusable for ~1 s).
+    this.exec('router', [
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv4.ip_forward=1',
+      'net.ipv6.conf.all.forwarding=1',
+      `net.ipv6.conf.${cl0}.accept_dad=0`,
+    ])
+    // The client is IPv6-only on eth0, and takes router advertisements there as a host does (a new
+    // namespace's defaults, said here rather than trusted); eth1 carries only the optional direct
+    // IPv4 path.
+    this.exec('client', [
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv6.conf.eth1.disable_ipv6=1',
+      'net.ipv6.conf.eth0.forwarding=0',
+      'net.ipv6.conf.eth0.accept_ra=1',
+      'net.ipv6.conf.eth0.accept_dad=0',
+    ])
 
     this.ip('client', ['addr', 'add', `${LAB.clientIPv6}/64`, 'dev', 'eth0', 'nodad'])
     this.ip('client', ['addr', 'add', `${LAB.clientDirectIPv4}/24`, 'dev', 'eth1'])
-    this.ip('router', ['addr', 'add', `${LAB.routerIPv6}/64`, 'dev', 'cl0', 'nodad'])
+    this.ip('router', ['addr', 'add', `${LAB.routerIPv6}/64`, 'dev', cl0, 'nodad'])
     this.ip('router', ['addr', 'add', `${LAB.routerDirectIPv4}/24`, 'dev', 'dl0'])
     this.ip('router', ['addr', 'add', `${LAB.routerServerSide}/24`, 'dev', 'sv0'])
     this.ip('server', ['addr', 'add', `${LAB.serverIPv4}/24`, 'dev', 'eth0'])
@@ -241,7 +307,7 @@ export class Lab {
     for (const [role, dev] of [
       ['client', 'eth0'],
       ['client', 'eth1'],
-      ['router', 'cl0'],
+      ['router', cl0],
       ['router', 'dl0'],
       ['router', 'sv0'],
       ['server', 'eth0'],
@@ -350,6 +416,81 @@ export class Lab {
     run('ip', ['-n', this.ns('client'), 'route', on ? 'replace' : 'del', ...route], { check: on })
   }
 
+  /**
+   * Makes the router advertise `prefix` (PREF64, `lifetime` seconds) every LAB.ra.interval seconds
+   * and at once to each solicitation; false stops it (nothing withdraws the prefix: the client keeps
+   * it until its lifetime runs out, as after a real router's crash). Left running when already so.
+   */
+  setPref64(prefix: string | false, lifetime: number = LAB.ra.lifetime): void {
+    const state = join(this.stateDir, 'pref64.json')
+    const ad: Advertisement | undefined =
+      prefix === false ? undefined : { prefixes: [{ prefix: checkedPrefix('PREF64', prefix), lifetime }] }
+    const args = ad && [...advertiseArgs(ad), '--every', String(LAB.ra.interval)]
+    if (args && this.running('router', RA_COMM) && readIfExists(state) === JSON.stringify(args)) return
+    this.stop('router', RA_COMM)
+    rmSync(state, { force: true })
+    if (!ad || !args) return
+    // Sent once in the foreground first, so that whatever the tool refuses fails here, with its message.
+    this.advertiseOnce(ad)
+    this.spawnDetached('router', [RA_TOOL, ...args], join(this.stateDir, 'pref64.log'))
+    writeFileSync(state, JSON.stringify(args))
+  }
+
+  /** Sends one router advertisement from the router's client side (a lifetime 0, a malformed option). */
+  advertiseOnce(ad: Advertisement): void {
+    if (!existsSync(RA_TOOL)) throw new CommandFailure(`${RA_TOOL} is not built: run npm run build`)
+    this.exec('router', [RA_TOOL, ...advertiseArgs(ad)])
+  }
+
+  /**
+   * Runs the DNS64 resolver with `prefix` and waits until it answers the client; false stops it.
+   * Left running when already so (another prefix restarts it, and so empties its cache).
+   */
+  async setDns64(prefix: string | false): Promise<void> {
+    const conf = join(this.stateDir, 'unbound.conf')
+    const text = prefix === false ? undefined : unboundConf(this.stateDir, checkedPrefix('DNS64', prefix))
+    if (text && this.running('router', 'unbound') && readIfExists(conf) === text) return
+    this.stop('router', 'unbound')
+    rmSync(conf, { force: true })
+    if (!text) return
+    writeFileSync(conf, text)
+    const log = join(this.stateDir, 'unbound.log')
+    // -d twice: in the foreground, and its log stays on stderr (the log file) from the first line.
+    const resolver = this.spawnDetached('router', ['unbound', '-d', '-d', '-c', conf], log)
+    const query = ['dig', `@${LAB.dns64Resolver}`, '+time=1', '+tries=1', '+short', 'AAAA', IPV4ONLY_ARPA]
+    for (let waited = 0; waited < 10_000; waited += 50) {
+      if (resolver.exitCode !== null || resolver.signalCode !== null) break
+      if (this.exec('client', query, { check: false }).stdout.trim() !== '') return
+      await sleep(50)
+    }
+    this.stop('router', 'unbound')
+    throw new CommandFailure(
+      `the lab's DNS64 resolver does not answer: ${readFileSync(log, 'utf8').trim() || 'no output'}`,
+    )
+  }
+
+  /** Starts `command` in a role's namespace, detached, its output in `log`; `lab down` stops it. */
+  private spawnDetached(role: Role, command: string[], log: string): ChildProcess {
+    const fd = openSync(log, 'w')
+    try {
+      const [cmd, ...args] = this.inNs(role, command)
+      const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] })
+      child.unref()
+      return child
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  /** Stops a role's processes of that name: SIGTERM, then SIGKILL to one still there after 2 s. */
+  private stop(role: Role, comm: string): void {
+    const pids = this.pids(role).filter((pid) => procState(pid)?.comm === comm)
+    for (const pid of pids) killQuietly(pid, 'SIGTERM')
+    const running = () => pids.filter((pid) => procState(pid)?.running)
+    for (let i = 0; i < 100 && running().length > 0; i++) spawnSync('sleep', ['0.02'])
+    for (const pid of running()) killQuietly(pid, 'SIGKILL')
+  }
+
   status(): LabStatus {
     const namespaces = Object.fromEntries(ROLES.map((r) => [r, this.exists(r)])) as Record<Role, boolean>
     const routes = namespaces.client
@@ -358,10 +499,12 @@ export class Lab {
     return {
       name: this.name,
       namespaces,
-      tayga: namespaces.router && this.processIn('router', 'tayga'),
-      server: namespaces.server && this.processIn('server', 'node'),
+      tayga: namespaces.router && this.running('router', 'tayga'),
+      server: namespaces.server && this.running('server', 'node'),
       directIPv4: routes.includes('198.51.100.0/24'),
       nat64Route: routes.includes(LAB.nat64Prefix.replace('/96', '')),
+      dns64: namespaces.router && this.running('router', 'unbound'),
+      pref64: namespaces.router && this.running('router', RA_COMM),
     }
   }
 
@@ -371,13 +514,11 @@ export class Lab {
     return out.split(/\s+/).filter(Boolean).map(Number)
   }
 
-  private processIn(role: Role, comm: string): boolean {
+  /** Whether a process of that name runs in a role's namespace. */
+  private running(role: Role, comm: string): boolean {
     return this.pids(role).some((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm
-      } catch {
-        return false
-      }
+      const state = procState(pid)
+      return state?.comm === comm && state.running
     })
   }
 
@@ -404,6 +545,82 @@ export class Lab {
     }
     return [...names].sort()
   }
+}
+
+/** The name of the advertiser's process (its file's name). */
+const RA_COMM = 'tnat64-ra'
+
+/**
+ * A process's name and whether it runs, from /proc/PID/stat; undefined once it is gone. A zombie
+ * does not run: one this process started stays one until its event loop reaps it.
+ */
+function procState(pid: number): { comm: string; running: boolean } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The name is in parentheses and may hold any character: the state follows the last ')'.
+    const end = stat.lastIndexOf(')')
+    return { comm: stat.slice(stat.indexOf('(') + 1, end), running: stat[end + 2] !== 'Z' }
+  } catch {
+    return undefined
+  }
+}
+
+function readIfExists(file: string): string | undefined {
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined
+}
+
+/** A prefix the lab serves, canonical; the lab's NAT64 prefix when none is given. */
+function checkedPrefix(what: 'PREF64' | 'DNS64', prefix: string = LAB.nat64Prefix): string {
+  try {
+    return parsePrefix(prefix).text
+  } catch (e) {
+    if (e instanceof AddressError) throw new UsageError(`${what} prefix ${e.message}`)
+    throw e
+  }
+}
+
+/** `tnat64-ra advertise`'s arguments for one advertisement from the router's client side. */
+function advertiseArgs(ad: Advertisement): string[] {
+  const args = ['advertise', '--interface', LAB.ra.interface]
+  for (const { prefix, lifetime } of ad.prefixes ?? []) {
+    args.push('--prefix', prefix)
+    if (lifetime !== undefined) args.push('--lifetime', String(lifetime))
+  }
+  for (const option of ad.options ?? []) args.push('--option', option)
+  return args
+}
+
+/**
+ * The DNS64 resolver's configuration: on the router's client side for the client's network, all
+ * its state in `dir`, no chroot and no change of user, no validator (nothing to fetch a trust anchor
+ * for), and every question forwarded to the lab's DNS, so that it contacts nothing else.
+ */
+function unboundConf(dir: string, prefix: string): string {
+  // unbound answers these itself by default (RFC 6761's test., which holds LAB.dns.zone, and RFC
+  // 6303's documentation networks): they must go to the lab's DNS, the last (2001:db8::/32's) so that
+  // dns64 answers PTR for a synthesized address.
+  const ownZones = ['test.', `${LAB_REVERSE_ZONE}.`, '8.b.d.0.1.0.0.2.ip6.arpa.']
+  return [
+    'server:',
+    `  interface: ${LAB.dns64Resolver}`,
+    `  port: ${LAB.dns.port}`,
+    `  access-control: ${LAB.clientIPv6}/64 allow`,
+    '  username: ""',
+    '  chroot: ""',
+    `  directory: "${dir}"`,
+    `  pidfile: "${join(dir, 'unbound.pid')}"`,
+    '  use-syslog: no',
+    '  verbosity: 1',
+    '  module-config: "dns64 iterator"',
+    `  dns64-prefix: ${prefix}`,
+    ...ownZones.map((zone) => `  local-zone: "${zone}" nodefault`),
+    'remote-control:',
+    '  control-enable: no',
+    'forward-zone:',
+    '  name: "."',
+    `  forward-addr: ${LAB.serverIPv4}@${LAB.dns.port}`,
+    '',
+  ].join('\n')
 }
 
 function killQuietly(pid: number, signal: NodeJS.Signals): void {

@@ -9,5 +9,5 @@ export const PRELOAD_LIBRARY = join(PACKAGE_ROOT, 'preload', 'libtnat64.so')
 export const LAB_SERVER_SCRIPT = join(PACKAGE_ROOT, 'dist', 'lab', 'server.js')
 /** The launcher behind `tnat64 app` (preload/tnat64-app.c). */
 export const APP_LAUNCHER = join(PACKAGE_ROOT, 'preload', 'tnat64-app')
-/** ra/tnat64-ra: listens for PREF64 options (RFC 8781) and, in the lab, advertises them. */
+/** The router advertisement tool (ra/tnat64-ra.c): sends and receives PREF64 options (RFC 8781). */
 export const RA_TOOL = join(PACKAGE_ROOT, 'ra', 'tnat64-ra')

@@ -2,8 +2,9 @@ import { Command, Flags } from '@oclif/core'
 import { Lab } from '../../lib/lab.js'
 
 export default class LabStatus extends Command {
-  static override summary = "Show whether the lab's namespaces, NAT64 and server are up"
-  static override description = 'Exits 0 when the lab is fully up, 1 otherwise.'
+  static override summary = "Show whether the lab's namespaces, NAT64, server, DNS64 and advertiser are up"
+  static override description =
+    'Exits 0 when the lab is up (namespaces, NAT64, server), 1 otherwise; the DNS64 resolver and the PREF64 advertiser may be off by choice (lab up --dns64 none, --pref64 none).'
   static override flags = {
     name: Flags.string({ description: 'lab name', default: 'tnat64lab' }),
     json: Flags.boolean({ description: 'print the status as JSON' }),
@@ -21,6 +22,7 @@ export default class LabStatus extends Command {
       for (const [role, present] of Object.entries(status.namespaces))
         this.log(`  namespace ${role}: ${mark(present)}`)
       this.log(`  tayga: ${mark(status.tayga)}, server: ${mark(status.server)}`)
+      this.log(`  DNS64 resolver: ${mark(status.dns64)}, PREF64 advertiser: ${mark(status.pref64)}`)
       this.log(`  client routes: NAT64 ${mark(status.nat64Route)}, direct IPv4 ${mark(status.directIPv4)}`)
     }
     if (!up) this.exit(1)

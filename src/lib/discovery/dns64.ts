@@ -5,10 +5,7 @@
 import { Resolver } from 'node:dns/promises'
 import { formatIPv4, formatIPv6, parseIPv6 } from '../address.js'
 import { extract, type Nat64Prefix, PREFIX_LENGTHS, parsePrefix } from '../rfc6052.js'
-
-/** The name asked for, and the two IPv4 addresses it holds (RFC 7050 §2.2, RFC 8880 §2). */
-export const IPV4ONLY_NAME = 'ipv4only.arpa'
-export const WELL_KNOWN_IPV4 = ['192.0.0.170', '192.0.0.171'] as const
+import { IPV4ONLY_ADDRESSES, IPV4ONLY_ARPA } from '../rfc7050.js'
 
 /**
  * How long a negative answer holds, in seconds. node's resolver does not give the SOA minimum
@@ -46,7 +43,7 @@ function wellKnownAt(ipv6: Uint8Array): number | undefined {
     const suffixStart = length === 96 ? 16 : length / 8 + 5
     if (ipv6[8] !== 0 || ipv6.subarray(suffixStart).some((b) => b !== 0)) return false
     const prefix: Nat64Prefix = { bytes: maskTo(ipv6, length), length, text: '' }
-    return (WELL_KNOWN_IPV4 as readonly string[]).includes(formatIPv4(extract(ipv6, prefix)))
+    return IPV4ONLY_ADDRESSES.includes(formatIPv4(extract(ipv6, prefix)))
   })
 }
 
@@ -77,7 +74,7 @@ export function derivePrefixes(records: readonly AaaaRecord[]): Derivation {
     const length = wellKnownAt(bytes)
     if (length === undefined) {
       refused.push(
-        `${record.address}: carries neither ${WELL_KNOWN_IPV4.join(' nor ')} at an RFC 6052 position`,
+        `${record.address}: carries neither ${IPV4ONLY_ADDRESSES.join(' nor ')} at an RFC 6052 position`,
       )
       continue
     }
@@ -109,22 +106,22 @@ export async function lookupDns64(
   if (options.servers) resolver.setServers(options.servers)
   let records: AaaaRecord[]
   try {
-    records = await resolver.resolve6(IPV4ONLY_NAME, { ttl: true })
+    records = await resolver.resolve6(IPV4ONLY_ARPA, { ttl: true })
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? ''
     if (code === 'ENODATA' || code === 'ENOTFOUND')
       return {
         kind: 'none',
-        why: `${IPV4ONLY_NAME} has no AAAA records: the resolver does not synthesize`,
+        why: `${IPV4ONLY_ARPA} has no AAAA records: the resolver does not synthesize`,
         ttl: NEGATIVE_TTL,
       }
-    return { kind: 'failed', why: `${IPV4ONLY_NAME} AAAA: ${dnsFailure(code, e as Error)}`, ttl: FAILURE_TTL }
+    return { kind: 'failed', why: `${IPV4ONLY_ARPA} AAAA: ${dnsFailure(code, e as Error)}`, ttl: FAILURE_TTL }
   }
   const { prefixes, refused } = derivePrefixes(records)
   if (prefixes.length === 0)
     return {
       kind: 'none',
-      why: `${IPV4ONLY_NAME} AAAA gave no NAT64 prefix (${refused.join('; ')})`,
+      why: `${IPV4ONLY_ARPA} AAAA gave no NAT64 prefix (${refused.join('; ')})`,
       ttl: NEGATIVE_TTL,
     }
   return { kind: 'found', prefixes, refused }
