@@ -17,24 +17,40 @@ import { CommandFailure } from '../errors.js'
 import { indexKey, isLoaded, requireLoaded, withLock, withMap } from './pins.js'
 import { prefixTable } from './rules.js'
 
-/** A route that delivers packets (not unreachable, blackhole or prohibit) covers the prefix. */
-export function prefixReachable(prefix: string): boolean {
-  const probe = parseIPv6(prefix.split('/')[0])
-  probe[15] |= 1 // an address inside the prefix (its host part is all zero)
-  const r = spawnSync('ip', ['-6', '-j', 'route', 'get', formatIPv6(probe)], {
-    encoding: 'utf8',
-    timeout: 5000,
-  })
-  if (r.status !== 0) return false
+export interface Route {
+  /** unicast, unreachable, blackhole, prohibit, throw, local, ... */
+  readonly type: string
+  readonly gateway?: string
+  readonly dev?: string
+}
+
+/** How this namespace routes to an address (`ip route get`, either family); undefined: no route. */
+export function routeTo(address: string): Route | undefined {
+  const r = spawnSync('ip', ['-j', 'route', 'get', address], { encoding: 'utf8', timeout: 5000 })
+  if (r.status !== 0) return undefined
   try {
-    const [route] = JSON.parse(r.stdout) as { type?: string }[]
-    return (
-      route !== undefined &&
-      !['unreachable', 'blackhole', 'prohibit', 'throw'].includes(route.type ?? 'unicast')
-    )
+    const [route] = JSON.parse(r.stdout) as { type?: string; gateway?: string; dev?: string }[]
+    return route && { type: route.type ?? 'unicast', gateway: route.gateway, dev: route.dev }
   } catch {
-    return false
+    return undefined
   }
+}
+
+/** A route that delivers packets: not unreachable, blackhole, prohibit or throw. */
+export function delivers(route: Route | undefined): boolean {
+  return route !== undefined && !['unreachable', 'blackhole', 'prohibit', 'throw'].includes(route.type)
+}
+
+/** An address inside a prefix: its first address with the last bit set. */
+export function addressInside(prefix: string): string {
+  const probe = parseIPv6(prefix.split('/')[0])
+  probe[15] |= 1
+  return formatIPv6(probe)
+}
+
+/** A route that delivers packets covers the prefix. */
+export function prefixReachable(prefix: string): boolean {
+  return delivers(routeTo(addressInside(prefix)))
 }
 
 export interface PrefixState {

@@ -1,0 +1,42 @@
+import { Flags } from '@oclif/core'
+import { loadConfig } from '../lib/config.js'
+import { CONFIG_FLAG_HELP } from '../lib/defaults.js'
+import { DEFAULT_WAIT_MS } from '../lib/discovery/discover.js'
+import { type DoctorReport, doctor, formatCheck, parseProbe, verdict } from '../lib/doctor.js'
+import { JsonCommand } from '../lib/json-command.js'
+import { prefixArgument } from '../lib/translate.js'
+
+export default class Doctor extends JsonCommand {
+  static override summary = 'Check whether tnat64 can serve this host, and say what to fix'
+  static override description =
+    `One line per check: IPv6 and IPv4 default routes, the NAT64 prefix in force and each source of it (configuration, PREF64, DNS64) and whether they agree, a route to each prefix in use, the nameservers of /etc/resolv.conf, an optional live connect (--probe), what kernel mode needs (cgroup2, bpffs, BTF, root) and what it has attached, and whether the app-mode library loads. A warning or failure names its fix.
+Exits 0 when tnat64 can serve this host, 1 when a check fails. As root it listens ${DEFAULT_WAIT_MS / 1000} s for router advertisements, unless \`tnat64 discover --watch\` keeps what it heard.`
+  static override examples = [
+    '<%= config.bin %> doctor',
+    '<%= config.bin %> doctor --probe 192.0.2.80:443',
+    '<%= config.bin %> doctor --json',
+  ]
+  static override flags = {
+    probe: Flags.string({
+      description: 'connect to this IPv4 ADDR:PORT through NAT64 (3 s timeout)',
+      helpValue: 'ADDR:PORT',
+    }),
+    config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
+    prefix: Flags.string({
+      char: 'p',
+      description: 'a default NAT64 prefix, which wins over anything discovered',
+    }),
+  }
+
+  async run(): Promise<DoctorReport> {
+    const { flags } = await this.parse(Doctor)
+    const probe = flags.probe === undefined ? undefined : parseProbe(flags.probe)
+    const flagPrefix = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix).text
+    const { config } = loadConfig(flags.config)
+    const report = await doctor({ config, flagPrefix, probe })
+    for (const check of report.checks) this.log(formatCheck(check))
+    this.log(verdict(report))
+    if (!report.ok) process.exitCode = 1
+    return report
+  }
+}
