@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { answer, parseQuery } from '../src/lab/dns.js'
 import { formatIPv6, parseIPv4, parseIPv6 } from '../src/lib/address.js'
 import { parseConfig } from '../src/lib/config.js'
-import { prefixInForce } from '../src/lib/discovery/discover.js'
+import { givenPrefix, prefixInForce } from '../src/lib/discovery/discover.js'
 import { derivePrefixes, lookupDns64 } from '../src/lib/discovery/dns64.js'
 import {
   chooseFound,
@@ -226,7 +226,16 @@ describe('the discovery state and the prefix in force', () => {
     }
     const withDefault = parseConfig('nat64_prefix = 2001:db8:cf::/96\n', 'f.conf').config
     const none = parseConfig('', 'f.conf').config
-    assert.equal(prefixInForce('2001:db8:f1::/96', withDefault, state).source, 'flag')
+    assert.equal(prefixInForce(givenPrefix('2001:db8:f1::/96'), withDefault, state).source, 'flag')
+    assert.deepEqual(givenPrefix(undefined, { TNAT64_PREFIX: '2001:db8:f2::/96' }), {
+      prefix: '2001:db8:f2::/96',
+      from: '$TNAT64_PREFIX',
+    })
+    assert.equal(
+      givenPrefix(undefined, { TNAT64_PREFIX: '' }),
+      undefined,
+      'empty is unset, as for the launcher',
+    )
     assert.deepEqual(
       [
         prefixInForce(undefined, withDefault, state).source,

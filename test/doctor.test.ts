@@ -9,7 +9,7 @@ import { EMPTY_CONFIG } from '../src/lib/config.js'
 import { prefixInForce } from '../src/lib/discovery/discover.js'
 import type { DiscoveryState } from '../src/lib/discovery/state.js'
 import { type DoctorReport, prefixChecks } from '../src/lib/doctor.js'
-import { LAB, LAB_RESOLV_CONF, Lab } from '../src/lib/lab.js'
+import { LAB, LAB_DNS64_RESOLV_CONF, LAB_RESOLV_CONF, Lab } from '../src/lib/lab.js'
 import { assertRoot, freshLabName, ROOT } from './helpers.js'
 
 /** The healthy client's resolv.conf: the lab's DNS through NAT64. */
@@ -90,8 +90,28 @@ describe('tnat64 doctor in the lab', () => {
     }
   })
 
-  it('fails with no prefix from configuration, PREF64 or DNS64, and an IPv4-only resolv.conf', () => {
-    const r = doctor(['--config', empty], LAB_RESOLV_CONF)
+  it('passes a client that configures nothing: the network gives the prefix, PREF64 and DNS64 agreeing', () => {
+    const r = doctor(['--config', empty, '--probe', HTTP], LAB_DNS64_RESOLV_CONF)
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.match(
+      r.line('ok', 'prefix') ?? '',
+      new RegExp(`${LAB.nat64Prefix} from PREF64 from fe80::\\S+ on eth0$`),
+    )
+    assert.match(r.line('ok', 'pref64') ?? '', new RegExp(`${LAB.nat64Prefix} from PREF64`))
+    assert.match(r.line('ok', 'dns64') ?? '', new RegExp(`${LAB.nat64Prefix} from DNS64`))
+    assert.ok(r.line('ok', 'probe'), r.stdout)
+  })
+
+  it('fails with no prefix from configuration, PREF64 or DNS64, and an IPv4-only resolv.conf', async () => {
+    lab.setPref64(false)
+    await lab.setDns64(false)
+    let r: Doctor
+    try {
+      r = doctor(['--config', empty], LAB_RESOLV_CONF)
+    } finally {
+      lab.setPref64(LAB.nat64Prefix)
+      await lab.setDns64(LAB.nat64Prefix)
+    }
     assert.equal(r.status, 1, r.stdout)
     const fail = r.line('FAIL', 'prefix') ?? assert.fail(r.stdout)
     assert.match(
@@ -201,11 +221,18 @@ describe('tnat64 doctor: the prefix sources', () => {
   })
 
   it('warns when --prefix overrides the network, and says so when every source agrees', () => {
-    const over = agree(prefixChecks(prefixInForce('2001:db8:65::/96', EMPTY_CONFIG, state), state))
+    const over = agree(
+      prefixChecks(
+        prefixInForce({ prefix: '2001:db8:65::/96', from: '--prefix' }, EMPTY_CONFIG, state),
+        state,
+      ),
+    )
     assert.ok(over.some((c) => c.status === 'warn' && c.fix === 'drop --prefix to follow the network'))
     const same = { ...state, found: state.found.filter((f) => f.source === 'pref64') }
     assert.deepEqual(
-      agree(prefixChecks(prefixInForce(LAB.nat64Prefix, EMPTY_CONFIG, same), same)).map((c) => c.status),
+      agree(
+        prefixChecks(prefixInForce({ prefix: LAB.nat64Prefix, from: '--prefix' }, EMPTY_CONFIG, same), same),
+      ).map((c) => c.status),
       ['ok'],
     )
   })

@@ -43,10 +43,13 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
     const { flags } = await this.parse(Attach)
     const configured = configFromFlags(flags)
     const cgroup = resolveCgroup(flags.cgroup)
-    const flagPrefix = flags.prefix === undefined ? undefined : configured.defaultPrefix?.value.text
+    const given =
+      flags.prefix === undefined
+        ? undefined
+        : { prefix: configured.defaultPrefix?.value.text ?? '', from: '--prefix' }
     const discovering = configured.defaultPrefix === undefined
     const state = discovering ? (await currentDiscovery()).state : undefined
-    const inForce = prefixInForce(flagPrefix, configured, state)
+    const inForce = prefixInForce(given, configured, state)
     const result = attach(cgroup, withPrefix(configured, inForce))
     this.log(
       `${result.newlyAttached ? 'attached to' : 'updated'} ${result.cgroup}: ${result.rules} rules, ${result.prefixes} prefix${result.prefixes === 1 ? '' : 'es'}; default prefix ${inForce.prefix} (${inForce.from})`,

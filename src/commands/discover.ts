@@ -1,11 +1,12 @@
 import { Flags } from '@oclif/core'
 import { loadConfig } from '../lib/config.js'
-import { CONFIG_FLAG_HELP, DISCOVERY_STATE_FILE } from '../lib/defaults.js'
+import { CONFIG_FLAG_HELP, DISCOVERY_STATE_FILE, ENV_PREFIX } from '../lib/defaults.js'
 import {
   currentDiscovery,
   DEFAULT_WAIT_MS,
   describeFound,
   discoverOnce,
+  givenPrefix,
   type PrefixInForce,
   prefixInForce,
   watchDiscovery,
@@ -14,7 +15,6 @@ import { type DiscoveryState, formatState, nowSeconds, writeUserCache } from '..
 import { UsageError } from '../lib/errors.js'
 import { JsonCommand } from '../lib/json-command.js'
 import { timestamp } from '../lib/log.js'
-import { prefixArgument } from '../lib/translate.js'
 
 export interface DiscoverReport {
   readonly inForce: PrefixInForce
@@ -51,14 +51,14 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
     config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
     prefix: Flags.string({
       char: 'p',
-      description: 'a default NAT64 prefix, which wins over anything discovered',
+      description: `a default NAT64 prefix, which wins over anything discovered (also $${ENV_PREFIX})`,
     }),
   }
 
   async run(): Promise<DiscoverReport | undefined> {
     const { flags } = await this.parse(Discover)
     const waitMs = flags.wait === undefined ? undefined : seconds(flags.wait, '--wait') * 1000
-    const flagPrefix = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix).text
+    const given = givenPrefix(flags.prefix)
     const { config } = loadConfig(flags.config)
     if (flags.cache) {
       const state = await discoverOnce({ waitMs: 0, solicit: false, dns64: true })
@@ -74,7 +74,7 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
       const root = process.geteuid?.() === 0
       const watch = watchDiscovery(
         (state, why) =>
-          this.log(`${timestamp()} ${why}: ${summary(prefixInForce(flagPrefix, config, state), state)}`),
+          this.log(`${timestamp()} ${why}: ${summary(prefixInForce(given, config, state), state)}`),
         { solicit: root, dns64: true, stateFile: root ? DISCOVERY_STATE_FILE : undefined },
       )
       const stop = () => watch.stop()
@@ -84,14 +84,11 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
       return undefined
     }
     const { state, watched } = await currentDiscovery({ waitMs })
-    const report = toReport(prefixInForce(flagPrefix, config, state), state, watched)
+    const report = toReport(prefixInForce(given, config, state), state, watched)
     this.log(`prefix in force: ${report.inForce.prefix} (${report.inForce.from})`)
     if (watched) this.log(`from ${DISCOVERY_STATE_FILE}, kept by tnat64 discover --watch (pid ${state.pid})`)
-    for (const f of report.found)
-      this.log(
-        `  ${f.source === 'pref64' ? 'PREF64' : 'DNS64 '} ${f.prefix}  ${describeFound(f)}, ${f.secondsLeft} s left`,
-      )
-    for (const n of report.notes) this.log(`  ${n.source === 'pref64' ? 'PREF64' : 'DNS64 '} ${n.text}`)
+    for (const f of report.found) this.log(`found: ${f.prefix}  ${describeFound(f)}, ${f.secondsLeft} s left`)
+    for (const n of report.notes) this.log(`note:  ${n.source === 'pref64' ? 'PREF64' : 'DNS64'}: ${n.text}`)
     return report
   }
 }

@@ -1,10 +1,9 @@
 import { Flags } from '@oclif/core'
 import { loadConfig } from '../lib/config.js'
-import { CONFIG_FLAG_HELP } from '../lib/defaults.js'
-import { DEFAULT_WAIT_MS } from '../lib/discovery/discover.js'
+import { CONFIG_FLAG_HELP, ENV_PREFIX } from '../lib/defaults.js'
+import { DEFAULT_WAIT_MS, givenPrefix } from '../lib/discovery/discover.js'
 import { type DoctorReport, doctor, formatCheck, parseProbe, verdict } from '../lib/doctor.js'
 import { JsonCommand } from '../lib/json-command.js'
-import { prefixArgument } from '../lib/translate.js'
 
 export default class Doctor extends JsonCommand {
   static override summary = 'Check whether tnat64 can serve this host, and say what to fix'
@@ -24,16 +23,15 @@ Exits 0 when tnat64 can serve this host, 1 when a check fails. As root it listen
     config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
     prefix: Flags.string({
       char: 'p',
-      description: 'a default NAT64 prefix, which wins over anything discovered',
+      description: `a default NAT64 prefix, which wins over anything discovered (also $${ENV_PREFIX})`,
     }),
   }
 
   async run(): Promise<DoctorReport> {
     const { flags } = await this.parse(Doctor)
     const probe = flags.probe === undefined ? undefined : parseProbe(flags.probe)
-    const flagPrefix = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix).text
     const { config } = loadConfig(flags.config)
-    const report = await doctor({ config, flagPrefix, probe })
+    const report = await doctor({ config, given: givenPrefix(flags.prefix), probe })
     for (const check of report.checks) this.log(formatCheck(check))
     this.log(verdict(report))
     if (!report.ok) process.exitCode = 1

@@ -11,12 +11,12 @@ import { DEFAULT_CONFIG_FILE, ENV_DEBUG } from './defaults.js'
 import {
   currentDiscovery,
   describeFound,
-  discoverOnce,
+  type GivenPrefix,
   type PrefixInForce,
   prefixInForce,
   resolvConfServers,
 } from './discovery/discover.js'
-import { chooseFound, type DiscoveryState, type Found, type Note, nowSeconds } from './discovery/state.js'
+import { chooseFound, type DiscoveryState, type Found, nowSeconds } from './discovery/state.js'
 import { UsageError } from './errors.js'
 import { attachedIds, describeCgroup } from './kernel/attach.js'
 import { cgroup2Mount } from './kernel/cgroup.js'
@@ -48,7 +48,7 @@ export interface Probe {
 }
 
 export interface DoctorOptions {
-  readonly flagPrefix?: string
+  readonly given?: GivenPrefix
   readonly config: Config
   readonly probe?: Probe
 }
@@ -142,18 +142,6 @@ function routeChecks(net: Network): Check[] {
     ? { name: 'ipv4', status: 'info', detail: `default route ${via(net.default4)}: IPv4 goes direct too` }
     : { name: 'ipv4', status: 'info', detail: 'no default route: an IPv6-only host' }
   return [ipv6, ipv4]
-}
-
-/** Discovery as `tnat64 discover` does it; if PREF64 cannot be listened for, DNS64 alone. */
-async function discover(): Promise<DiscoveryState> {
-  try {
-    return (await currentDiscovery()).state
-  } catch (e) {
-    // currentDiscovery rejects as a whole when the PREF64 listener cannot start.
-    const state = await discoverOnce({ waitMs: 0, solicit: false, dns64: true })
-    const note: Note = { source: 'pref64', text: `not listened for: ${(e as Error).message}` }
-    return { ...state, notes: [note, ...state.notes] }
-  }
 }
 
 function unique(found: Found[]): string[] {
@@ -427,16 +415,15 @@ async function preloadCheck(): Promise<Check> {
 }
 
 export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
-  const { config, flagPrefix, probe } = options
+  const { config, given, probe } = options
   // The slow parts at once: discovery (up to DEFAULT_WAIT_MS listening), the probe, ld.so.
-  const discovery = discover()
+  const discovery = currentDiscovery().then((d) => d.state)
   const preload = preloadCheck()
   const net = await readNetwork()
-  const settled =
-    flagPrefix || config.defaultPrefix ? prefixInForce(flagPrefix, config, undefined) : undefined
+  const settled = given || config.defaultPrefix ? prefixInForce(given, config, undefined) : undefined
   const early = probe && settled ? probeCheck(probe, config, settled, net) : undefined
   const state = await discovery
-  const inForce = prefixInForce(flagPrefix, config, state)
+  const inForce = prefixInForce(given, config, state)
   const checks = [
     ...routeChecks(net),
     ...prefixChecks(inForce, state),

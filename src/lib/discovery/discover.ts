@@ -3,7 +3,8 @@
 // well-known prefix), in that order.
 import { readFileSync } from 'node:fs'
 import type { Config } from '../config.js'
-import { DISCOVERY_STATE_FILE, WELL_KNOWN_PREFIX } from '../defaults.js'
+import { DISCOVERY_STATE_FILE, ENV_PREFIX, WELL_KNOWN_PREFIX } from '../defaults.js'
+import { prefixArgument } from '../translate.js'
 import { type Dns64Lookup, lookupDns64 } from './dns64.js'
 import { listenPref64, type Pref64Advert, type Pref64Event, solicitableInterfaces } from './pref64.js'
 import {
@@ -73,6 +74,8 @@ function withAdvert(found: readonly Found[], a: Pref64Advert): Found[] {
   return a.lifetime > 0 ? [...rest, advertFound(a)] : rest
 }
 
+const RA_DELAY_MS = 500
+
 /** Why a look without privilege reports no PREF64. */
 export const PREF64_NEEDS_ROOT =
   'not listened for: soliciting an advertisement needs root (run `tnat64 discover --watch` as root to keep it for every user)'
@@ -94,12 +97,22 @@ export async function discoverOnce(options: DiscoverOptions): Promise<DiscoveryS
     if (options.waitMs <= 0) return
     const solicit = options.solicit ? solicitableInterfaces() : []
     const heard: Pref64Event[] = []
-    const listener = listenPref64((e) => heard.push(e), { forMs: options.waitMs, solicit })
+    let closing: NodeJS.Timeout | undefined
     try {
+      const listener = listenPref64(
+        (e) => {
+          heard.push(e)
+          // Other routers answer the same solicitation within MAX_RA_DELAY_TIME (RFC 4861 §10: 0.5 s).
+          if (e.kind === 'advert') closing ??= setTimeout(() => listener.stop(), RA_DELAY_MS)
+        },
+        { forMs: options.waitMs, solicit },
+      )
       await listener.ended
     } catch (e) {
       notes.push({ source: 'pref64', text: `not listened for: ${(e as Error).message}` })
       return
+    } finally {
+      clearTimeout(closing)
     }
     for (const e of heard) {
       if (e.kind === 'advert') found = withAdvert(found, e.advert)
@@ -221,13 +234,29 @@ export function describeFound(f: Found): string {
     : `DNS64 (ipv4only.arpa through ${f.resolver})`
 }
 
+export interface GivenPrefix {
+  readonly prefix: string
+  /** `--prefix` or `$TNAT64_PREFIX`. */
+  readonly from: string
+}
+
+/** --prefix, else a non-empty $TNAT64_PREFIX: what app mode's launcher and library take first. */
+export function givenPrefix(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): GivenPrefix | undefined {
+  if (flag !== undefined) return { prefix: prefixArgument(flag).text, from: '--prefix' }
+  const value = env[ENV_PREFIX]
+  return value ? { prefix: prefixArgument(value, `$${ENV_PREFIX}`).text, from: `$${ENV_PREFIX}` } : undefined
+}
+
 /** The default prefix in force, by the order --prefix, configuration, PREF64, DNS64, well-known. */
 export function prefixInForce(
-  flagPrefix: string | undefined,
+  given: GivenPrefix | undefined,
   config: Config,
   state: DiscoveryState | undefined,
 ): PrefixInForce {
-  if (flagPrefix) return { prefix: flagPrefix, source: 'flag', from: '--prefix' }
+  if (given) return { prefix: given.prefix, source: 'flag', from: given.from }
   if (config.defaultPrefix)
     return {
       prefix: config.defaultPrefix.value.text,
@@ -257,6 +286,7 @@ export async function currentDiscovery(options: { waitMs?: number; dns64?: boole
   const root = process.geteuid?.() === 0
   const waitMs = options.waitMs ?? (root ? DEFAULT_WAIT_MS : 0)
   const state = await discoverOnce({ waitMs, solicit: root, dns64: options.dns64 ?? true })
-  const unheard = waitMs > 0 ? [] : [{ source: 'pref64' as const, text: PREF64_NEEDS_ROOT }]
+  const why = root ? 'not listened for (--wait 0)' : PREF64_NEEDS_ROOT
+  const unheard = waitMs > 0 ? [] : [{ source: 'pref64' as const, text: why }]
   return { state: { ...state, notes: [...unheard, ...state.notes] }, watched: false }
 }

@@ -102,7 +102,8 @@ export type Dns64Lookup =
 export async function lookupDns64(
   options: { timeoutMs?: number; servers?: string[] } = {},
 ): Promise<Dns64Lookup> {
-  const resolver = new Resolver({ timeout: options.timeoutMs ?? 2000, tries: 2 })
+  // Two tries of a second: c-ares doubles the wait on each retry, so a silent resolver costs 3 s.
+  const resolver = new Resolver({ timeout: options.timeoutMs ?? 1000, tries: 2 })
   if (options.servers) resolver.setServers(options.servers)
   let records: AaaaRecord[]
   try {
@@ -130,7 +131,8 @@ export async function lookupDns64(
 function dnsFailure(code: string, e: Error): string {
   const words: Record<string, string> = {
     ETIMEOUT: 'no answer from the resolver (timeout)',
-    ECONNREFUSED: 'the resolver refused the connection',
+    // c-ares reports a resolver without a route (ENETUNREACH) as refused too.
+    ECONNREFUSED: 'the resolver cannot be reached (no route, or nothing listens)',
     ESERVFAIL: 'the resolver failed (SERVFAIL)',
     EREFUSED: 'the resolver refused the query',
   }

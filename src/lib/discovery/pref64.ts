@@ -66,10 +66,10 @@ function toEvent(line: RaLine, now: number): Pref64Event | undefined {
       }
       return { kind: 'advert', advert }
     } catch (e) {
-      return { kind: 'invalid', line: `PREF64 from ${where}: ${(e as Error).message}` }
+      return { kind: 'invalid', line: `${where}: ${(e as Error).message}` }
     }
   }
-  if (line.event === 'invalid') return { kind: 'invalid', line: `PREF64 from ${where}: ${line.reason}` }
+  if (line.event === 'invalid') return { kind: 'invalid', line: `${where}: ${line.reason}` }
   if (line.event === 'solicit' && line.error)
     return { kind: 'solicit-failed', line: `router solicitation on ${line.interface}: ${line.error}` }
   return undefined
