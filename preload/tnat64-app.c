@@ -222,7 +222,11 @@ static struct discovered look_up(const char *dir)
 		return (struct discovered){0};
 	pid_t child = fork();
 	if (child == 0) {
+		/* Its stderr too: what went wrong is said below in one line, not in node's words. */
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		dup2(out[1], STDOUT_FILENO);
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
 		execlp("node", "node", cli, "discover", "--cache", (char *)NULL);
 		_exit(127);
 	}
@@ -237,8 +241,13 @@ static struct discovered look_up(const char *dir)
 	while (child > 0 && waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
 	text[len] = '\0';
-	if (child <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (child <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr,
+			"tnat64: NAT64 prefix discovery could not run (%s --cache: %s); the well-known prefix "
+			"64:ff9b::/96 is used\n",
+			cli, child <= 0 ? strerror(errno) : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "node not found" : "failed");
 		return (struct discovered){0};
+	}
 	struct discovered d = parse_state(text, false);
 	if (d.fresh && strcmp(d.prefix, "none") == 0) {
 		/* Said once per lookup, not per run: the answer is cached. */
@@ -332,10 +341,6 @@ int main(int argc, char **argv)
 	}
 	bool config_prefix;
 	const char *config = check_config(o.config, config_path, &config_prefix);
-	struct discovered found;
-	const char *prefix_env = secure_getenv(TNAT64_ENV_PREFIX);
-	if (!o.prefix && !(prefix_env && *prefix_env) && !config_prefix)
-		o.prefix = discovered_prefix(dir, &found, o.debug || (getenv(TNAT64_ENV_DEBUG) && atoi(getenv(TNAT64_ENV_DEBUG)) > 0));
 	snprintf(library, sizeof(library), "%s/libtnat64.so", dir);
 	if (strpbrk(library, PRELOAD_SEPARATORS)) {
 		fprintf(stderr,
@@ -349,9 +354,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	char *preload = preload_list(library);
 	const char *debug = getenv(TNAT64_ENV_DEBUG);
 	bool set_debug = o.debug && !(debug && atoi(debug) > 0);
+	struct discovered found;
+	const char *prefix_env = secure_getenv(TNAT64_ENV_PREFIX);
+	if (!o.prefix && !(prefix_env && *prefix_env) && !config_prefix)
+		o.prefix = discovered_prefix(dir, &found, o.debug || (debug && atoi(debug) > 0));
+
+	char *preload = preload_list(library);
 	if (o.env) {
 		print_export("LD_PRELOAD", preload);
 		if (config)

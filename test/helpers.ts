@@ -109,6 +109,8 @@ export const NO_DISCOVERY_CACHE = (() => {
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
   return dir
 })()
+// Every command a test runs inherits it, unless the test gives another.
+process.env.XDG_CACHE_HOME = NO_DISCOVERY_CACHE
 
 export function tnat64(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): CliResult {
   const result = spawnSync(join(ROOT, 'bin', 'tnat64'), args, {

@@ -1,18 +1,17 @@
 import { Flags } from '@oclif/core'
 import type { Config } from '../lib/config.js'
-import { withDefaultPrefix } from '../lib/config.js'
 import {
-  currentDiscovery,
+  kernelConfig,
   type PrefixInForce,
   prefixInForce,
   watchDiscovery,
+  withPrefixInForce,
 } from '../lib/discovery/discover.js'
 import { type AttachResult, attach, configFromFlags } from '../lib/kernel/attach.js'
 import { type Cgroup, resolveCgroup } from '../lib/kernel/cgroup.js'
 import { configFlags, KernelCommand } from '../lib/kernel/command.js'
 import { followRoutes, setWithdrawn } from '../lib/kernel/reachability.js'
 import { timestamp } from '../lib/log.js'
-import { parsePrefix } from '../lib/rfc6052.js'
 
 export default class Attach extends KernelCommand {
   static override summary =
@@ -43,18 +42,12 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
     const { flags } = await this.parse(Attach)
     const configured = configFromFlags(flags)
     const cgroup = resolveCgroup(flags.cgroup)
-    const given =
-      flags.prefix === undefined
-        ? undefined
-        : { prefix: configured.defaultPrefix?.value.text ?? '', from: '--prefix' }
-    const discovering = configured.defaultPrefix === undefined
-    const state = discovering ? (await currentDiscovery()).state : undefined
-    const inForce = prefixInForce(given, configured, state)
-    const result = attach(cgroup, withPrefix(configured, inForce))
+    const { config, inForce, discovered } = await kernelConfig(configured, flags.prefix !== undefined)
+    const result = attach(cgroup, config)
     this.log(
       `${result.newlyAttached ? 'attached to' : 'updated'} ${result.cgroup}: ${result.rules} rules, ${result.prefixes} prefix${result.prefixes === 1 ? '' : 'es'}; default prefix ${inForce.prefix} (${inForce.from})`,
     )
-    if (flags.watch) await this.follow(cgroup, configured, discovering ? inForce : undefined)
+    if (flags.watch) await this.follow(cgroup, configured, discovered ? inForce : undefined)
     return { ...result, defaultPrefix: inForce }
   }
 
@@ -68,7 +61,7 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
       (state) => {
         const next = prefixInForce(undefined, configured, state)
         if (next.found && next.prefix !== current.prefix) {
-          attach(cgroup, withPrefix(configured, next))
+          attach(cgroup, withPrefixInForce(configured, next))
           log(`default prefix ${next.prefix} (${next.from})`)
         }
         if (next.found) current = next
@@ -91,11 +84,4 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
       watch.stop()
     }
   }
-}
-
-/** The configuration with the prefix in force as its default; a configured one is left as it is. */
-function withPrefix(config: Config, inForce: PrefixInForce): Config {
-  return inForce.source === 'pref64' || inForce.source === 'dns64'
-    ? withDefaultPrefix(config, parsePrefix(inForce.prefix))
-    : config
 }

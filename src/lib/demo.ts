@@ -1,7 +1,7 @@
 // `tnat64 demo`: the lab, and what a program in its IPv6-only client can and cannot reach.
 import { join } from 'node:path'
 import { STANDIN_IPV4 } from './defaults.js'
-import { LAB, LAB_RESOLV_CONF, type Lab } from './lab.js'
+import { LAB, LAB_DNS64_RESOLV_CONF, LAB_RESOLV_CONF, type Lab } from './lab.js'
 import { PACKAGE_ROOT } from './paths.js'
 
 export interface DemoStep {
@@ -18,11 +18,26 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
   const ipv4Url = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
   const nat64Url = `http://[${LAB.serverNat64}]:${LAB.httpPort}/`
   const tnat64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
-  const app = [tnat64, 'app', '--prefix', LAB.nat64Prefix, '--']
+  // No prefix anywhere: the lab's router advertises it (PREF64) and its resolver is a DNS64. The
+  // launcher's cached DNS64 answer is the demo's own, never the user's.
+  const cache = `XDG_CACHE_HOME=${join(lab.stateDir, 'cache')}`
+  const app = ['env', cache, tnat64, 'app', '--']
   const java = ['java', join(PACKAGE_ROOT, 'test', 'java', 'Client.java'), ipv4Url]
   const resolve = ['getent', 'ahosts', LAB.dns.server]
-  // Each step: its title, its command, whether it should succeed, and the client's resolv.conf if not the host's.
+  // Each step: its title, its command, whether it should succeed, and the client's resolv.conf.
   const plan: [string, string[], boolean, string?][] = [
+    [
+      'Discovery. The router advertises the NAT64 prefix (PREF64, RFC 8781) and the resolver is a DNS64 (RFC 7050): nobody configures it',
+      [tnat64, 'discover'],
+      true,
+      LAB_DNS64_RESOLV_CONF,
+    ],
+    [
+      'tnat64 app takes the prefix found, when none is given',
+      ['env', cache, tnat64, 'app', '--debug', '--env'],
+      true,
+      LAB_DNS64_RESOLV_CONF,
+    ],
     [
       'App mode. An IPv4-only program in the IPv6-only client cannot reach the IPv4 server',
       ['curl', '-sS', '--max-time', '3', ipv4Url],
@@ -67,7 +82,7 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
     ],
     [
       'The same Java program in a cgroup served by the BPF programs (tnat64 run), with no LD_PRELOAD',
-      [tnat64, 'run', '--prefix', LAB.nat64Prefix, '--', ...java],
+      [tnat64, 'run', '--', ...java],
       true,
     ],
     [
@@ -77,7 +92,8 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
     ],
   ]
   const steps: DemoStep[] = []
-  for (const [title, command, expectOk, resolvConf] of plan) {
+  // The client's own resolver is the lab's DNS64; a step may name another.
+  for (const [title, command, expectOk, resolvConf = LAB_DNS64_RESOLV_CONF] of plan) {
     const result = lab.exec('client', command, { check: false, timeoutMs: 30_000, resolvConf })
     const step = {
       title,

@@ -2,8 +2,9 @@
 // and the prefix in force chosen across every source (flag, configuration, PREF64, DNS64, the
 // well-known prefix), in that order.
 import { readFileSync } from 'node:fs'
-import type { Config } from '../config.js'
+import { type Config, withDefaultPrefix } from '../config.js'
 import { DISCOVERY_STATE_FILE, ENV_PREFIX, WELL_KNOWN_PREFIX } from '../defaults.js'
+import { parsePrefix } from '../rfc6052.js'
 import { prefixArgument } from '../translate.js'
 import { type Dns64Lookup, lookupDns64 } from './dns64.js'
 import { listenPref64, type Pref64Advert, type Pref64Event, solicitableInterfaces } from './pref64.js'
@@ -289,4 +290,27 @@ export async function currentDiscovery(options: { waitMs?: number; dns64?: boole
   const why = root ? 'not listened for (--wait 0)' : PREF64_NEEDS_ROOT
   const unheard = waitMs > 0 ? [] : [{ source: 'pref64' as const, text: why }]
   return { state: { ...state, notes: [...unheard, ...state.notes] }, watched: false }
+}
+
+/** The configuration with a discovered prefix as its default; one given or configured stays. */
+export function withPrefixInForce(config: Config, inForce: PrefixInForce): Config {
+  return inForce.found ? withDefaultPrefix(config, parsePrefix(inForce.prefix)) : config
+}
+
+/**
+ * Kernel mode's configuration (--prefix already in it as the default): a default prefix given or
+ * configured is kept; else discovery's goes in (`discovered`), else the well-known one stays.
+ */
+export async function kernelConfig(
+  configured: Config,
+  prefixFlag: boolean,
+): Promise<{ config: Config; inForce: PrefixInForce; discovered: boolean }> {
+  const given =
+    prefixFlag && configured.defaultPrefix
+      ? { prefix: configured.defaultPrefix.value.text, from: '--prefix' }
+      : undefined
+  if (configured.defaultPrefix)
+    return { config: configured, inForce: prefixInForce(given, configured, undefined), discovered: false }
+  const inForce = prefixInForce(undefined, configured, (await currentDiscovery()).state)
+  return { config: withPrefixInForce(configured, inForce), inForce, discovered: true }
 }
