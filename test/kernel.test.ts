@@ -22,6 +22,7 @@ import { formatIPv6, parseIPv4, parseIPv6 } from '../src/lib/address.js'
 import { CGROUP_VARIABLE, LAYOUTS, MAPS, REVERSE_SLOTS } from '../src/lib/bpf/layout.js'
 import { BpfError, LoadedObject } from '../src/lib/bpf/libbpf.js'
 import { parseConfig, resolve } from '../src/lib/config.js'
+import { WELL_KNOWN_PREFIX } from '../src/lib/defaults.js'
 import { RUN_DIR } from '../src/lib/dirs.js'
 import { reportError } from '../src/lib/errors.js'
 import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
@@ -576,7 +577,8 @@ describe('kernel mode: each cgroup keeps its own configuration; the maps are the
     second = makeCgroup('second')
     setDefaultRoutes(true)
     attachCli(first, '--prefix', LAB.nat64Prefix)
-    attachCli(second) // no --prefix: the well-known prefix
+    // The well-known prefix, named: with none given, attach would take the lab's PREF64.
+    attachCli(second, '--prefix', WELL_KNOWN_PREFIX)
   })
 
   after(() => {
@@ -614,7 +616,7 @@ describe('kernel mode: each cgroup keeps its own configuration; the maps are the
       /cg\d+\.conf is missing: attach the cgroup again/,
     )
     attachCli(first, '--prefix', LAB.nat64Prefix)
-    attachCli(second)
+    attachCli(second, '--prefix', WELL_KNOWN_PREFIX)
   })
 
   it('a refresh in another network namespace changes only that namespace’s reachability', () => {
