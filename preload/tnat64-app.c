@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,15 +154,42 @@ struct discovered {
 	bool fresh; /* a live answer: a prefix, or none (then the well-known prefix stays) */
 };
 
+/* Whether process `pid` runs and started at `start` (field 22 of /proc/PID/stat, as processStart
+ * in src/lib/command-line.ts reads it): a pid alone may have been reused. */
+static bool watcher_runs(long long pid, const char *start)
+{
+	char path[64], stat[1024];
+	if (pid <= 0 || pid > INT_MAX)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	stat[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields are counted from the last ')'. */
+	char *field = strrchr(stat, ')');
+	for (int i = 2; field && i < 22; i++)
+		field = strchr(field + 1, ' ');
+	if (!field)
+		return false;
+	size_t len = strcspn(++field, " ");
+	return len == strlen(start) && strncmp(field, start, len) == 0;
+}
+
 /* Reads the `pid` and `in-force PREFIX SOURCE EXPIRES` lines of a state file's text. A watcher's
  * state counts only while the watcher runs; an answer only until it expires. */
 static struct discovered parse_state(char *text, bool need_watcher)
 {
 	struct discovered d = {0};
 	long long pid = 0, expires = 0;
+	char start[32] = "";
 	bool in_force = false;
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		if (sscanf(line, "pid %lld", &pid) == 1)
+		if (sscanf(line, "pid %lld %31s", &pid, start) == 2)
 			continue;
 		if (sscanf(line, "in-force %63s %15s %lld", d.prefix, d.source, &expires) == 3)
 			in_force = true;
@@ -171,7 +198,7 @@ static struct discovered parse_state(char *text, bool need_watcher)
 	}
 	if (!in_force || expires <= (long long)time(NULL))
 		return (struct discovered){0};
-	if (need_watcher && (pid <= 0 || pid > INT_MAX || (kill((pid_t)pid, 0) != 0 && errno != EPERM)))
+	if (need_watcher && !watcher_runs(pid, start))
 		return (struct discovered){0};
 	struct nat64_prefix check;
 	if (strcmp(d.prefix, "none") != 0 && nat64_prefix_parse(d.prefix, &check) != PREFIX_OK)
@@ -184,7 +211,8 @@ static struct discovered parse_state(char *text, bool need_watcher)
 static struct discovered read_state(const char *path, uid_t owner, bool need_watcher)
 {
 	char text[16384];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in its place must not hang the program's start (it is refused below). */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return (struct discovered){0};
 	struct stat st;
@@ -198,16 +226,23 @@ static struct discovered read_state(const char *path, uid_t owner, bool need_wat
 	return parse_state(text, need_watcher);
 }
 
+/* The user's cache, as userCacheFile (src/lib/discovery/state.ts) finds it: under $XDG_CACHE_HOME,
+ * else $HOME/.cache, each only when absolute, else under the password database's home. */
 static bool user_cache_path(char path[PATH_MAX])
 {
 	const char *xdg = secure_getenv("XDG_CACHE_HOME"), *home = secure_getenv("HOME");
 	int n;
 	if (xdg && xdg[0] == '/')
 		n = snprintf(path, PATH_MAX, "%s/%s", xdg, TNAT64_USER_CACHE_NAME);
-	else if (home && home[0])
+	else {
+		if (!home || home[0] != '/') {
+			struct passwd *pw = getpwuid(geteuid());
+			home = pw ? pw->pw_dir : NULL;
+		}
+		if (!home || home[0] != '/')
+			return false;
 		n = snprintf(path, PATH_MAX, "%s/.cache/%s", home, TNAT64_USER_CACHE_NAME);
-	else
-		return false;
+	}
 	return n > 0 && n < PATH_MAX;
 }
 
@@ -231,11 +266,21 @@ static struct discovered look_up(const char *dir)
 		_exit(127);
 	}
 	close(out[1]);
+	/* Read to the end, keeping the first 16 KiB (the in-force line comes first): a child that
+	 * could not write the rest would die of SIGPIPE. */
 	size_t len = 0;
 	ssize_t n;
-	while (child > 0 && len < sizeof(text) - 1 &&
-	       ((n = read(out[0], text + len, sizeof(text) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
-		len += n > 0 ? (size_t)n : 0;
+	char rest[4096];
+	while (child > 0) {
+		bool room = len < sizeof(text) - 1;
+		n = room ? read(out[0], text + len, sizeof(text) - 1 - len) : read(out[0], rest, sizeof(rest));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (room)
+			len += (size_t)n;
+	}
 	close(out[0]);
 	int status = 0;
 	while (child > 0 && waitpid(child, &status, 0) < 0 && errno == EINTR)

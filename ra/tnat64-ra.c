@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -398,6 +399,8 @@ static int listen_main(int argc, char **argv)
 		}
 	}
 	catch_stop();
+	/* A listener serves the process that started it: it ends with it, even one killed outright. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	double until = now() + duration;
 
 	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);

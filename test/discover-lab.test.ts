@@ -231,6 +231,10 @@ describe('discovery in the lab', () => {
     const withdrawn = mappedConnect()
     assert.notEqual(withdrawn.status, 0, withdrawn.out)
     assert.match(withdrawn.out, /error 101/, 'untouched: the mapped address has no route (ENETUNREACH)')
+    // Another command's refresh of this namespace honours the withdrawal.
+    assert.equal(client([TNAT64, 'refresh']).status, 0)
+    assert.match(client([TNAT64, 'refresh']).stdout, /2001:db8:64::\/96 unreachable/)
+    assert.notEqual(mappedConnect().status, 0, 'still withdrawn after tnat64 refresh')
 
     lab.setPref64(LAB.nat64Prefix)
     await waitFor(
@@ -244,7 +248,59 @@ describe('discovery in the lab', () => {
     const code = await new Promise((r) => watch.on('close', r))
     assert.equal(code, 0, log.stderr())
   })
+
+  it('attach --watch whose PREF64 listener dies ends with one line and exit 1, leaving no process behind', async () => {
+    lab.setPref64(LAB.nat64Prefix)
+    const [cmd, ...args] = lab.inNs('client', [TNAT64, 'attach', '--cgroup', cgroup, '--watch'], {
+      resolvConf: LAB_RESOLV_CONF,
+    })
+    const watch = spawn(cmd, args, { env: { ...process.env, TNAT64_CONF_FILE: '' } })
+    watchers.push(watch)
+    const log = collect(watch)
+    await waitFor(log.stdout, /2001:db8:64::\/96 reachable/)
+    const [listener] = children(watch.pid ?? 0, 'tnat64-ra')
+    const [monitor] = children(watch.pid ?? 0, 'ip')
+    assert.ok(listener && monitor, 'the watcher runs a PREF64 listener and a route monitor')
+    process.kill(listener, 'SIGKILL')
+    const code = await new Promise((r) => watch.on('close', r))
+    assert.equal(code, 1, log.stdout())
+    assert.equal(log.stderr().trim().split('\n').length, 1, log.stderr())
+    assert.match(log.stderr(), /^tnat64: PREF64 listener ended \(SIGKILL\)/)
+    for (let i = 0; i < 50 && existsSync(`/proc/${monitor}`); i++) await new Promise((r) => setTimeout(r, 20))
+    assert.ok(!existsSync(`/proc/${monitor}`), 'the route monitor is gone')
+  })
+
+  it('discover --watch: a second watcher is refused, a /run it cannot write ends it in one line, and the listener dies with it', () => {
+    const script = [
+      'mount -t tmpfs tmpfs /run',
+      `${TNAT64} discover --watch > /dev/null 2>&1 & first=$!`,
+      'for i in $(seq 100); do [ -s /run/tnat64-discovery ] && break; sleep 0.1; done',
+      `${TNAT64} discover --watch; echo "second: $?"`,
+      // SIGKILL: the watcher cannot clean up, but its listener must not outlive it.
+      'listener=$(pgrep -P $first -x tnat64-ra); kill -KILL $first; sleep 0.3',
+      // Gone, or a zombie that nobody reaps in this pid namespace.
+      'case "$(ps -o stat= -p $listener)" in ""|Z*) echo "listener gone";; *) echo "listener left";; esac',
+      'mount -o remount,ro /run',
+      `${TNAT64} discover --watch; echo "read-only: $?"`,
+    ].join('; ')
+    const [cmd, ...args] = lab.inNs('client', ['sh', '-c', script], { resolvConf: LAB_RESOLV_CONF })
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', cmd, ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    assert.match(r.stderr, /^tnat64: tnat64 discover --watch already runs \(pid \d+\)/m)
+    assert.match(r.stdout, /^second: 1$/m)
+    assert.match(r.stdout, /^listener gone$/m)
+    assert.match(r.stdout, /^read-only: 1$/m)
+    assert.match(r.stderr, /^tnat64: \/run\/tnat64-discovery: .*read-only/m)
+  })
 })
+
+/** The pids of a process's children running `comm`. */
+function children(pid: number, comm: string): number[] {
+  const out = spawnSync('pgrep', ['-P', String(pid), '-x', comm], { encoding: 'utf8' }).stdout
+  return out.split('\n').filter(Boolean).map(Number)
+}
 
 function spawnArgs(argv: string[]): [string, string[]] {
   return [argv[0], argv.slice(1)]

@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createSocket, type Socket } from 'node:dgram'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { answer, parseQuery } from '../src/lab/dns.js'
 import { formatIPv6, parseIPv4, parseIPv6 } from '../src/lib/address.js'
+import { processStart } from '../src/lib/command-line.js'
 import { parseConfig } from '../src/lib/config.js'
 import { givenPrefix, prefixInForce } from '../src/lib/discovery/discover.js'
 import { derivePrefixes, lookupDns64 } from '../src/lib/discovery/dns64.js'
@@ -19,6 +20,11 @@ import {
   type Found,
   formatState,
   parseState,
+  readHostState,
+  thisWatcher,
+  userCacheFile,
+  type Watcher,
+  writeState,
 } from '../src/lib/discovery/state.js'
 import { PREFIX_LENGTHS, parsePrefix, synthesize } from '../src/lib/rfc6052.js'
 import { IPV4ONLY_ADDRESSES } from '../src/lib/rfc7050.js'
@@ -106,6 +112,7 @@ describe('RFC 7050 through a resolver', () => {
   let port = 0
   /** What the server answers for ipv4only.arpa AAAA: addresses, or nothing (NODATA). */
   let records: string[] = []
+  let zoneTtl = 300
 
   before(async () => {
     server = createSocket('udp4')
@@ -114,7 +121,7 @@ describe('RFC 7050 through a resolver', () => {
       if (!query) return
       const zone = {
         origin: 'arpa',
-        ttl: 300,
+        ttl: zoneTtl,
         names: new Map([
           ['ipv4only.arpa', records.map((a) => ({ type: AAAA, data: Buffer.from(parseIPv6(a)) }))],
         ]),
@@ -140,6 +147,20 @@ describe('RFC 7050 through a resolver', () => {
       )
     })
   }
+
+  it('bounds a TTL of 0 and one of years (a prefix in force for a while; asked again within a day)', async () => {
+    records = synthesized(PREFIXES[96]).map((r) => r.address)
+    for (const [ttl, held] of [
+      [0, 30],
+      [2 ** 31 - 1, 86_400],
+    ]) {
+      zoneTtl = ttl
+      const lookup = await lookupDns64({ servers: servers(), timeoutMs: 1000 })
+      assert.ok(lookup.kind === 'found')
+      assert.equal(lookup.prefixes[0].ttl, held)
+    }
+    zoneTtl = 300
+  })
 
   it('says there is no DNS64 when the answer has no AAAA records', async () => {
     records = []
@@ -170,6 +191,12 @@ describe('RFC 7050 through a resolver', () => {
 })
 
 describe('the discovery state and the prefix in force', () => {
+  let dir = ''
+  const home = () => {
+    dir ||= mkdtempSync(join(tmpdir(), 'tnat64-state-'))
+    return dir
+  }
+  after(() => dir && rmSync(dir, { recursive: true, force: true }))
   const now = Math.floor(Date.now() / 1000)
   const pref64 = (prefix: string, received: number, expires = now + 600): Found => ({
     source: 'pref64',
@@ -189,8 +216,12 @@ describe('the discovery state and the prefix in force', () => {
   it('round-trips through its file format', () => {
     const state: DiscoveryState = {
       written: now,
-      pid: 42,
-      found: [pref64('2001:db8:64::/96', now - 5), dns64],
+      watcher: { pid: 42, start: '1234' },
+      found: [
+        pref64('2001:db8:64::/96', now - 5),
+        { ...pref64('2001:db8:65::/96', now - 5), interface: 'a=b' },
+        dns64,
+      ],
       notes: [{ source: 'dns64', text: 'one  note\twith spaces' }],
       until: now + 300,
     }
@@ -207,14 +238,56 @@ describe('the discovery state and the prefix in force', () => {
     )
   })
 
-  it('prefers PREF64 to DNS64, the newest advertisement among several, and never an expired one', () => {
+  it('prefers PREF64 to DNS64, the lowest of several whatever their order, and never an expired one', () => {
     assert.equal(chooseFound([dns64, pref64('2001:db8:64::/96', now - 50)])?.source, 'pref64')
+    const two = [pref64('2001:db8:2::/96', now - 50), pref64('2001:db8:1:0:0:1::/96', now - 10)]
+    assert.equal(chooseFound(two)?.prefix, '2001:db8:1:0:0:1::/96')
+    assert.equal(chooseFound([...two].reverse())?.prefix, '2001:db8:1:0:0:1::/96')
+    const answers = [{ ...dns64, prefix: '2001:db8:ff::/96' }, dns64]
     assert.equal(
-      chooseFound([pref64('2001:db8:1::/96', now - 50), pref64('2001:db8:2::/96', now - 10)])?.prefix,
-      '2001:db8:2::/96',
+      chooseFound(answers)?.prefix,
+      dns64.prefix,
+      'a resolver rotating its answers changes nothing',
     )
     assert.equal(chooseFound([pref64('2001:db8:64::/96', now - 50, now - 1), dns64])?.source, 'dns64')
     assert.equal(chooseFound([{ ...dns64, expires: now - 1 }]), undefined)
+  })
+
+  it("trusts the host's state only while its watcher runs: the same pid, started at the same time", () => {
+    const file = join(home(), 'host-state')
+    const state = (watcher?: Watcher): DiscoveryState => ({
+      written: now,
+      watcher,
+      found: [dns64],
+      notes: [],
+      until: now + 300,
+    })
+    writeState(file, state(thisWatcher()), 'test', 0o644)
+    assert.equal(readHostState(file)?.found[0].prefix, dns64.prefix)
+    writeState(file, state({ pid: process.pid, start: '1' }), 'test', 0o644)
+    assert.equal(readHostState(file), undefined, 'a reused pid')
+    writeState(file, state(), 'test', 0o644)
+    assert.equal(readHostState(file), undefined, 'no watcher named')
+  })
+
+  it('writes the mode asked for whatever the umask', () => {
+    const file = join(home(), 'umask-state')
+    const old = process.umask(0o077)
+    try {
+      writeState(file, { written: now, found: [], notes: [], until: now }, 'test', 0o644)
+    } finally {
+      process.umask(old)
+    }
+    assert.equal(statSync(file).mode & 0o777, 0o644)
+  })
+
+  it('finds the user cache where the launcher does: never relative to the current directory', () => {
+    const passwd = join(userInfo().homedir, '.cache', 'tnat64', 'discovery')
+    assert.equal(userCacheFile({ XDG_CACHE_HOME: '/x', HOME: '/h' }), '/x/tnat64/discovery')
+    assert.equal(userCacheFile({ XDG_CACHE_HOME: 'rel', HOME: '/h' }), '/h/.cache/tnat64/discovery')
+    assert.equal(userCacheFile({ HOME: '' }), passwd)
+    assert.equal(userCacheFile({ HOME: 'rel' }), passwd)
+    assert.equal(userCacheFile({}), passwd)
   })
 
   it('ranks --prefix, the configuration, PREF64, DNS64, then the well-known prefix', () => {
@@ -255,8 +328,8 @@ describe('tnat64 app: the discovered prefix', () => {
   const cache = join(home, 'tnat64', 'discovery')
   after(() => rmSync(home, { recursive: true, force: true }))
   const now = () => Math.floor(Date.now() / 1000)
-  const state = (prefix: string, expires: number, pid?: number) =>
-    `written ${now()}\nuntil ${expires}\n${pid ? `pid ${pid}\n` : ''}in-force ${prefix} dns64 ${expires}\n`
+  const state = (prefix: string, expires: number, pid?: number, start = pid && processStart(pid)) =>
+    `written ${now()}\nuntil ${expires}\n${pid ? `pid ${pid} ${start}\n` : ''}in-force ${prefix} dns64 ${expires}\n`
   const writeCache = (text: string) => {
     mkdirSync(join(home, 'tnat64'), { recursive: true })
     writeFileSync(cache, text, { mode: 0o600 })
@@ -321,6 +394,8 @@ describe('tnat64 app: the discovered prefix', () => {
     assert.equal(app(state('2001:db8:46::/96', now() + 100, process.pid)).stdout, '[2001:db8:46::/96]\n')
     const dead = spawnSync('true').pid ?? 1
     assert.equal(app(state('2001:db8:46::/96', now() + 100, dead)).stdout, '[2001:db8:64::/96]\n')
+    const reused = state('2001:db8:46::/96', now() + 100, process.pid, '1')
+    assert.equal(app(reused).stdout, '[2001:db8:64::/96]\n', 'a pid now another process')
     assert.equal(
       app(state('2001:db8:46::/96', now() + 100, process.pid), [], {}, '666').stdout,
       '[2001:db8:64::/96]\n',
@@ -330,6 +405,37 @@ describe('tnat64 app: the discovered prefix', () => {
       '[2001:db8:64::/96]\n',
       'expired',
     )
+  })
+
+  it('never hangs on a FIFO in place of a state file', () => {
+    rmSync(cache, { force: true })
+    spawnSync('mkfifo', ['-m', '600', cache])
+    const r = spawnSync('unshare', ['-n', TNAT64, 'app', 'true'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: home },
+    })
+    assert.equal(r.status, 0, r.stderr)
+    rmSync(cache, { force: true })
+  })
+
+  it('says in one line when discovery cannot run at all (no node), and goes on with the well-known prefix', () => {
+    rmSync(cache, { force: true })
+    const bin = mkdtempSync(join(tmpdir(), 'tnat64-no-node-'))
+    try {
+      for (const tool of ['sh', 'true']) symlinkSync(`/bin/${tool}`, join(bin, tool))
+      const r = spawnSync(join(ROOT, 'preload', 'tnat64-app'), ['sh', '-c', 'echo "[$TNAT64_PREFIX]"'], {
+        encoding: 'utf8',
+        env: { PATH: bin, XDG_CACHE_HOME: home, TNAT64_CONF_FILE: '' },
+      })
+      assert.equal(r.stdout, '[]\n')
+      assert.match(
+        r.stderr,
+        /^tnat64: NAT64 prefix discovery could not run \(.*: node not found\); the well-known prefix 64:ff9b::\/96 is used\n$/,
+      )
+    } finally {
+      rmSync(bin, { recursive: true, force: true })
+    }
   })
 
   it('looks DNS64 up when nothing fresh is known, says once that nothing was found, and caches that', () => {

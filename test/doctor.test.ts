@@ -134,6 +134,12 @@ describe('tnat64 doctor in the lab', () => {
     })
   }
 
+  it('fails when no nameserver can be reached, an IPv6 one included', () => {
+    const r = doctor(['--config', conf], 'nameserver 2001:db8:99::1\n')
+    assert.equal(r.status, 1, r.stdout)
+    assert.match(r.line('FAIL', 'resolv') ?? '', /no route to any nameserver \(2001:db8:99::1\)/)
+  })
+
   it('fails a probe of a closed port; refuses a malformed one in one line (exit 2)', () => {
     const closed = doctor(['--config', conf, '--probe', `${LAB.serverIPv4}:9`])
     assert.equal(closed.status, 1, closed.stdout)

@@ -10,7 +10,8 @@ import {
 import { type AttachResult, attach, configFromFlags } from '../lib/kernel/attach.js'
 import { type Cgroup, resolveCgroup } from '../lib/kernel/cgroup.js'
 import { configFlags, KernelCommand } from '../lib/kernel/command.js'
-import { followRoutes, setWithdrawn } from '../lib/kernel/reachability.js'
+import { isLoaded, withLock } from '../lib/kernel/pins.js'
+import { followRoutes, refreshReachability, setWithdrawn } from '../lib/kernel/reachability.js'
 import { timestamp } from '../lib/log.js'
 
 export default class Attach extends KernelCommand {
@@ -57,31 +58,41 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
     if (!discovered) return followRoutes(log)
     let current = discovered
     let refresh: () => void = () => {}
+    let fail: (message: string) => void = () => {}
     const watch = watchDiscovery(
       (state) => {
-        const next = prefixInForce(undefined, configured, state)
-        if (next.found && next.prefix !== current.prefix) {
-          attach(cgroup, withPrefixInForce(configured, next))
-          log(`default prefix ${next.prefix} (${next.from})`)
+        try {
+          const next = prefixInForce(undefined, configured, state)
+          if (next.found && next.prefix !== current.prefix) {
+            attach(cgroup, withPrefixInForce(configured, next))
+            log(`default prefix ${next.prefix} (${next.from})`)
+          }
+          if (next.found) current = next
+          // Only a discovered prefix is withdrawn: the well-known one, taken for want of any, stays.
+          const withdrawn = !next.found && current.found ? [current.prefix] : []
+          withLock(true, () => setWithdrawn(withdrawn))
+          if (withdrawn.length > 0)
+            log(`default prefix ${current.prefix} withdrawn: no discovered prefix holds now`)
+          refresh()
+        } catch (e) {
+          fail(`following discovery failed: ${(e as Error).message}`)
         }
-        if (next.found) current = next
-        // Only a discovered prefix is withdrawn: the well-known one, taken for want of any, stays.
-        const withdrawn = !next.found && current.found ? [current.prefix] : []
-        setWithdrawn(withdrawn)
-        if (withdrawn.length > 0)
-          log(`default prefix ${current.prefix} withdrawn: no discovered prefix holds now`)
-        refresh()
       },
       { solicit: true, dns64: true },
     )
+    watch.ended.catch((e) => fail((e as Error).message))
     try {
       await followRoutes(log, {
-        onStart: (r) => {
+        onStart: (r, f) => {
           refresh = r
+          fail = f
         },
       })
     } finally {
       watch.stop()
+      // What this watcher withdrew comes back: nobody follows discovery for the cgroup any more.
+      withLock(true, () => setWithdrawn([]))
+      if (isLoaded()) refreshReachability()
     }
   }
 }

@@ -86,7 +86,8 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
     const { state, watched } = await currentDiscovery({ waitMs })
     const report = toReport(prefixInForce(given, config, state), state, watched)
     this.log(`prefix in force: ${report.inForce.prefix} (${report.inForce.from})`)
-    if (watched) this.log(`from ${DISCOVERY_STATE_FILE}, kept by tnat64 discover --watch (pid ${state.pid})`)
+    if (watched)
+      this.log(`from ${DISCOVERY_STATE_FILE}, kept by tnat64 discover --watch (pid ${state.watcher?.pid})`)
     for (const f of report.found) this.log(`found: ${f.prefix}  ${describeFound(f)}, ${f.secondsLeft} s left`)
     for (const n of report.notes) this.log(`note:  ${n.source === 'pref64' ? 'PREF64' : 'DNS64'}: ${n.text}`)
     return report
@@ -110,7 +111,7 @@ function summary(inForce: PrefixInForce, state: DiscoveryState): string {
 
 function seconds(text: string, flag: string): number {
   const value = Number(text)
-  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 600)
-    throw new UsageError(`${flag} '${text}': give a number of seconds from 0 to 600`)
+  if (!/^\d+(\.\d{1,3})?$/.test(text) || value > 600)
+    throw new UsageError(`${flag} '${text}': give seconds from 0 to 600 (up to 3 decimals)`)
   return value
 }

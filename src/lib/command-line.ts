@@ -1,6 +1,7 @@
 // Command lines: where our flags end and the command begins, and running that command as a
 // wrapper should (signals forwarded, its ending passed on).
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { CommandFailure } from './errors.js'
 
@@ -87,5 +88,19 @@ export function isAlive(pid: number): boolean {
     return true
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * When a process started (field 22 of /proc/PID/stat, in clock ticks since boot): with its pid, it
+ * names one process for good, where a pid alone may be reused once it has ended.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
   }
 }

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { isIPv4, Socket } from 'node:net'
 import { promisify } from 'node:util'
-import { AddressError, formatIPv4, formatIPv6, parseIPv4 } from './address.js'
+import { AddressError, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js'
 import { type Config, prefixesInUse, resolve, withDefaultPrefix } from './config.js'
 import { DEFAULT_CONFIG_FILE, ENV_DEBUG } from './defaults.js'
 import {
@@ -23,7 +23,7 @@ import { cgroup2Mount } from './kernel/cgroup.js'
 import { BPFFS, isBpffsMounted, requireKernelPrivilege } from './kernel/pins.js'
 import { addressInside, delivers, routeTo } from './kernel/reachability.js'
 import { PRELOAD_LIBRARY } from './paths.js'
-import { parsePrefix, synthesize } from './rfc6052.js'
+import { isWithinPrefix, parsePrefix, synthesize } from './rfc6052.js'
 
 export type Status = 'ok' | 'warn' | 'fail' | 'info'
 
@@ -184,8 +184,24 @@ export function prefixChecks(inForce: PrefixInForce, state: DiscoveryState): Che
     checks.push({
       name: 'agree',
       status: 'warn',
-      detail: `routers advertise different prefixes (${pref64.join(', ')}): the newest advertisement wins`,
+      detail: `routers advertise different prefixes (${pref64.join(', ')}): the lowest, ${chooseFound(live, now)?.prefix}, is used`,
       fix: 'make every router advertise the same PREF64',
+    })
+  if (dns64.length > 1)
+    checks.push({
+      name: 'agree',
+      status: pref64.length > 0 ? 'info' : 'warn',
+      detail: `DNS64 gives several prefixes (${dns64.join(', ')}): ${
+        pref64.length > 0
+          ? 'PREF64 is used instead'
+          : `the lowest, ${
+              chooseFound(
+                live.filter((f) => f.source === 'dns64'),
+                now,
+              )?.prefix
+            }, is used`
+      }`,
+      fix: 'give the DNS64 resolver one dns64-prefix',
     })
   if (pref64.length > 0 && dns64.length > 0 && !dns64.some((p) => pref64.includes(p)))
     checks.push({
@@ -265,8 +281,28 @@ function resolvCheck(config: Config, inForce: PrefixInForce): Check {
       detail: `no nameserver in ${RESOLV_CONF}: the resolver asks this host`,
     }
   const unrouted = servers.filter((s) => isIPv4(s) && !delivers(routeTo(s)))
-  if (unrouted.length === 0)
+  // A nameserver's NAT64 address goes with its prefix, whose route line already speaks for it.
+  const prefixes = prefixesInUse(effective(config, inForce)).map((p) => p.prefix)
+  const inPrefix = (s: string) => prefixes.some((p) => isWithinPrefix(parseIPv6(s), p))
+  const lost = servers.filter(
+    (s) => !isIPv4(s) && !delivers(routeTo(s.replace(/%.*/, ''))) && !inPrefix(s.replace(/%.*/, '')),
+  )
+  if (lost.length > 0 && lost.length + unrouted.length === servers.length)
+    return {
+      name: 'resolv',
+      status: 'fail',
+      detail: `no route to any nameserver (${servers.join(', ')}): names do not resolve`,
+      fix: `in ${RESOLV_CONF}, name a resolver this host has a route to, or add the route (ip -6 route add ${lost[0]} ...)`,
+    }
+  if (unrouted.length === 0 && lost.length === 0)
     return { name: 'resolv', status: 'ok', detail: `nameservers ${servers.join(', ')}` }
+  if (unrouted.length === 0)
+    return {
+      name: 'resolv',
+      status: 'warn',
+      detail: `no route to nameservers ${lost.join(', ')}: lookups that try them first lose time`,
+      fix: `in ${RESOLV_CONF}, remove them`,
+    }
   const forms = unrouted.map((s) => {
     const d = destination(config, inForce, s)
     return 'nat64' in d ? `nameserver ${d.nat64}` : undefined
@@ -322,6 +358,8 @@ async function probeCheck(
       : `ip route add ${probe.address} via ROUTER`,
     ECONNREFUSED: `nothing listens on ${target} (or the gateway refused it): probe a port known open`,
     ETIMEDOUT: `no answer in ${PROBE_TIMEOUT_MS / 1000} s: check the NAT64 gateway${prefix ? ` for ${prefix}` : ''} and firewalls`,
+    EADDRNOTAVAIL: 'this host has no address to send from: give an interface a global IPv6 address',
+    EHOSTUNREACH: `a router answered "host unreachable": check the NAT64 gateway${prefix ? ` for ${prefix}` : ''}`,
   }
   return {
     name: 'probe',

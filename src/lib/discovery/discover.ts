@@ -4,9 +4,10 @@
 import { readFileSync } from 'node:fs'
 import { type Config, withDefaultPrefix } from '../config.js'
 import { DISCOVERY_STATE_FILE, ENV_PREFIX, WELL_KNOWN_PREFIX } from '../defaults.js'
+import { CommandFailure } from '../errors.js'
 import { parsePrefix } from '../rfc6052.js'
 import { prefixArgument } from '../translate.js'
-import { type Dns64Lookup, lookupDns64 } from './dns64.js'
+import { type Dns64Lookup, FAILURE_TTL, lookupDns64 } from './dns64.js'
 import { listenPref64, type Pref64Advert, type Pref64Event, solicitableInterfaces } from './pref64.js'
 import {
   chooseFound,
@@ -16,6 +17,7 @@ import {
   nowSeconds,
   readHostState,
   removeState,
+  thisWatcher,
   writeState,
 } from './state.js'
 
@@ -35,7 +37,15 @@ export function resolvConfServers(file = '/etc/resolv.conf'): string[] {
   }
 }
 
-function dns64Found(lookup: Dns64Lookup, now: number): { found: Found[]; notes: Note[]; until: number } {
+interface Dns64Answer {
+  readonly found: Found[]
+  readonly notes: Note[]
+  readonly until: number
+  /** The lookup failed (no answer at all), as opposed to an answer without a prefix. */
+  readonly failed: boolean
+}
+
+function dns64Found(lookup: Dns64Lookup, now: number): Dns64Answer {
   const resolver = resolvConfServers().join(',') || 'none'
   if (lookup.kind === 'found') {
     return {
@@ -47,9 +57,11 @@ function dns64Found(lookup: Dns64Lookup, now: number): { found: Found[]; notes: 
       })),
       notes: lookup.refused.map((text) => ({ source: 'dns64', text })),
       until: now + Math.min(...lookup.prefixes.map((p) => p.ttl)),
+      failed: false,
     }
   }
-  return { found: [], notes: [{ source: 'dns64', text: lookup.why }], until: now + lookup.ttl }
+  const failed = lookup.kind === 'failed'
+  return { found: [], notes: [{ source: 'dns64', text: lookup.why }], until: now + lookup.ttl, failed }
 }
 
 function advertFound(a: Pref64Advert): Found {
@@ -126,7 +138,7 @@ export async function discoverOnce(options: DiscoverOptions): Promise<DiscoveryS
       })
   }
   const dns64 = async () => {
-    if (!options.dns64) return { found: [], notes: [], until: Number.POSITIVE_INFINITY }
+    if (!options.dns64) return { found: [], notes: [], until: Number.POSITIVE_INFINITY, failed: false }
     return dns64Found(await lookupDns64(), now)
   }
   const [, dns] = await Promise.all([pref64(), dns64()])
@@ -149,47 +161,67 @@ export function watchDiscovery(
   onChange: (state: DiscoveryState, why: string) => void,
   options: { solicit: boolean; dns64: boolean; stateFile?: string } = { solicit: true, dns64: true },
 ): DiscoveryWatch {
+  const other = options.stateFile ? readHostState(options.stateFile) : undefined
+  if (other?.watcher)
+    throw new CommandFailure(
+      `tnat64 discover --watch already runs (pid ${other.watcher.pid}) and keeps ${options.stateFile}: one is enough`,
+    )
+  const watcher = thisWatcher()
   let pref64: Found[] = []
   let pref64Notes: Note[] = []
-  let dns: { found: Found[]; notes: Note[]; until: number } = { found: [], notes: [], until: 0 }
-  let lastChoice = ''
+  let dns: Dns64Answer = { found: [], notes: [], until: 0, failed: false }
+  let said = ''
   let expiryTimer: NodeJS.Timeout | undefined
   let dnsTimer: NodeJS.Timeout | undefined
   let stopped = false
+  let fail: (e: Error) => void = () => {}
+  const failed = new Promise<void>((_, reject) => {
+    fail = reject
+  })
 
   const publish = (why: string) => {
     if (stopped) return
     const now = nowSeconds()
     pref64 = pref64.filter((f) => f.expires > now)
     const found = [...pref64, ...dns.found.filter((f) => f.expires > now)]
-    const state: DiscoveryState = {
-      written: now,
-      pid: process.pid,
-      found,
-      notes: [...pref64Notes, ...dns.notes],
-      until: Math.max(dns.until, now + 1),
+    const notes = [...pref64Notes, ...dns.notes]
+    const state: DiscoveryState = { written: now, watcher, found, notes, until: Math.max(dns.until, now + 1) }
+    try {
+      if (options.stateFile)
+        writeState(options.stateFile, state, "tnat64 discover --watch: this host's NAT64 prefixes", 0o644)
+    } catch (e) {
+      fail(e as Error)
+      return
     }
-    if (options.stateFile)
-      writeState(options.stateFile, state, "tnat64 discover --watch: this host's NAT64 prefixes", 0o644)
+    // Said when something a reader sees changes: a prefix found or gone, the choice, a note;
+    // an advertisement that only renews a lifetime is not news.
     const chosen = chooseFound(found, now)
-    const choice = chosen ? `${chosen.prefix} ${chosen.source}` : 'none'
-    if (choice !== lastChoice || why !== 'expiry') onChange(state, why)
-    lastChoice = choice
+    const saying = JSON.stringify([
+      chosen?.prefix,
+      chosen?.source,
+      found.map((f) => [f.source, f.prefix, f.router, f.interface]),
+      notes,
+    ])
+    if (saying !== said) onChange(state, why)
+    said = saying
     clearTimeout(expiryTimer)
     const next = Math.min(...found.map((f) => f.expires))
-    if (Number.isFinite(next))
-      expiryTimer = setTimeout(() => publish('expiry'), Math.max(0, next - now) * 1000 + 50)
+    if (Number.isFinite(next)) expiryTimer = after(next - now, () => publish('expiry'))
   }
 
   const askDns = async () => {
     if (stopped || !options.dns64) return
     const now = nowSeconds()
-    dns = dns64Found(await lookupDns64(), now)
+    const answer = dns64Found(await lookupDns64(), now)
+    if (stopped) return // stopped while the resolver was asked: no timer may keep the process up
+    // A failed lookup keeps what the last answer said while it holds: the resolver may be back soon.
+    const keep = answer.failed && dns.found.some((f) => f.expires > now)
+    dns = keep ? { ...dns, notes: answer.notes, until: Math.min(...dns.found.map((f) => f.expires)) } : answer
     publish('dns64')
     clearTimeout(dnsTimer)
     // Asked again a little before the answer ends, so a prefix still announced never lapses.
-    const ttl = dns.until - now
-    dnsTimer = setTimeout(askDns, Math.max(1, ttl - Math.min(10, Math.floor(ttl / 10))) * 1000)
+    const ttl = Math.max(1, (keep ? now + FAILURE_TTL : dns.until) - now)
+    dnsTimer = after(Math.max(1, ttl - Math.min(10, Math.floor(ttl / 10))), askDns)
   }
 
   const listener = listenPref64(
@@ -212,10 +244,15 @@ export function watchDiscovery(
     listener.stop()
     if (options.stateFile) removeState(options.stateFile)
   }
-  const ended = listener.ended.finally(() => {
+  const ended = Promise.race([listener.ended, failed]).finally(() => {
     if (!stopped) stop()
   })
   return { ended, stop }
+}
+
+/** setTimeout in seconds, at most node's longest timer (about 24.8 days) at a time. */
+function after(seconds: number, run: () => void): NodeJS.Timeout {
+  return setTimeout(run, Math.min(Math.max(0, seconds) * 1000 + 50, 2 ** 31 - 1))
 }
 
 export type PrefixSource = 'flag' | 'config' | 'pref64' | 'dns64' | 'well-known'

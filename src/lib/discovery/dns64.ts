@@ -15,6 +15,14 @@ import { IPV4ONLY_ADDRESSES, IPV4ONLY_ARPA } from '../rfc7050.js'
 export const NEGATIVE_TTL = 300
 export const FAILURE_TTL = 30
 
+/**
+ * The bounds put on a DNS64 answer's TTL: one of 0 (legal: "do not cache") still puts its prefix
+ * in force for a while rather than never, and one of years (RFC 2181 allows 2^31-1 s) is asked
+ * again within a day.
+ */
+export const MIN_TTL = 30
+export const MAX_TTL = 86_400
+
 export interface AaaaRecord {
   readonly address: string
   readonly ttl: number
@@ -102,8 +110,8 @@ export type Dns64Lookup =
 export async function lookupDns64(
   options: { timeoutMs?: number; servers?: string[] } = {},
 ): Promise<Dns64Lookup> {
-  // Two tries of a second: c-ares doubles the wait on each retry, so a silent resolver costs 3 s.
-  const resolver = new Resolver({ timeout: options.timeoutMs ?? 1000, tries: 2 })
+  // One try of 1.5 s per nameserver: a silent resolver must not hold up every program's start.
+  const resolver = new Resolver({ timeout: options.timeoutMs ?? 1500, tries: 1 })
   if (options.servers) resolver.setServers(options.servers)
   let records: AaaaRecord[]
   try {
@@ -118,7 +126,8 @@ export async function lookupDns64(
       }
     return { kind: 'failed', why: `${IPV4ONLY_ARPA} AAAA: ${dnsFailure(code, e as Error)}`, ttl: FAILURE_TTL }
   }
-  const { prefixes, refused } = derivePrefixes(records)
+  const bounded = records.map((r) => ({ ...r, ttl: Math.min(Math.max(r.ttl, MIN_TTL), MAX_TTL) }))
+  const { prefixes, refused } = derivePrefixes(bounded)
   if (prefixes.length === 0)
     return {
       kind: 'none',
