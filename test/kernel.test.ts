@@ -249,9 +249,15 @@ class Holder {
     })
   }
 
+  /** Waits for a whole line that starts with `text` (a pipe may hand over part of a line first). */
   async waitFor(text: string): Promise<void> {
-    for (let i = 0; i < 200 && !this.output.includes(text); i++) await new Promise((r) => setTimeout(r, 50))
-    assert.ok(this.output.includes(text), `waiting for ${text}: ${this.output}`)
+    const line = () =>
+      this.output
+        .split('\n')
+        .slice(0, -1)
+        .some((l) => l.startsWith(text))
+    for (let i = 0; i < 200 && !line(); i++) await new Promise((r) => setTimeout(r, 50))
+    assert.ok(line(), `waiting for ${text}: ${this.output}`)
   }
 
   async finish(): Promise<string> {

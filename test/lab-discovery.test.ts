@@ -232,11 +232,10 @@ describe('lab discovery: PREF64 and DNS64', () => {
       lab.setPref64('2001:db8:46::/64', 600)
       const events = await listen(lab, ['--for', '5', '--solicit', 'eth0'], (e) => e.event === 'pref64')
         .events
+      // The answer to the solicitation, and maybe the periodic one arriving with it.
       const heard = events.filter((e) => e.event === 'pref64')
-      assert.deepEqual(
-        heard.map((e) => [e.prefix, e.lifetime]),
-        [['2001:db8:46::/64', 600]],
-      )
+      assert.ok(heard.length > 0)
+      for (const e of heard) assert.deepEqual([e.prefix, e.lifetime], ['2001:db8:46::/64', 600])
 
       lab.setPref64(false)
       assert.equal(lab.status().pref64, false)
