@@ -244,6 +244,18 @@ describe('discovery in the lab', () => {
     const back = mappedConnect()
     assert.equal(back.status, 0, back.out)
 
+    // The router announces another prefix instead: the cgroup's rules follow.
+    lab.setPref64(OTHER_PREFIX)
+    lab.advertiseOnce({ prefixes: [{ prefix: LAB.nat64Prefix, lifetime: 0 }] })
+    await waitFor(
+      log.stdout,
+      new RegExp(`default prefix ${OTHER_PREFIX.replace(/[/]/g, '\\/')} \\(PREF64 from fe80::`),
+    )
+    const status = JSON.parse(client([TNAT64, 'status', '--json']).stdout)
+    const mine = status.attached.find((a: { path: string }) => a.path === join(cgroup2Mount(), cgroup))
+    assert.equal(mine?.defaultPrefix, OTHER_PREFIX)
+    lab.setPref64(LAB.nat64Prefix)
+
     watch.kill('SIGTERM')
     const code = await new Promise((r) => watch.on('close', r))
     assert.equal(code, 0, log.stderr())
