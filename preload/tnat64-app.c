@@ -191,7 +191,8 @@ static struct discovered parse_state(char *text, bool need_watcher)
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		if (sscanf(line, "pid %lld %31s", &pid, start) == 2)
 			continue;
-		if (sscanf(line, "in-force %63s %15s %lld", d.prefix, d.source, &expires) == 3)
+		int end = 0;
+		if (sscanf(line, "in-force %63s %15s %lld%n", d.prefix, d.source, &expires, &end) == 3 && !line[end])
 			in_force = true;
 		else if (strncmp(line, "note dns64 ", 11) == 0)
 			snprintf(d.why, sizeof(d.why), "%s", line + 11);
@@ -288,8 +289,8 @@ static struct discovered look_up(const char *dir)
 	text[len] = '\0';
 	if (child <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr,
-			"tnat64: NAT64 prefix discovery could not run (%s --cache: %s); the well-known prefix "
-			"64:ff9b::/96 is used\n",
+			"tnat64: NAT64 prefix discovery could not run (node %s discover --cache: %s); the well-known "
+			"prefix 64:ff9b::/96 is used\n",
 			cli, child <= 0 ? strerror(errno) : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "node not found" : "failed");
 		return (struct discovered){0};
 	}

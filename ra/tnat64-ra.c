@@ -284,6 +284,7 @@ static const char listen_help[] =
 	"   \"ifindex\":N}\n"
 	"  {\"event\":\"invalid\",\"router\":ADDR,\"interface\":NAME,\"ifindex\":N,\"reason\":TEXT}\n"
 	"  {\"event\":\"solicit\",\"interface\":NAME,\"error\":null or TEXT}\n"
+	"  {\"event\":\"lost\"} when options were lost, the receive buffer full\n"
 	"An interface accepts advertisements when its sysctls accept_ra is 1 and forwarding 0 (or\n"
 	"accept_ra 2). No privilege needed, but for --solicit.\n"
 	"\n"
@@ -406,6 +407,10 @@ static int listen_main(int argc, char **argv)
 	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	struct sockaddr_nl local = {.nl_family = AF_NETLINK};
 	int group = RTNLGRP_ND_USEROPT;
+	/* Room for a burst of advertisements while the reader is slow (the kernel caps it at rmem_max). */
+	int room = 1 << 20;
+	if (nl >= 0)
+		setsockopt(nl, SOL_SOCKET, SO_RCVBUF, &room, sizeof(room));
 	if (nl < 0 || bind(nl, (struct sockaddr *)&local, sizeof(local)) < 0 ||
 	    setsockopt(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
 		fail(1, "cannot listen to the kernel's ND user options (NETLINK_ROUTE, RTNLGRP_ND_USEROPT): %s",
@@ -432,7 +437,9 @@ static int listen_main(int argc, char **argv)
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			if (errno == ENOBUFS) {
-				fputs(NAME ": listen: ND user options lost (receive buffer full)\n", stderr);
+				/* Said on stdout too: whoever reads the events must know it may have missed one. */
+				fputs("{\"event\":\"lost\"", stdout);
+				json_end();
 				continue;
 			}
 			fail(1, "netlink: %s", strerror(errno));

@@ -19,6 +19,8 @@ const URL = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
 let lab: Lab
 const home = mkdtempSync(join(tmpdir(), 'tnat64-discover-lab-'))
 const cgroup = `t64-discover-${process.pid}`
+/** Attached with the lab's prefix named: what discovery does to `cgroup` never reaches it. */
+const bystander = `t64-discover-by-${process.pid}`
 const watchers: ChildProcess[] = []
 
 /** A command in the client with the DNS64 resolver in its resolv.conf, no configuration, a cache home of its own. */
@@ -42,7 +44,7 @@ function discover(): {
 }
 
 /** A dual-stack client in the cgroup and the client's namespace: connects to the server's mapped address. */
-function mappedConnect(): { status: number | null; out: string } {
+function mappedConnect(name = cgroup): { status: number | null; out: string } {
   const script = [
     'import socket, sys',
     's = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.settimeout(3)',
@@ -52,7 +54,7 @@ function mappedConnect(): { status: number | null; out: string } {
     'except OSError as e:',
     '    print("error", e.errno); sys.exit(1)',
   ].join('\n')
-  const enter = `echo $$ > ${join(cgroup2Mount(), cgroup, 'cgroup.procs')} && exec nsenter --net=${lab.nsPath('client')} "$@"`
+  const enter = `echo $$ > ${join(cgroup2Mount(), name, 'cgroup.procs')} && exec nsenter --net=${lab.nsPath('client')} "$@"`
   const r = spawnSync('sh', ['-c', enter, 'sh', 'python3', '-c', script], {
     encoding: 'utf8',
     timeout: 30_000,
@@ -74,14 +76,15 @@ describe('discovery in the lab', () => {
     assertRoot()
     lab = new Lab(await freshLabName('dlab'))
     await lab.up()
-    mkdirSync(join(cgroup2Mount(), cgroup))
+    for (const name of [cgroup, bystander]) mkdirSync(join(cgroup2Mount(), name))
   })
 
   after(() => {
     for (const w of watchers) w.kill('SIGKILL')
-    spawnSync(TNAT64, ['detach', '--cgroup', cgroup], { encoding: 'utf8' })
-    const path = join(cgroup2Mount(), cgroup)
-    if (existsSync(path)) {
+    for (const name of [cgroup, bystander]) {
+      spawnSync(TNAT64, ['detach', '--cgroup', name], { encoding: 'utf8' })
+      const path = join(cgroup2Mount(), name)
+      if (!existsSync(path)) continue
       for (const pid of readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
         spawnSync('kill', ['-9', pid])
       for (let i = 0; i < 50 && existsSync(path); i++) {
@@ -222,25 +225,24 @@ describe('discovery in the lab', () => {
     const before = mappedConnect()
     assert.equal(before.status, 0, before.out)
     assert.match(before.out, /hello 192\.0\.2\.\d+/)
+    assert.doesNotMatch(log.stdout(), /withdrawn/, 'DNS64 saying nothing at the start withdraws nothing')
+    assert.equal(client([TNAT64, 'attach', '--cgroup', bystander, '--prefix', LAB.nat64Prefix]).status, 0)
 
     // The router stops announcing and says so: lifetime 0.
     lab.setPref64(false)
     lab.advertiseOnce({ prefixes: [{ prefix: LAB.nat64Prefix, lifetime: 0 }] })
     await waitFor(log.stdout, /default prefix 2001:db8:64::\/96 withdrawn/)
-    await waitFor(log.stdout, /2001:db8:64::\/96 unreachable/)
     const withdrawn = mappedConnect()
     assert.notEqual(withdrawn.status, 0, withdrawn.out)
     assert.match(withdrawn.out, /error 101/, 'untouched: the mapped address has no route (ENETUNREACH)')
-    // Another command's refresh of this namespace honours the withdrawal.
+    // The cgroup's own rules say so, whatever else refreshes: another cgroup with that prefix keeps it.
     assert.equal(client([TNAT64, 'refresh']).status, 0)
-    assert.match(client([TNAT64, 'refresh']).stdout, /2001:db8:64::\/96 unreachable/)
     assert.notEqual(mappedConnect().status, 0, 'still withdrawn after tnat64 refresh')
+    assert.equal(defaultPrefixOf(cgroup), undefined)
+    assert.equal(mappedConnect(bystander).status, 0, 'a cgroup given the prefix keeps it')
 
     lab.setPref64(LAB.nat64Prefix)
-    await waitFor(
-      log.stdout,
-      /2001:db8:64::\/96 reachable[\s\S]*2001:db8:64::\/96 unreachable[\s\S]*2001:db8:64::\/96 reachable/,
-    )
+    await waitFor(log.stdout, /withdrawn[\s\S]*default prefix 2001:db8:64::\/96 \(PREF64 from fe80::/)
     const back = mappedConnect()
     assert.equal(back.status, 0, back.out)
 
@@ -251,14 +253,37 @@ describe('discovery in the lab', () => {
       log.stdout,
       new RegExp(`default prefix ${OTHER_PREFIX.replace(/[/]/g, '\\/')} \\(PREF64 from fe80::`),
     )
-    const status = JSON.parse(client([TNAT64, 'status', '--json']).stdout)
-    const mine = status.attached.find((a: { path: string }) => a.path === join(cgroup2Mount(), cgroup))
-    assert.equal(mine?.defaultPrefix, OTHER_PREFIX)
+    assert.equal(defaultPrefixOf(cgroup), OTHER_PREFIX)
     lab.setPref64(LAB.nat64Prefix)
 
     watch.kill('SIGTERM')
     const code = await new Promise((r) => watch.on('close', r))
     assert.equal(code, 0, log.stderr())
+  })
+
+  it('attach --watch ends in one line when its cgroup is detached under it, and never attaches it again', async () => {
+    lab.setPref64(LAB.nat64Prefix)
+    const [cmd, ...args] = lab.inNs('client', [TNAT64, 'attach', '--cgroup', cgroup, '--watch'], {
+      resolvConf: LAB_RESOLV_CONF,
+    })
+    const watch = spawn(cmd, args, { env: { ...process.env, TNAT64_CONF_FILE: '' } })
+    watchers.push(watch)
+    const log = collect(watch)
+    await waitFor(log.stdout, /2001:db8:64::\/96 reachable/)
+    assert.equal(client([TNAT64, 'detach', '--cgroup', cgroup]).status, 0)
+    lab.setPref64(OTHER_PREFIX)
+    lab.advertiseOnce({ prefixes: [{ prefix: LAB.nat64Prefix, lifetime: 0 }] })
+    const code = await new Promise((r) => watch.on('close', r))
+    assert.equal(code, 1, log.stdout())
+    assert.match(log.stderr(), /was detached: nothing left to follow/)
+    assert.equal(defaultPrefixOf(cgroup), undefined)
+    assert.ok(
+      !JSON.parse(client([TNAT64, 'status', '--json']).stdout).attached.some(
+        (a: { path: string }) => a.path === join(cgroup2Mount(), cgroup),
+      ),
+      'still detached',
+    )
+    lab.setPref64(LAB.nat64Prefix)
   })
 
   it('attach --watch whose PREF64 listener dies ends with one line and exit 1, leaving no process behind', async () => {
@@ -307,6 +332,15 @@ describe('discovery in the lab', () => {
     assert.match(r.stderr, /^tnat64: \/run\/tnat64-discovery: .*read-only/m)
   })
 })
+
+/** A cgroup's default prefix as `tnat64 status` reads it from the kernel. */
+function defaultPrefixOf(name: string): string | undefined {
+  const status = JSON.parse(client([TNAT64, 'status', '--json']).stdout)
+  return (
+    status.attached.find((a: { path: string }) => a.path === join(cgroup2Mount(), name))?.defaultPrefix ??
+    undefined
+  )
+}
 
 /** The pids of a process's children running `comm`. */
 function children(pid: number, comm: string): number[] {

@@ -407,6 +407,28 @@ describe('tnat64 app: the discovered prefix', () => {
     )
   })
 
+  it('refuses an in-force line with anything after its expiry', () => {
+    writeCache(`${state('2001:db8:64::/96', now() + 100).trimEnd()}junk\n`)
+    const r = spawnSync('unshare', ['-n', TNAT64, 'app', 'sh', '-c', 'echo "[$TNAT64_PREFIX]"'], {
+      encoding: 'utf8',
+      env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: home },
+    })
+    assert.equal(r.stdout, '[]\n', 'looked up anew (and found nothing, with no network)')
+  })
+
+  it("looks up whatever configuration the environment names: --config is the program's, not discovery's", () => {
+    rmSync(cache, { force: true })
+    const good = join(home, 'good.conf')
+    writeFileSync(good, 'local = 10.0.0.0/8\n')
+    const r = spawnSync('unshare', ['-n', TNAT64, 'app', '--config', good, 'true'], {
+      encoding: 'utf8',
+      env: { ...process.env, TNAT64_CONF_FILE: join(home, 'missing.conf'), XDG_CACHE_HOME: home },
+    })
+    assert.equal(r.status, 0, r.stderr)
+    assert.doesNotMatch(r.stderr, /could not run/)
+    assert.match(r.stderr, /no NAT64 prefix discovered/)
+  })
+
   it('never hangs on a FIFO in place of a state file', () => {
     rmSync(cache, { force: true })
     spawnSync('mkfifo', ['-m', '600', cache])

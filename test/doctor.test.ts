@@ -102,6 +102,20 @@ describe('tnat64 doctor in the lab', () => {
     assert.ok(r.line('ok', 'probe'), r.stdout)
   })
 
+  it('warns when only PREF64 gives the prefix and no root watcher passes it on to tnat64 app', async () => {
+    await lab.setDns64(false)
+    let r: Doctor
+    try {
+      r = doctor(['--config', empty], LAB_RESOLV_CONF)
+    } finally {
+      await lab.setDns64(LAB.nat64Prefix)
+    }
+    assert.match(
+      r.line('warn', 'app') ?? assert.fail(r.stdout),
+      /programs would use the well-known prefix 64:ff9b::\/96 -> fix: run "tnat64 discover --watch" as root/,
+    )
+  })
+
   it('fails with no prefix from configuration, PREF64 or DNS64, and an IPv4-only resolv.conf', async () => {
     lab.setPref64(false)
     await lab.setDns64(false)

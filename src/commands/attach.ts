@@ -7,11 +7,12 @@ import {
   watchDiscovery,
   withPrefixInForce,
 } from '../lib/discovery/discover.js'
-import { type AttachResult, attach, configFromFlags } from '../lib/kernel/attach.js'
+import type { DiscoveryState } from '../lib/discovery/state.js'
+import { CommandFailure } from '../lib/errors.js'
+import { type AttachResult, attach, configFromFlags, isAttached } from '../lib/kernel/attach.js'
 import { type Cgroup, resolveCgroup } from '../lib/kernel/cgroup.js'
 import { configFlags, KernelCommand } from '../lib/kernel/command.js'
-import { isLoaded, withLock } from '../lib/kernel/pins.js'
-import { followRoutes, refreshReachability, setWithdrawn } from '../lib/kernel/reachability.js'
+import { followRoutes } from '../lib/kernel/reachability.js'
 import { timestamp } from '../lib/log.js'
 
 export default class Attach extends KernelCommand {
@@ -43,42 +44,56 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
     const { flags } = await this.parse(Attach)
     const configured = configFromFlags(flags)
     const cgroup = resolveCgroup(flags.cgroup)
-    const { config, inForce, discovered } = await kernelConfig(configured, flags.prefix !== undefined)
+    const { config, inForce, state } = await kernelConfig(configured, flags.prefix !== undefined)
     const result = attach(cgroup, config)
     this.log(
       `${result.newlyAttached ? 'attached to' : 'updated'} ${result.cgroup}: ${result.rules} rules, ${result.prefixes} prefix${result.prefixes === 1 ? '' : 'es'}; default prefix ${inForce.prefix} (${inForce.from})`,
     )
-    if (flags.watch) await this.follow(cgroup, configured, discovered ? inForce : undefined)
+    if (flags.watch) await this.follow(cgroup, configured, state && { inForce, state })
     return { ...result, defaultPrefix: inForce }
   }
 
   /** Follows routes, and discovery when it gave the prefix, until SIGTERM. */
-  private async follow(cgroup: Cgroup, configured: Config, discovered?: PrefixInForce): Promise<void> {
+  private async follow(
+    cgroup: Cgroup,
+    configured: Config,
+    discovered: { inForce: PrefixInForce; state: DiscoveryState } | undefined,
+  ): Promise<void> {
     const log = (line: string) => this.log(`${timestamp()} ${line}`)
     if (!discovered) return followRoutes(log)
-    let current = discovered
+    let applied = discovered.inForce
+    let withdrawn = false
     let refresh: () => void = () => {}
     let fail: (message: string) => void = () => {}
+    const apply = (config: Config) => {
+      // A cgroup detached meanwhile stays detached: following it ends here.
+      if (!isAttached(cgroup.id))
+        throw new CommandFailure(`${cgroup.path} was detached: nothing left to follow`)
+      attach(cgroup, config)
+      refresh()
+    }
     const watch = watchDiscovery(
       (state) => {
         try {
           const next = prefixInForce(undefined, configured, state)
-          if (next.found && next.prefix !== current.prefix) {
-            attach(cgroup, withPrefixInForce(configured, next))
+          if (next.found && (next.prefix !== applied.prefix || withdrawn)) {
+            apply(withPrefixInForce(configured, next))
             log(`default prefix ${next.prefix} (${next.from})`)
+            applied = next
+            withdrawn = false
+          } else if (!next.found && applied.found && !withdrawn) {
+            // Only a discovered prefix is withdrawn: the well-known one, taken for want of any, stays.
+            apply({ ...configured, withdrawn: true })
+            log(
+              `default prefix ${applied.prefix} withdrawn: no discovered prefix holds now (destinations go out untouched)`,
+            )
+            withdrawn = true
           }
-          if (next.found) current = next
-          // Only a discovered prefix is withdrawn: the well-known one, taken for want of any, stays.
-          const withdrawn = !next.found && current.found ? [current.prefix] : []
-          withLock(true, () => setWithdrawn(withdrawn))
-          if (withdrawn.length > 0)
-            log(`default prefix ${current.prefix} withdrawn: no discovered prefix holds now`)
-          refresh()
         } catch (e) {
           fail(`following discovery failed: ${(e as Error).message}`)
         }
       },
-      { solicit: true, dns64: true },
+      { solicit: true, dns64: true, initial: discovered.state },
     )
     watch.ended.catch((e) => fail((e as Error).message))
     try {
@@ -90,9 +105,6 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
       })
     } finally {
       watch.stop()
-      // What this watcher withdrew comes back: nobody follows discovery for the cgroup any more.
-      withLock(true, () => setWithdrawn([]))
-      if (isLoaded()) refreshReachability()
     }
   }
 }

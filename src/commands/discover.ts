@@ -58,8 +58,6 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
   async run(): Promise<DiscoverReport | undefined> {
     const { flags } = await this.parse(Discover)
     const waitMs = flags.wait === undefined ? undefined : seconds(flags.wait, '--wait') * 1000
-    const given = givenPrefix(flags.prefix)
-    const { config } = loadConfig(flags.config)
     if (flags.cache) {
       const state = await discoverOnce({ waitMs: 0, solicit: false, dns64: true })
       try {
@@ -70,6 +68,8 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
       process.stdout.write(formatState(state, 'tnat64 discover --cache'))
       return undefined
     }
+    const given = givenPrefix(flags.prefix)
+    const { config } = loadConfig(flags.config)
     if (flags.watch) {
       const root = process.geteuid?.() === 0
       const watch = watchDiscovery(

@@ -53,6 +53,12 @@ export interface Config {
   readonly defaultPrefix?: Located<Nat64Prefix>
   readonly locals: Located<Ipv4Net>[]
   readonly paths: PathBlock[]
+  /**
+   * Kernel mode's alone, never a file's: no prefix at all for destinations outside the paths
+   * (discovery withdrew the one it gave), so they go out untouched rather than through the
+   * well-known prefix.
+   */
+  readonly withdrawn?: boolean
 }
 
 export interface ParseResult {

@@ -230,6 +230,25 @@ export function prefixChecks(inForce: PrefixInForce, state: DiscoveryState): Che
   return checks
 }
 
+/**
+ * What app mode will use: without root, `tnat64 app` hears PREF64 only through the host state that
+ * root's `discover --watch` keeps, so a prefix this look found by soliciting as root may be one
+ * that programs never get.
+ */
+function appModeCheck(inForce: PrefixInForce, state: DiscoveryState, watched: boolean): Check[] {
+  if (inForce.source !== 'pref64' || watched) return []
+  const dns64 = chooseFound(state.found.filter((f) => f.source === 'dns64'))
+  if (dns64?.prefix === inForce.prefix) return [] // DNS64 gives programs the same prefix
+  return [
+    {
+      name: 'app',
+      status: 'warn',
+      detail: `tnat64 app hears PREF64 only through root's discover --watch, which does not run: programs would use ${dns64 ? `${dns64.prefix} from DNS64` : 'the well-known prefix 64:ff9b::/96'}`,
+      fix: 'run "tnat64 discover --watch" as root, at boot (it keeps /run/tnat64-discovery for every user)',
+    },
+  ]
+}
+
 /** The configuration in force with the prefix in force as its default: what tnat64 would apply. */
 function effective(config: Config, inForce: PrefixInForce): Config {
   return withDefaultPrefix(config, parsePrefix(inForce.prefix))
@@ -378,7 +397,7 @@ function kernelChecks(): Check[] {
       name: 'cgroup2',
       status: 'warn',
       detail: 'no cgroup2 file system: kernel mode has nothing to attach to',
-      fix: 'mount -t cgroup2 none /sys/fs/cgroup',
+      fix: 'mount -t cgroup2 none /sys/fs/cgroup (or /sys/fs/cgroup/unified beside a v1 hierarchy)',
     })
   }
   const bpfKnown = /\tbpf$/m.test(readFileSync('/proc/filesystems', 'utf8'))
@@ -455,16 +474,17 @@ async function preloadCheck(): Promise<Check> {
 export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
   const { config, given, probe } = options
   // The slow parts at once: discovery (up to DEFAULT_WAIT_MS listening), the probe, ld.so.
-  const discovery = currentDiscovery().then((d) => d.state)
+  const discovery = currentDiscovery()
   const preload = preloadCheck()
   const net = await readNetwork()
   const settled = given || config.defaultPrefix ? prefixInForce(given, config, undefined) : undefined
   const early = probe && settled ? probeCheck(probe, config, settled, net) : undefined
-  const state = await discovery
+  const { state, watched } = await discovery
   const inForce = prefixInForce(given, config, state)
   const checks = [
     ...routeChecks(net),
     ...prefixChecks(inForce, state),
+    ...appModeCheck(inForce, state, watched),
     ...prefixRouteChecks(config, inForce, net),
     resolvCheck(config, inForce),
     ...(probe ? [await (early ?? probeCheck(probe, config, inForce, net))] : []),

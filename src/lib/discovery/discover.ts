@@ -8,7 +8,13 @@ import { CommandFailure } from '../errors.js'
 import { parsePrefix } from '../rfc6052.js'
 import { prefixArgument } from '../translate.js'
 import { type Dns64Lookup, FAILURE_TTL, lookupDns64 } from './dns64.js'
-import { listenPref64, type Pref64Advert, type Pref64Event, solicitableInterfaces } from './pref64.js'
+import {
+  interfaceNames,
+  listenPref64,
+  type Pref64Advert,
+  type Pref64Event,
+  solicitableInterfaces,
+} from './pref64.js'
 import {
   chooseFound,
   type DiscoveryState,
@@ -159,7 +165,7 @@ export interface DiscoveryWatch {
  */
 export function watchDiscovery(
   onChange: (state: DiscoveryState, why: string) => void,
-  options: { solicit: boolean; dns64: boolean; stateFile?: string } = { solicit: true, dns64: true },
+  options: { solicit: boolean; dns64: boolean; stateFile?: string; initial?: DiscoveryState },
 ): DiscoveryWatch {
   const other = options.stateFile ? readHostState(options.stateFile) : undefined
   if (other?.watcher)
@@ -167,9 +173,18 @@ export function watchDiscovery(
       `tnat64 discover --watch already runs (pid ${other.watcher.pid}) and keeps ${options.stateFile}: one is enough`,
     )
   const watcher = thisWatcher()
-  let pref64: Found[] = []
+  // What a look just before found holds until the watch hears otherwise: a watch that starts
+  // empty would withdraw a prefix before the first advertisement came.
+  const initial = options.initial?.found ?? []
+  let pref64: Found[] = initial.filter((f) => f.source === 'pref64')
   let pref64Notes: Note[] = []
-  let dns: Dns64Answer = { found: [], notes: [], until: 0, failed: false }
+  const dnsFound = initial.filter((f) => f.source === 'dns64')
+  let dns: Dns64Answer = {
+    found: dnsFound,
+    notes: [],
+    until: dnsFound.length > 0 ? Math.min(...dnsFound.map((f) => f.expires)) : 0,
+    failed: false,
+  }
   let said = ''
   let expiryTimer: NodeJS.Timeout | undefined
   let dnsTimer: NodeJS.Timeout | undefined
@@ -182,7 +197,9 @@ export function watchDiscovery(
   const publish = (why: string) => {
     if (stopped) return
     const now = nowSeconds()
-    pref64 = pref64.filter((f) => f.expires > now)
+    // An interface that went away takes what its routers said with it.
+    const here = interfaceNames()
+    pref64 = pref64.filter((f) => f.expires > now && here.has(f.interface ?? ''))
     const found = [...pref64, ...dns.found.filter((f) => f.expires > now)]
     const notes = [...pref64Notes, ...dns.notes]
     const state: DiscoveryState = { written: now, watcher, found, notes, until: Math.max(dns.until, now + 1) }
@@ -336,18 +353,20 @@ export function withPrefixInForce(config: Config, inForce: PrefixInForce): Confi
 
 /**
  * Kernel mode's configuration (--prefix already in it as the default): a default prefix given or
- * configured is kept; else discovery's goes in (`discovered`), else the well-known one stays.
+ * configured is kept; else discovery's goes in (with the `state` it came from), else the
+ * well-known one stays.
  */
 export async function kernelConfig(
   configured: Config,
   prefixFlag: boolean,
-): Promise<{ config: Config; inForce: PrefixInForce; discovered: boolean }> {
+): Promise<{ config: Config; inForce: PrefixInForce; state?: DiscoveryState }> {
   const given =
     prefixFlag && configured.defaultPrefix
       ? { prefix: configured.defaultPrefix.value.text, from: '--prefix' }
       : undefined
   if (configured.defaultPrefix)
-    return { config: configured, inForce: prefixInForce(given, configured, undefined), discovered: false }
-  const inForce = prefixInForce(undefined, configured, (await currentDiscovery()).state)
-  return { config: withPrefixInForce(configured, inForce), inForce, discovered: true }
+    return { config: configured, inForce: prefixInForce(given, configured, undefined) }
+  const { state } = await currentDiscovery()
+  const inForce = prefixInForce(undefined, configured, state)
+  return { config: withPrefixInForce(configured, inForce), inForce, state }
 }

@@ -51,6 +51,16 @@ export function solicitableInterfaces(): string[] {
   return [...new Set(names)]
 }
 
+/** The interfaces of this network namespace (/proc/net is the reader's own namespace's). */
+export function interfaceNames(): Set<string> {
+  try {
+    const lines = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2)
+    return new Set(lines.map((l) => l.split(':')[0].trim()).filter(Boolean))
+  } catch {
+    return new Set()
+  }
+}
+
 /** One line of tnat64-ra listen, as an event (or undefined for `ready` and anything unknown). */
 function toEvent(line: RaLine, now: number): Pref64Event | undefined {
   const where = `router ${line.router ?? '?'} on ${line.interface ?? `interface #${line.ifindex ?? '?'}`}`
@@ -70,6 +80,11 @@ function toEvent(line: RaLine, now: number): Pref64Event | undefined {
     }
   }
   if (line.event === 'invalid') return { kind: 'invalid', line: `${where}: ${line.reason}` }
+  if (line.event === 'lost')
+    return {
+      kind: 'invalid',
+      line: 'advertisements were lost (the receive buffer was full): some may be missed',
+    }
   if (line.event === 'solicit' && line.error)
     return { kind: 'solicit-failed', line: `router solicitation on ${line.interface}: ${line.error}` }
   return undefined
@@ -97,7 +112,7 @@ export function listenPref64(
   const child: ChildProcess = spawn(RA_TOOL, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d) => {
-    stderr += d
+    stderr = `${stderr}${d}`.slice(-2000) // the last words are the ones that explain an ending
   })
   let markReady: () => void = () => {}
   const ready = new Promise<void>((resolve) => {
@@ -119,7 +134,12 @@ export function listenPref64(
     child.on('exit', (code, signal) => {
       markReady()
       if (code === 0 || signal === 'SIGTERM') resolve()
-      else reject(new CommandFailure(`PREF64 listener ended (${signal ?? `exit ${code}`}): ${stderr.trim()}`))
+      else {
+        const why = stderr.trim().split('\n').pop()
+        reject(
+          new CommandFailure(`PREF64 listener ended (${signal ?? `exit ${code}`})${why ? `: ${why}` : ''}`),
+        )
+      }
     })
   })
   ended.catch(() => {}) // callers that only await `ready` must not leave an unhandled rejection

@@ -60,7 +60,7 @@ export function attachedIds(): bigint[] {
     .map((d) => BigInt(d.slice(2)))
 }
 
-function isAttached(cgroupId: bigint): boolean {
+export function isAttached(cgroupId: bigint): boolean {
   return PROGRAM_NAMES.every((name) => existsSync(linkPin(cgroupId, name)))
 }
 
@@ -70,6 +70,9 @@ function stateFile(cgroupId: bigint): string {
 }
 
 const STATE_PATH_LINE = /^# cgroup (.*)$/m
+/** Config.withdrawn, which the grammar has no word for. */
+const WITHDRAWN_LINE =
+  '# withdrawn: no default prefix (discovery withdrew it); destinations outside the paths go untouched'
 
 export function saveConfig(cgroup: { id: bigint; path: string }, config: Config): void {
   runDir()
@@ -77,7 +80,7 @@ export function saveConfig(cgroup: { id: bigint; path: string }, config: Config)
   const temporary = `${file}.${process.pid}.new`
   const text = formatConfig(
     config,
-    `tnat64 kernel mode: the rules of one cgroup (tnat64 prefix edits them)\n# cgroup ${cgroup.path}`,
+    `tnat64 kernel mode: the rules of one cgroup (tnat64 prefix edits them)\n# cgroup ${cgroup.path}${config.withdrawn ? `\n${WITHDRAWN_LINE}` : ''}`,
   )
   // O_EXCL never follows a symlink; rename(2) replaces the name itself, never a link's target.
   rmSync(temporary, { force: true }) // left by a crash
@@ -96,7 +99,8 @@ export function savedConfig(cgroupId: bigint): { config: Config; path?: string }
   const { config, errors } = parseConfig(text, file)
   if (errors.length > 0)
     throw new CommandFailure(`${file} is damaged: ${errors[0].message} (attach the cgroup again)`)
-  return { config, path: STATE_PATH_LINE.exec(text)?.[1] }
+  const withdrawn = text.split('\n').includes(WITHDRAWN_LINE)
+  return { config: withdrawn ? { ...config, withdrawn } : config, path: STATE_PATH_LINE.exec(text)?.[1] }
 }
 
 /** The path a cgroup had when it was attached (for one that has since been removed). */

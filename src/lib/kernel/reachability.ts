@@ -1,8 +1,7 @@
 // Reachability of NAT64 prefixes, a fact of each network namespace: the kernel program cannot see
 // a failed route lookup, so user space tells it, per namespace (bpf_get_netns_cookie) and prefix.
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { formatIPv6, parseIPv6 } from '../address.js'
 import {
   decodePrefixSet,
@@ -14,8 +13,6 @@ import {
 } from '../bpf/layout.js'
 import type { PinnedMap } from '../bpf/libbpf.js'
 import { netnsCookie, netnsCookiesOf } from '../bpf/native.js'
-import { processStart } from '../command-line.js'
-import { RUN_DIR, runDir } from '../dirs.js'
 import { CommandFailure } from '../errors.js'
 import { indexKey, isLoaded, requireLoaded, withLock, withMap } from './pins.js'
 import { prefixTable } from './rules.js'
@@ -75,68 +72,10 @@ function cookieKey(cookie: bigint): Buffer {
   return key
 }
 
-/**
- * Prefixes held unreachable whatever the routes: discovered ones whose lifetime ended, which an
- * `attach --watch` withdraws so destinations go out untouched until a prefix is in force again.
- * Kept in a file, not in the watcher alone, so every refresh (`tnat64 refresh`, another watcher)
- * honours them: lines of `PID START NETNS PREFIX`, each holding while its watcher runs.
- */
-const WITHDRAWN_FILE = join(RUN_DIR, 'withdrawn')
-
-interface Withdrawal {
-  readonly watcher: { pid: number; start: string }
-  readonly netns: string
-  readonly prefix: string
-}
-
-function readWithdrawals(): Withdrawal[] {
-  let text = ''
-  try {
-    text = readFileSync(WITHDRAWN_FILE, 'utf8')
-  } catch {
-    return []
-  }
-  return text.split('\n').flatMap((line) => {
-    const [pid, start, netns, prefix] = line.split(' ')
-    const withdrawal = { watcher: { pid: Number(pid), start }, netns, prefix }
-    return prefix && processStart(Number(pid)) === start ? [withdrawal] : []
-  })
-}
-
-/** Sets the prefixes this process withdraws in this namespace (none: it withdraws nothing). */
-export function setWithdrawn(prefixes: readonly string[]): void {
-  const netns = String(netnsCookie())
-  const start = processStart(process.pid) ?? '?'
-  const others = readWithdrawals().filter((w) => w.watcher.pid !== process.pid)
-  const mine = prefixes.map((prefix) => ({ watcher: { pid: process.pid, start }, netns, prefix }))
-  const lines = [...others, ...mine].map(
-    (w) => `${w.watcher.pid} ${w.watcher.start} ${w.netns} ${w.prefix}\n`,
-  )
-  runDir()
-  const temporary = `${WITHDRAWN_FILE}.${process.pid}`
-  writeFileSync(temporary, lines.join(''), { mode: 0o600 })
-  renameSync(temporary, WITHDRAWN_FILE)
-}
-
-/** The prefixes withdrawn in this namespace by watchers still running. */
-function withdrawnHere(): Set<string> {
-  const netns = String(netnsCookie())
-  return new Set(
-    readWithdrawals()
-      .filter((w) => w.netns === netns)
-      .map((w) => w.prefix),
-  )
-}
-
 /** Re-reads this namespace's routes and tells the kernel which prefixes it cannot reach. The
  * prefixes themselves are read from the kernel: nothing else changes. Call under the lock. */
 export function writeReachability(): PrefixState[] {
-  const withdrawn = withdrawnHere()
-  const states = prefixTable().map(({ id, prefix }) => ({
-    id,
-    prefix,
-    reachable: !withdrawn.has(prefix) && prefixReachable(prefix),
-  }))
+  const states = prefixTable().map(({ id, prefix }) => ({ id, prefix, reachable: prefixReachable(prefix) }))
   const set = encodePrefixSet(states.filter((s) => !s.reachable).map((s) => s.id))
   withMap(MAPS.unreachable, (map) => {
     pruneDeadNamespaces(map)

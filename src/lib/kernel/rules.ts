@@ -87,19 +87,20 @@ const isNonGlobal = (net: Ipv4Net) => NON_GLOBAL_NETS.some((n) => netWithin(net,
 class RuleMaker {
   private readonly locals = new NetIndex<true>()
   private readonly paths = new NetIndex<Nat64Prefix>()
-  private readonly fallback: Nat64Prefix
+  private readonly fallback?: Nat64Prefix
 
   constructor(config: Config) {
     for (const local of config.locals) this.locals.add(local.value, true)
     for (const path of config.paths)
       for (const subnet of path.subnets) this.paths.add(subnet.value, path.prefix.value)
-    this.fallback = config.defaultPrefix?.value ?? BUILTIN_PREFIX
+    this.fallback = config.withdrawn ? undefined : (config.defaultPrefix?.value ?? BUILTIN_PREFIX)
   }
 
   /** The prefix that would carry `net` through NAT64, or why nothing can. */
-  nat64For(net: Ipv4Net): Nat64Prefix | 'always-ipv4' | 'non-global' {
+  nat64For(net: Ipv4Net): Nat64Prefix | 'always-ipv4' | 'non-global' | 'withdrawn' {
     if (isAlwaysIPv4(net)) return 'always-ipv4'
     const prefix = this.paths.mostSpecific(net) ?? this.fallback
+    if (!prefix) return 'withdrawn'
     return isWellKnownPrefix(prefix) && isNonGlobal(net) ? 'non-global' : prefix
   }
 
@@ -107,7 +108,7 @@ class RuleMaker {
     if (this.locals.mostSpecific(net)) return { action: Action.IPv4 }
     const prefix = this.nat64For(net)
     if (prefix === 'always-ipv4') return { action: Action.IPv4 }
-    if (prefix === 'non-global') return { action: Action.None }
+    if (prefix === 'non-global' || prefix === 'withdrawn') return { action: Action.None }
     return { action: Action.Nat64, prefix }
   }
 }
@@ -119,6 +120,8 @@ export function pinRefusal(config: Config, destination: Ipv4Net): string | undef
     return `${formatIPv4(numberToIPv4Bytes(destination.address))} never goes through NAT64 (loopback, multicast, reserved)`
   if (prefix === 'non-global')
     return `${formatIPv4(numberToIPv4Bytes(destination.address))} is not global: the well-known prefix must not carry it (RFC 6052 §3.1); configure a network-specific prefix for it`
+  if (prefix === 'withdrawn')
+    return `no prefix is in force for ${formatIPv4(numberToIPv4Bytes(destination.address))}: the discovered one was withdrawn`
   return undefined
 }
 
