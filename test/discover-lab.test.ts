@@ -211,12 +211,7 @@ describe('discovery in the lab', () => {
   it('tnat64 attach with no prefix takes the discovered one; --watch withdraws it when its lifetime ends and puts it back', async () => {
     lab.setPref64(LAB.nat64Prefix)
     await lab.setDns64(false)
-    const [cmd, ...args] = lab.inNs('client', [TNAT64, 'attach', '--cgroup', cgroup, '--watch'], {
-      resolvConf: LAB_RESOLV_CONF,
-    })
-    const watch = spawn(cmd, args, { env: { ...process.env, TNAT64_CONF_FILE: '' } })
-    watchers.push(watch)
-    const log = collect(watch)
+    const { watch, log } = attachWatch()
     await waitFor(
       log.stdout,
       new RegExp(`attached to .*default prefix ${LAB.nat64Prefix} \\(PREF64 from fe80::`),
@@ -263,12 +258,7 @@ describe('discovery in the lab', () => {
 
   it('attach --watch ends in one line when its cgroup is detached under it, and never attaches it again', async () => {
     lab.setPref64(LAB.nat64Prefix)
-    const [cmd, ...args] = lab.inNs('client', [TNAT64, 'attach', '--cgroup', cgroup, '--watch'], {
-      resolvConf: LAB_RESOLV_CONF,
-    })
-    const watch = spawn(cmd, args, { env: { ...process.env, TNAT64_CONF_FILE: '' } })
-    watchers.push(watch)
-    const log = collect(watch)
+    const { watch, log } = attachWatch()
     await waitFor(log.stdout, /2001:db8:64::\/96 reachable/)
     assert.equal(client([TNAT64, 'detach', '--cgroup', cgroup]).status, 0)
     lab.setPref64(OTHER_PREFIX)
@@ -288,12 +278,7 @@ describe('discovery in the lab', () => {
 
   it('attach --watch whose PREF64 listener dies ends with one line and exit 1, leaving no process behind', async () => {
     lab.setPref64(LAB.nat64Prefix)
-    const [cmd, ...args] = lab.inNs('client', [TNAT64, 'attach', '--cgroup', cgroup, '--watch'], {
-      resolvConf: LAB_RESOLV_CONF,
-    })
-    const watch = spawn(cmd, args, { env: { ...process.env, TNAT64_CONF_FILE: '' } })
-    watchers.push(watch)
-    const log = collect(watch)
+    const { watch, log } = attachWatch()
     await waitFor(log.stdout, /2001:db8:64::\/96 reachable/)
     const [listener] = children(watch.pid ?? 0, 'tnat64-ra')
     const [monitor] = children(watch.pid ?? 0, 'ip')
@@ -332,6 +317,16 @@ describe('discovery in the lab', () => {
     assert.match(r.stderr, /^tnat64: \/run\/tnat64-discovery: .*read-only/m)
   })
 })
+
+/** `tnat64 attach --cgroup CGROUP --watch`, no prefix given, in the client; killed in after() at the latest. */
+function attachWatch(): { watch: ChildProcess; log: ReturnType<typeof collect> } {
+  const [cmd, ...args] = lab.inNs('client', [TNAT64, 'attach', '--cgroup', cgroup, '--watch'], {
+    resolvConf: LAB_RESOLV_CONF,
+  })
+  const watch = spawn(cmd, args, { env: { ...process.env, TNAT64_CONF_FILE: '' } })
+  watchers.push(watch)
+  return { watch, log: collect(watch) }
+}
 
 /** A cgroup's default prefix as `tnat64 status` reads it from the kernel. */
 function defaultPrefixOf(name: string): string | undefined {
