@@ -1,6 +1,8 @@
 /* tnat64-app: what `tnat64 app` runs. It checks the configuration with the library's own parser,
- * puts libtnat64.so first in LD_PRELOAD and becomes the command (execvp), so the command starts
- * about as fast as it would alone, and its exit status and signals are its own.
+ * takes the discovered NAT64 prefix when none is given (PREF64 or DNS64: a small file read, a
+ * lookup through the CLI only when no fresh answer is kept), puts libtnat64.so first in LD_PRELOAD
+ * and becomes the command (execvp), so the command starts about as fast as it would alone, and its
+ * exit status and signals are its own.
  *
  *   tnat64-app [--config F] [--prefix P] [--debug] [--] CMD [ARGS...]
  *   tnat64-app --env [--config F] [--prefix P]         the environment, as shell exports
@@ -9,8 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <pwd.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,12 @@
 import { Command, Flags } from '@oclif/core'
 import { exitAs, runCommand } from '../lib/command-line.js'
-import { CONFIG_FLAG_HELP, DEFAULT_CONFIG_FILE, ENV_CONF_FILE } from '../lib/defaults.js'
+import {
+  CONFIG_FLAG_HELP,
+  DEFAULT_CONFIG_FILE,
+  DISCOVERY_STATE_FILE,
+  ENV_CONF_FILE,
+  ENV_PREFIX,
+} from '../lib/defaults.js'
 import { APP_LAUNCHER } from '../lib/paths.js'
 
 export default class App extends Command {
@@ -8,7 +14,8 @@ export default class App extends Command {
     'Run an IPv4-only program so that it reaches IPv4 destinations through NAT64 (no privilege)'
   static override description =
     `Loads libtnat64.so into CMD with LD_PRELOAD (keeping what LD_PRELOAD already holds). Its AF_INET TCP sockets become AF_INET6 ones that connect through NAT64, fall back to IPv4 when NAT64 is unreachable, and still look like IPv4 to the program. The exit status and signals of CMD are passed through.
-The configuration is --config, else $${ENV_CONF_FILE}, else ${DEFAULT_CONFIG_FILE} if it exists; a named file that is missing or broken is refused before CMD starts.`
+The configuration is --config, else $${ENV_CONF_FILE}, else ${DEFAULT_CONFIG_FILE} if it exists; a named file that is missing or broken is refused before CMD starts.
+With no --prefix, no $${ENV_PREFIX} and no nat64_prefix in the configuration, the prefix is the discovered one (tnat64 discover): kept by root's \`discover --watch\` in ${DISCOVERY_STATE_FILE}, else your cached DNS64 answer, else a DNS64 lookup now; else the well-known prefix.`
   static override usage = [
     'app [--config FILE] [--prefix PREFIX] [--debug] [--] CMD [ARGS...]',
     'app --env [--config FILE] [--prefix PREFIX]',
