@@ -91,16 +91,29 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * When a process started (field 22 of /proc/PID/stat, in clock ticks since boot): with its pid, it
- * names one process for good, where a pid alone may be reused once it has ended.
- */
-export function processStart(pid: number): string | undefined {
+/** What /proc/PID/stat says of a process: its name, its state letter, when it started. */
+export interface ProcStat {
+  readonly comm: string
+  /** R, S, D, Z (a zombie: ended, not reaped), ... */
+  readonly state: string
+  /** Field 22, in clock ticks since boot: with the pid, it names one process for good. */
+  readonly start: string
+}
+
+/** A process's /proc/PID/stat; undefined once it is gone. */
+export function procStat(pid: number): ProcStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    // The name is in parentheses and may hold any character: the fields follow the last ')'.
+    const end = stat.lastIndexOf(')')
+    const fields = stat.slice(end + 2).split(' ')
+    return { comm: stat.slice(stat.indexOf('(') + 1, end), state: fields[0], start: fields[19] }
   } catch {
     return undefined
   }
+}
+
+/** When a process started: a pid alone may be reused once it has ended. */
+export function processStart(pid: number): string | undefined {
+  return procStat(pid)?.start
 }

@@ -27,6 +27,7 @@ import {
 } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { AddressError } from './address.js'
+import { procStat } from './command-line.js'
 import { privateDir, RUN_DIR, removeIfEmpty, runDir } from './dirs.js'
 import { CommandFailure, UsageError } from './errors.js'
 import { LAB_SERVER_SCRIPT, RA_TOOL } from './paths.js'
@@ -551,18 +552,12 @@ export class Lab {
 const RA_COMM = 'tnat64-ra'
 
 /**
- * A process's name and whether it runs, from /proc/PID/stat; undefined once it is gone. A zombie
- * does not run: one this process started stays one until its event loop reaps it.
+ * A process's name and whether it runs; undefined once it is gone. A zombie does not run: one
+ * this process started stays one until its event loop reaps it.
  */
 function procState(pid: number): { comm: string; running: boolean } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The name is in parentheses and may hold any character: the state follows the last ')'.
-    const end = stat.lastIndexOf(')')
-    return { comm: stat.slice(stat.indexOf('(') + 1, end), running: stat[end + 2] !== 'Z' }
-  } catch {
-    return undefined
-  }
+  const stat = procStat(pid)
+  return stat && { comm: stat.comm, running: stat.state !== 'Z' }
 }
 
 function readIfExists(file: string): string | undefined {
