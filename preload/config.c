@@ -444,3 +444,20 @@ const char *config_file_in_force(const char *explicit_file)
 		return named;
 	return access(TNAT64_DEFAULT_CONFIG_FILE, F_OK) == 0 ? TNAT64_DEFAULT_CONFIG_FILE : NULL;
 }
+
+void config_ipv4_view(const struct config *cfg, const struct sockaddr_in6 *real, struct sockaddr_in *out)
+{
+	const struct in6_addr *a = &real->sin6_addr;
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	out->sin_port = real->sin6_port;
+	if (IN6_IS_ADDR_V4MAPPED(a)) {
+		memcpy(&out->sin_addr.s_addr, &a->s6_addr[12], 4);
+		return;
+	}
+	if (IN6_IS_ADDR_UNSPECIFIED(a))
+		return;
+	if (config_extract(cfg, a, &out->sin_addr))
+		return;
+	inet_pton(AF_INET, TNAT64_STANDIN_IPV4, &out->sin_addr);
+}

@@ -19,19 +19,7 @@ void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out)
  * source address on a NAT64 connection) has no IPv4 form and shows as the stand-in. */
 void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out)
 {
-	const struct in6_addr *a = &real->sin6_addr;
-	memset(out, 0, sizeof(*out));
-	out->sin_family = AF_INET;
-	out->sin_port = real->sin6_port;
-	if (IN6_IS_ADDR_V4MAPPED(a)) {
-		memcpy(&out->sin_addr.s_addr, &a->s6_addr[12], 4);
-		return;
-	}
-	if (IN6_IS_ADDR_UNSPECIFIED(a))
-		return;
-	if (config_extract(tnat64_config(), a, &out->sin_addr))
-		return;
-	inet_pton(AF_INET, TNAT64_STANDIN_IPV4, &out->sin_addr);
+	config_ipv4_view(tnat64_config(), real, out);
 }
 
 int copy_sockaddr(const void *sa, socklen_t size, struct sockaddr *addr, socklen_t *len)

@@ -4,10 +4,11 @@
  * and becomes the command (execvp), so the command starts about as fast as it would alone, and its
  * exit status and signals are its own.
  *
- *   tnat64-app [--config F] [--prefix P] [--debug] [--] CMD [ARGS...]
+ *   tnat64-app [--config F] [--prefix P] [--debug] [--supervise] [--] CMD [ARGS...]
  *   tnat64-app --env [--config F] [--prefix P]         the environment, as shell exports
  *
  * --help is the node CLI's (src/commands/app.ts declares the same flags for it). */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -29,6 +30,7 @@ struct options {
 	const char *prefix;
 	bool debug;
 	bool env;
+	bool supervise;
 	char **command;
 };
 
@@ -100,6 +102,8 @@ static struct options parse(int argc, char **argv, const char *dir)
 			o.debug = true;
 		else if (strcmp(arg, "--env") == 0)
 			o.env = true;
+		else if (strcmp(arg, "--supervise") == 0)
+			o.supervise = true;
 		else
 			usage_error("Nonexistent flag: %s", arg);
 	}
@@ -324,6 +328,79 @@ static const char *discovered_prefix(const char *dir, struct discovered *d, bool
 	return d->prefix;
 }
 
+/* ---- which programs the preload cannot reach ------------------------------------------------ */
+
+/* The file execvp would run for `name`: itself when it holds a '/', else the first executable of
+ * that name in $PATH. */
+static bool find_command(const char *name, char out[PATH_MAX])
+{
+	if (strchr(name, '/'))
+		return snprintf(out, PATH_MAX, "%s", name) < PATH_MAX;
+	const char *path = getenv("PATH");
+	for (const char *p = path ? path : "/usr/local/bin:/usr/bin:/bin"; *p;) {
+		size_t len = strcspn(p, ":");
+		if (snprintf(out, PATH_MAX, "%.*s/%s", (int)(len ? len : 1), len ? p : ".", name) < PATH_MAX &&
+		    access(out, X_OK) == 0)
+			return true;
+		p += len;
+		if (*p)
+			p++;
+	}
+	return false;
+}
+
+/* Whether `file` is an ELF program the preload cannot serve: static (no PT_INTERP, so no ld.so to
+ * load it) or Go (a .go.buildinfo section: its dialer makes raw system calls). Scripts, and
+ * anything unreadable, are left to the preload. */
+static bool raw_syscalls(const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	Elf64_Ehdr eh;
+	bool raw = false;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_phnum > 256 || eh.e_shnum > 4096)
+		goto out;
+	raw = true;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != sizeof(ph))
+			goto out;
+		if (ph.p_type == PT_INTERP)
+			raw = false;
+	}
+	if (raw || eh.e_shstrndx >= eh.e_shnum)
+		goto out;
+	Elf64_Shdr names;
+	if (pread(fd, &names, sizeof(names), (off_t)(eh.e_shoff + eh.e_shstrndx * sizeof(names))) != sizeof(names))
+		goto out;
+	for (unsigned i = 0; i < eh.e_shnum && !raw; i++) {
+		Elf64_Shdr sh;
+		char name[16] = "";
+		if (pread(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + i * sizeof(sh))) != sizeof(sh))
+			break;
+		if (pread(fd, name, sizeof(name) - 1, (off_t)(names.sh_offset + sh.sh_name)) > 0)
+			raw = strcmp(name, ".go.buildinfo") == 0;
+	}
+out:
+	close(fd);
+	return raw;
+}
+
+/* The configuration the supervisor serves by: the file in force and the default prefix given. */
+static void load_for_supervisor(const char *file, const char *prefix, struct config *cfg)
+{
+	struct report r = {.file = file};
+	if (file && config_load(file, cfg, print_error, &r) > 0)
+		exit(2);
+	if (!file)
+		*cfg = (struct config){0};
+	if (prefix && *prefix && nat64_prefix_parse(prefix, &cfg->default_prefix) == PREFIX_OK)
+		cfg->has_default = true;
+}
+
 /* What separates LD_PRELOAD's entries for ld.so: a space or a colon, nothing else (glibc's rtld
  * splits the list on " :"; a tab is part of a name). */
 #define PRELOAD_SEPARATORS " :"
@@ -428,6 +505,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(preload); /* setenv copied it */
+	char file[PATH_MAX];
+	if (o.supervise || (find_command(o.command[0], file) && raw_syscalls(file))) {
+		struct config cfg;
+		load_for_supervisor(config, getenv(TNAT64_ENV_PREFIX), &cfg);
+		return supervise(o.command, &cfg);
+	}
 	execvp(o.command[0], o.command);
 	int error = errno;
 	if (error == ENOENT) {

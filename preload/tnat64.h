@@ -253,6 +253,15 @@ static inline bool config_extract(const struct config *cfg, const struct in6_add
  * exists; NULL when none is (the empty configuration). */
 const char *config_file_in_force(const char *explicit_file);
 
+/* An AF_INET6 name as the IPv4 program sees it: a mapped address as itself, a NAT64 one as the IPv4
+ * address it carries (through the most specific prefix in use), any other as the stand-in
+ * TNAT64_STANDIN_IPV4 (a local name of a connection through NAT64 has no IPv4 address). */
+void config_ipv4_view(const struct config *cfg, const struct sockaddr_in6 *real, struct sockaddr_in *out);
+
+/* supervise.c, the launcher's: runs `command` under the seccomp supervisor until its whole process
+ * tree has ended; returns its exit status (a signal that killed it is raised again here). */
+int supervise(char **command, const struct config *cfg);
+
 /* Why nat64_prefix_parse refused text, in the CLI's words: "'TEXT': reason". */
 void config_prefix_message(const char *text, enum prefix_error error, char *out, size_t size);
 

@@ -15,9 +15,10 @@ export default class App extends Command {
   static override description =
     `Loads libtnat64.so into CMD with LD_PRELOAD (keeping what LD_PRELOAD already holds). Its AF_INET TCP sockets become AF_INET6 ones that connect through NAT64, fall back to IPv4 when NAT64 is unreachable, and still look like IPv4 to the program. The exit status and signals of CMD are passed through.
 The configuration is --config, else $${ENV_CONF_FILE}, else ${DEFAULT_CONFIG_FILE} if it exists; a named file that is missing or broken is refused before CMD starts.
+A static program (no ELF interpreter) or a Go one (its dialer makes raw system calls) never calls libc's socket functions: it is served by a supervisor instead, which receives its AF_INET socket() and its connect(), getpeername() and getsockname() calls through seccomp user notification (Linux 5.14+, no privilege) and does the same from outside; TCP only so far.
 With no --prefix, no $${ENV_PREFIX} and no nat64_prefix in the configuration, the prefix is the discovered one (tnat64 discover): kept by root's \`discover --watch\` in ${DISCOVERY_STATE_FILE}, else your cached DNS64 answer, else a DNS64 lookup now; else the well-known prefix.`
   static override usage = [
-    'app [--config FILE] [--prefix PREFIX] [--debug] [--] CMD [ARGS...]',
+    'app [--config FILE] [--prefix PREFIX] [--debug] [--supervise] [--] CMD [ARGS...]',
     'app --env [--config FILE] [--prefix PREFIX]',
   ]
   static override examples = [
@@ -38,6 +39,10 @@ With no --prefix, no $${ENV_PREFIX} and no nat64_prefix in the configuration, th
     }),
     env: Flags.boolean({
       description: 'print the environment as shell exports, for eval, instead of running CMD',
+    }),
+    supervise: Flags.boolean({
+      description:
+        'serve CMD and its whole process tree from outside too (seccomp user notification), as is done by itself for static and Go programs',
     }),
   }
 

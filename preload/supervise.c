@@ -1,0 +1,391 @@
+/* The supervisor: tnat64 app for programs that never call libc's socket functions (Go's dialer,
+ * static binaries, syscall(SYS_connect)). The program runs under a seccomp filter that hands its
+ * AF_INET socket() and every connect(), getpeername() and getsockname() to this process (user
+ * notification, Linux 5.9+; SECCOMP_ADDFD_FLAG_SEND 5.14+), which does what the preload does, from
+ * outside: an AF_INET6 socket in place of the AF_INET one, connected to the NAT64 address, named
+ * back as IPv4. Everything else is answered "continue" and done by the kernel as asked.
+ *
+ * It can do only what the program could do with its own socket: the socket it connects is the
+ * program's (a copy of the descriptor, pidfd_getfd), the address read from the program's memory is
+ * checked still to belong to a pending call (SECCOMP_IOCTL_NOTIF_ID_VALID), and a program that
+ * changes that memory meanwhile changes only where its own socket goes. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "defaults.h"
+#include "tnat64.h"
+
+#if defined(__x86_64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_AARCH64
+#else
+#error "the supervisor knows x86_64 and aarch64"
+#endif
+
+/* The supervisor's sockets carry a mark, so no table has to follow the program's close, dup and
+ * fork: IPV6_FLOWINFO_SEND as the preload's sockets, and IPV6_RECVHOPOPTS, which TCP never acts
+ * on and the preload never sets (no IPv4 option stands for it), so that a socket the preload made
+ * in the same program (under --supervise) is told apart and left to it. */
+
+static int sys_seccomp(unsigned op, unsigned flags, void *args)
+{
+	return (int)syscall(SYS_seccomp, op, flags, args);
+}
+
+/* The calls handed over. socket() only for AF_INET TCP: other families and types never leave the
+ * kernel. (UDP stays AF_INET until sendto, sendmsg and the receiving calls are served too.) */
+static int install_filter(void)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_NATIVE, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 8, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, 7, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockname, 6, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 6),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, 4),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+}
+
+static int send_fd(int sock, int fd)
+{
+	char byte = 0, control[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {&byte, 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+static int receive_fd(int sock)
+{
+	char byte, control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {&byte, 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+struct call {
+	int listener;
+	const struct config *cfg;
+	struct seccomp_notif *req;
+	struct seccomp_notif_resp *resp;
+};
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9 */
+#endif
+
+/* A pidfd for the thread that made the call: notifications name threads, and a pidfd of a thread
+ * other than the leader needs PIDFD_THREAD (6.9), else its thread group's leader (/proc/TID/status). */
+static int thread_pidfd(pid_t tid)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (pidfd >= 0 || errno != EINVAL)
+		return pidfd;
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	FILE *f = fopen(path, "re");
+	pid_t tgid = 0;
+	while (f && !tgid && fgets(line, sizeof(line), f))
+		sscanf(line, "Tgid: %d", &tgid);
+	if (f)
+		fclose(f);
+	return tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
+}
+
+/* The program's copy of a descriptor, when it is one of our sockets; -1 otherwise. */
+static int our_socket(const struct call *c, int fd)
+{
+	int pidfd = thread_pidfd((pid_t)c->req->pid);
+	if (pidfd < 0)
+		return -1;
+	int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	int domain = 0, flowinfo = 0, hopopts = 0;
+	socklen_t dl = sizeof(domain), fl = sizeof(flowinfo), hl = sizeof(hopopts);
+	if (copy >= 0 && getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && domain == AF_INET6 &&
+	    getsockopt(copy, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &flowinfo, &fl) == 0 && flowinfo &&
+	    getsockopt(copy, IPPROTO_IPV6, IPV6_RECVHOPOPTS, &hopopts, &hl) == 0 && hopopts)
+		return copy;
+	if (copy >= 0)
+		close(copy);
+	return -1;
+}
+
+static bool read_memory(const struct call *c, void *out, uint64_t address, size_t size)
+{
+	struct iovec local = {out, size}, remote = {(void *)(uintptr_t)address, size};
+	return process_vm_readv((pid_t)c->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)size &&
+	       ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c->req->id) == 0;
+}
+
+static bool write_memory(const struct call *c, uint64_t address, const void *data, size_t size)
+{
+	struct iovec local = {(void *)data, size}, remote = {(void *)(uintptr_t)address, size};
+	return process_vm_writev((pid_t)c->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)size;
+}
+
+/* socket(AF_INET, SOCK_STREAM, ...): an AF_INET6 one installed in its place, the descriptor flags
+ * asked for kept, answered in the same step (SECCOMP_ADDFD_FLAG_SEND). */
+static bool serve_socket(const struct call *c)
+{
+	int type = (int)c->req->data.args[1];
+	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->req->data.args[2]);
+	if (s < 0)
+		return false; /* the kernel says why for AF_INET too */
+	int off = 0, on = 1;
+	if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 ||
+	    setsockopt(s, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &on, sizeof(on)) != 0 ||
+	    setsockopt(s, IPPROTO_IPV6, IPV6_RECVHOPOPTS, &on, sizeof(on)) != 0) {
+		close(s);
+		return false;
+	}
+	struct seccomp_notif_addfd add = {
+		.id = c->req->id,
+		.flags = SECCOMP_ADDFD_FLAG_SEND,
+		.srcfd = (unsigned)s,
+		.newfd_flags = (type & SOCK_CLOEXEC) ? O_CLOEXEC : 0,
+	};
+	int installed = ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+	close(s);
+	return installed >= 0 || errno == ENOENT; /* ENOENT: the call is gone (a signal); nothing to answer */
+}
+
+static int connect_to(int fd, const struct sockaddr_in6 *to)
+{
+	return connect(fd, (const struct sockaddr *)to, sizeof(*to)) == 0 ? 0 : -errno;
+}
+
+/* connect(ours, sockaddr_in): through NAT64 as the rules say, over IPv4 (mapped) otherwise, and
+ * over IPv4 at once when NAT64 has no route. Returns 0 or -errno; false when not ours. */
+static bool serve_connect(const struct call *c, int *result)
+{
+	struct sockaddr_in to;
+	if (c->req->data.args[2] < sizeof(to))
+		return false;
+	int copy = our_socket(c, (int)c->req->data.args[0]);
+	if (copy < 0)
+		return false;
+	if (!read_memory(c, &to, c->req->data.args[1], sizeof(to)) || to.sin_family != AF_INET) {
+		close(copy);
+		return false;
+	}
+	struct sockaddr_in6 mapped = {.sin6_family = AF_INET6, .sin6_port = to.sin_port};
+	mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&mapped.sin6_addr.s6_addr[12], &to.sin_addr, 4);
+	struct rule rule = config_resolve(c->cfg, to.sin_addr);
+	if (rule.kind == RULE_NAT64) {
+		struct sockaddr_in6 nat64 = mapped;
+		nat64_synthesize(rule.prefix, to.sin_addr, &nat64.sin6_addr);
+		*result = connect_to(copy, &nat64);
+		if (TNAT64_UNREACHABLE(-*result))
+			*result = connect_to(copy, &mapped);
+	} else {
+		*result = connect_to(copy, &mapped);
+	}
+	close(copy);
+	return true;
+}
+
+/* getpeername/getsockname(ours): the AF_INET name the program expects, with the kernel's length
+ * rules (truncated to the buffer, the full length told). */
+static bool serve_name(const struct call *c, bool peer, int *result)
+{
+	int copy = our_socket(c, (int)c->req->data.args[0]);
+	if (copy < 0)
+		return false;
+	struct sockaddr_in6 real;
+	socklen_t real_len = sizeof(real);
+	int got = peer ? getpeername(copy, (struct sockaddr *)&real, &real_len)
+		       : getsockname(copy, (struct sockaddr *)&real, &real_len);
+	close(copy);
+	if (got != 0) {
+		*result = -errno;
+		return true;
+	}
+	struct sockaddr_in view;
+	config_ipv4_view(c->cfg, &real, &view);
+	int len;
+	if (!read_memory(c, &len, c->req->data.args[2], sizeof(len)))
+		return false; /* a bad pointer: the kernel says EFAULT */
+	if (len < 0) {
+		*result = -EINVAL;
+		return true;
+	}
+	socklen_t full = sizeof(view);
+	size_t n = (size_t)len < sizeof(view) ? (size_t)len : sizeof(view);
+	if ((n > 0 && !write_memory(c, c->req->data.args[1], &view, n)) ||
+	    !write_memory(c, c->req->data.args[2], &full, sizeof(full))) {
+		*result = -EFAULT;
+		return true;
+	}
+	*result = 0;
+	return true;
+}
+
+static void serve(const struct call *c)
+{
+	struct seccomp_notif_resp *r = c->resp;
+	memset(r, 0, sizeof(*r));
+	r->id = c->req->id;
+	int result = 0;
+	bool ours;
+	switch (c->req->data.nr) {
+	case SYS_socket:
+		if (serve_socket(c))
+			return;
+		ours = false;
+		break;
+	case SYS_connect:
+		ours = serve_connect(c, &result);
+		break;
+	case SYS_getpeername:
+	case SYS_getsockname:
+		ours = serve_name(c, c->req->data.nr == SYS_getpeername, &result);
+		break;
+	default:
+		ours = false;
+	}
+	if (ours) {
+		r->error = result < 0 ? result : 0;
+		r->val = 0;
+	} else {
+		r->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	}
+	/* ENOENT: the program's call ended meanwhile (a signal); it will be made again or not at all. */
+	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, r);
+}
+
+static pid_t child_pid;
+
+static void forward(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+int supervise(char **command, const struct config *cfg)
+{
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		perror("tnat64: socketpair");
+		return 1;
+	}
+	child_pid = fork();
+	if (child_pid < 0) {
+		perror("tnat64: fork");
+		return 1;
+	}
+	if (child_pid == 0) {
+		close(pair[0]);
+		int listener = install_filter();
+		if (listener < 0) {
+			fprintf(stderr,
+				"tnat64: --supervise: the kernel refuses seccomp user notification (%s): it needs Linux "
+				"5.14+ with CONFIG_SECCOMP_FILTER\n",
+				strerror(errno));
+			_exit(2);
+		}
+		if (send_fd(pair[1], listener) != 0)
+			_exit(1);
+		close(listener);
+		close(pair[1]);
+		execvp(command[0], command);
+		int error = errno;
+		fprintf(stderr, "tnat64: %s: %s\n", command[0], error == ENOENT ? "command not found" : strerror(error));
+		_exit(error == ENOENT ? 127 : 126);
+	}
+	close(pair[1]);
+	int listener = receive_fd(pair[0]);
+	close(pair[0]);
+	/* The terminal's signals reach the program itself; these are passed on. */
+	struct sigaction pass = {.sa_handler = forward, .sa_flags = SA_RESTART};
+	static const int passed[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
+		sigaction(passed[i], &pass, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+
+	if (listener >= 0) {
+		struct seccomp_notif_sizes sizes;
+		if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
+			perror("tnat64: seccomp");
+			kill(child_pid, SIGKILL);
+		}
+		struct call c = {
+			.listener = listener,
+			.cfg = cfg,
+			.req = calloc(1, sizes.seccomp_notif),
+			.resp = calloc(1, sizes.seccomp_notif_resp),
+		};
+		/* Until every process of the program's tree has ended: then the listener hangs up. */
+		for (struct pollfd p = {.fd = listener, .events = POLLIN};;) {
+			if (poll(&p, 1, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (p.revents & POLLIN) {
+				memset(c.req, 0, sizes.seccomp_notif);
+				if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, c.req) == 0)
+					serve(&c);
+			} else if (p.revents & (POLLHUP | POLLERR)) {
+				break;
+			}
+		}
+		free(c.req);
+		free(c.resp);
+		close(listener);
+	}
+	int status;
+	while (waitpid(child_pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	if (WIFSIGNALED(status)) {
+		signal(WTERMSIG(status), SIG_DFL);
+		kill(getpid(), WTERMSIG(status));
+		return 128 + WTERMSIG(status);
+	}
+	return WEXITSTATUS(status);
+}

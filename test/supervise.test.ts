@@ -1,0 +1,106 @@
+// The supervisor: tnat64 app for programs LD_PRELOAD cannot reach — a Go program (its dialer makes
+// raw system calls), the C client built static with glibc and with musl — each run as an
+// unprivileged user in the lab's IPv6-only client, and compared with the same run without tnat64.
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { LAB } from '../src/lib/lab.js'
+import { AppLab, keyValues, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
+import { ROOT } from './helpers.js'
+
+const TNAT64 = join(ROOT, 'bin', 'tnat64')
+const BIN = join(ROOT, 'test', 'c', 'bin')
+const GO = join(BIN, 'dial')
+const STATIC = { glibc: join(BIN, 'client-static'), musl: join(BIN, 'client-musl') }
+const SERVER = `${LAB.serverIPv4}:${LAB.httpPort}`
+
+const t = new AppLab('sup')
+
+/** `command` as nobody in the client, under `tnat64 app FLAGS` (or alone, with no flags given),
+ * with a PATH nobody may search (root's may hold directories nobody cannot enter: EACCES). */
+function asNobody(command: string[], flags?: string[]) {
+  const app = flags ? [TNAT64, 'app', '--config', t.conf, ...flags, '--'] : []
+  const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+  return t.inClient([...nobody, ...app, ...command], { PATH: '/usr/local/bin:/usr/bin:/bin' })
+}
+
+describe('app mode: the supervisor, for Go and static programs', () => {
+  it('serves Go with no privilege: it reaches the server through NAT64 and sees IPv4 addresses', () => {
+    const bare = asNobody([GO, 'tcp', SERVER])
+    assert.equal(bare.status, 1)
+    assert.match(bare.stdout, /network is unreachable/)
+    const r = asNobody([GO, 'tcp', SERVER], [])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.deepEqual(keyValues(r.stdout), { remote: SERVER, local: keyValues(r.stdout).local })
+    assert.match(keyValues(r.stdout).local, /^192\.0\.0\.1:\d+$/, 'the stand-in, as the preload gives')
+    const http = asNobody([GO, 'http', `http://${SERVER}/`], [])
+    assert.equal(http.status, 0, http.stderr)
+    assert.match(http.stdout, VIA_NAT64)
+  })
+
+  it('serves many goroutines dialling at once, from whichever thread each call comes', () => {
+    const r = asNobody([GO, 'many', SERVER, '200'], [])
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(keyValues(r.stdout), { connected: '200/200', ipv4_remote: '200', first_error: '<nil>' })
+  })
+
+  for (const [libc, client] of Object.entries(STATIC)) {
+    it(`serves the static client (${libc}): peer and local names are AF_INET, as with the preload`, () => {
+      const bare = asNobody([client, 'http', LAB.serverIPv4, String(LAB.httpPort)])
+      assert.notEqual(bare.status, 0)
+      const r = asNobody([client, 'http', LAB.serverIPv4, String(LAB.httpPort)], [])
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      const out = keyValues(r.stdout)
+      assert.equal(out.peer, `AF_INET ${SERVER} len=16`)
+      assert.match(out.local, /^AF_INET 192\.0\.0\.1:\d+ len=16$/)
+      assert.match(out.body, VIA_NAT64)
+      const nb = asNobody([client, 'http-nb', LAB.serverIPv4, String(LAB.httpPort)], [])
+      assert.equal(nb.status, 0, nb.stdout + nb.stderr)
+      assert.match(keyValues(nb.stdout).body, VIA_NAT64)
+      const forks = asNobody([client, 'fork', LAB.serverIPv4, String(LAB.echoPort), '4', '10'], [])
+      assert.equal(forks.status, 0, forks.stdout + forks.stderr)
+      assert.match(forks.stdout, /failures=0/)
+      const threads = asNobody([client, 'threads', LAB.serverIPv4, String(LAB.echoPort), '8', '10'], [])
+      assert.equal(threads.status, 0, threads.stdout + threads.stderr)
+      assert.match(threads.stdout, /failures=0/)
+    })
+  }
+
+  it('falls back to IPv4 at once when NAT64 has no route', () => {
+    t.lab.setNat64Route(false)
+    t.lab.setDirectIPv4(true)
+    const go = asNobody([GO, 'http', `http://${SERVER}/`], [])
+    assert.equal(go.status, 0, go.stderr)
+    assert.match(go.stdout, VIA_IPV4)
+    const c = asNobody([STATIC.glibc, 'http', LAB.serverIPv4, String(LAB.httpPort)], [])
+    assert.match(keyValues(c.stdout).body, VIA_IPV4)
+  })
+
+  it('--supervise serves a whole tree: a shell script that starts the Go program', () => {
+    const script = `exec ${GO} tcp ${SERVER}`
+    assert.equal(asNobody(['sh', '-c', script], []).status, 1, 'a dynamic shell gets the preload alone')
+    const r = asNobody(['sh', '-c', script], ['--supervise'])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(keyValues(r.stdout).remote, SERVER)
+    // A dynamic program in the tree keeps the preload, whose sockets the supervisor leaves alone.
+    const names = asNobody(
+      [join(BIN, 'client'), 'names', LAB.serverIPv4, String(LAB.httpPort)],
+      ['--supervise'],
+    )
+    assert.equal(names.status, 0, names.stdout + names.stderr)
+    const out = keyValues(names.stdout)
+    assert.equal(out.so_domain, 'AF_INET', "the preload's answer")
+    assert.equal(out.dup_peer, `AF_INET ${SERVER} len=16`)
+  })
+
+  it('passes the exit status and a terminating signal through; a missing command is one line', () => {
+    assert.equal(asNobody(['sh', '-c', 'exit 7'], ['--supervise']).status, 7)
+    // The launcher ends by the program's signal: the shell around it tells which.
+    const app = [TNAT64, 'app', '--config', t.conf, '--supervise', '--', 'sh', '-c', 'kill -TERM $$']
+    const killed = asNobody(['sh', '-c', '"$@"; echo "status=$?"', 'sh', ...app])
+    assert.equal(keyValues(killed.stdout).status, String(128 + 15))
+    const missing = asNobody(['no-such-command-t64'], ['--supervise'])
+    assert.equal(missing.status, 127)
+    assert.equal(missing.stderr, 'tnat64: no-such-command-t64: command not found\n')
+  })
+})
