@@ -1,6 +1,6 @@
 /* The supervisor: tnat64 app for programs that never call libc's socket functions (Go's dialer,
  * static binaries, syscall(SYS_connect)). The program runs under a seccomp filter that hands its
- * AF_INET socket() and every connect(), getpeername() and getsockname() to this process (user
+ * AF_INET socket() and every connect(), getpeername(), getsockname() and getsockopt(SO_DOMAIN) to this process (user
  * notification, Linux 5.9+; SECCOMP_ADDFD_FLAG_SEND 5.14+), which does what the preload does, from
  * outside: an AF_INET6 socket in place of the AF_INET one, connected to the NAT64 address, named
  * back as IPv4. Everything else is answered "continue" and done by the kernel as asked.
@@ -50,27 +50,36 @@ static int sys_seccomp(unsigned op, unsigned flags, void *args)
 	return (int)syscall(SYS_seccomp, op, flags, args);
 }
 
-/* The calls handed over. socket() only for AF_INET TCP: other families and types never leave the
- * kernel. (UDP stays AF_INET until sendto, sendmsg and the receiving calls are served too.) */
+/* The calls handed over, filtered on their arguments so that the rest never leave the kernel:
+ * socket() only for AF_INET TCP (UDP stays AF_INET until sendto, sendmsg and the receiving calls
+ * are served too), getsockopt() only for SO_DOMAIN. */
 static int install_filter(void)
 {
+	enum { NOTIFY = 18, ALLOW = 19 }; /* the two returns, by index */
+#define TO(target, here) ((target) - (here) - 1)
 	struct sock_filter code[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_NATIVE, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 8, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, 7, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockname, 6, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 6),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, 4),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_NATIVE, 1, 0),
+		/* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, TO(NOTIFY, 4), 0),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, TO(NOTIFY, 5), 0),
+		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockname, TO(NOTIFY, 6), 0),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, TO(13, 7)),
+		/* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 9)),
+		/* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 11 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
+		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 12), TO(ALLOW, 12)),
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 13)),
+		/* 14 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 15)),
+		/* 16 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		/* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 17), TO(ALLOW, 17)),
+		/* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		/* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
+#undef TO
 	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		return -1;
@@ -264,6 +273,27 @@ static bool serve_name(const struct call *c, bool peer, int *result)
 	return true;
 }
 
+/* getsockopt(ours, SOL_SOCKET, SO_DOMAIN): AF_INET, as the socket the program asked for says. */
+static bool serve_domain(const struct call *c, int *result)
+{
+	int copy = our_socket(c, (int)c->req->data.args[0]);
+	if (copy < 0)
+		return false;
+	close(copy);
+	int len, domain = AF_INET;
+	if (!read_memory(c, &len, c->req->data.args[4], sizeof(len)))
+		return false; /* a bad pointer: the kernel says EFAULT */
+	if (len < 0) {
+		*result = -EINVAL;
+		return true;
+	}
+	socklen_t n = (size_t)len < sizeof(domain) ? (socklen_t)len : sizeof(domain);
+	*result = write_memory(c, c->req->data.args[3], &domain, n) && write_memory(c, c->req->data.args[4], &n, sizeof(n))
+			  ? 0
+			  : -EFAULT;
+	return true;
+}
+
 static void serve(const struct call *c)
 {
 	struct seccomp_notif_resp *r = c->resp;
@@ -283,6 +313,9 @@ static void serve(const struct call *c)
 	case SYS_getpeername:
 	case SYS_getsockname:
 		ours = serve_name(c, c->req->data.nr == SYS_getpeername, &result);
+		break;
+	case SYS_getsockopt:
+		ours = serve_domain(c, &result);
 		break;
 	default:
 		ours = false;

@@ -54,6 +54,13 @@ describe('app mode: the supervisor, for Go and static programs', () => {
       assert.equal(out.peer, `AF_INET ${SERVER} len=16`)
       assert.match(out.local, /^AF_INET 192\.0\.0\.1:\d+ len=16$/)
       assert.match(out.body, VIA_NAT64)
+      const run = asNobody([client, 'names', LAB.serverIPv4, String(LAB.httpPort)], [])
+      const names = keyValues(run.stdout)
+      assert.equal(run.status, 0, run.stdout + run.stderr)
+      assert.equal(names.so_domain, 'AF_INET', 'getsockopt(SO_DOMAIN) as for the socket asked for')
+      // A short buffer gets what fits, the full length back, the rest untouched: the kernel's rules.
+      assert.equal(names.short_peer_len, '16 short_peer_family=AF_INET short_peer_untouched=yes')
+      assert.equal(names.zero_len_getsockname, 'ok len=16')
       const nb = asNobody([client, 'http-nb', LAB.serverIPv4, String(LAB.httpPort)], [])
       assert.equal(nb.status, 0, nb.stdout + nb.stderr)
       assert.match(keyValues(nb.stdout).body, VIA_NAT64)
