@@ -27,6 +27,8 @@ export const NET = {
 } as const
 
 export const CLIENT = join(PACKAGE_ROOT, 'scripts', 'bench', 'bin', 'client')
+/** The same client linked statically: out of LD_PRELOAD's reach, served by the supervisor. */
+export const CLIENT_STATIC = join(PACKAGE_ROOT, 'scripts', 'bench', 'bin', 'client-static')
 const SERVER = join(PACKAGE_ROOT, 'scripts', 'bench', 'bin', 'server')
 const CLIENT_CPU = '0'
 const SERVER_CPU = String(Math.min(1, cpus().length - 1))

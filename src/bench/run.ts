@@ -12,8 +12,8 @@ import { CommandFailure, reportError } from '../lib/errors.js'
 import { setPins } from '../lib/kernel/cache.js'
 import { requireKernelPrivilege } from '../lib/kernel/pins.js'
 import { attachedCgroups, counters } from '../lib/kernel/stats.js'
-import { PACKAGE_ROOT, PRELOAD_LIBRARY } from '../lib/paths.js'
-import { BenchNet, CLIENT, NET } from './net.js'
+import { APP_LAUNCHER, PACKAGE_ROOT, PRELOAD_LIBRARY } from '../lib/paths.js'
+import { BenchNet, CLIENT, CLIENT_STATIC, NET } from './net.js'
 import { failed, type Measure, renderMarkdown, renderSvg, summarize, type Target } from './report.js'
 
 const TNAT64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
@@ -50,24 +50,33 @@ const PLANS = {
 }
 
 type Plan = (typeof PLANS)['quick']
-type Mode = 'native' | 'app' | 'kernel' | 'clat'
-const MODES: Mode[] = ['native', 'app', 'kernel', 'clat']
+type Mode = 'native' | 'app' | 'supervised' | 'kernel' | 'clat'
+const MODES: Mode[] = ['native', 'app', 'supervised', 'kernel', 'clat']
 /** Kernel mode rewrites connects only, and a CLAT's cost is the TCP rows' story: UDP is app vs native. */
 type UdpMode = 'native' | 'app'
 const UDP_MODES: UdpMode[] = ['native', 'app']
 
 const APP_ENV = { LD_PRELOAD: PRELOAD_LIBRARY, [ENV_PREFIX]: NET.prefix, [ENV_CONF_FILE]: '/dev/null' }
 
-/** The client's address and how it is run, per mode: all four reach the same server socket. */
+/** The client's address and how it is run, per mode: all of them reach the same server socket.
+ * Supervised: the same client built static, which LD_PRELOAD cannot reach, under `tnat64 app`. */
 function client(net: BenchNet, mode: Mode, args: string[], options: { serverCpu?: boolean } = {}): string {
   const [verb, ...rest] = args
-  const address = { native: NET.serverIPv6, app: NET.serverIPv4, kernel: NET.mapped, clat: NET.serverIPv4 }[
-    mode
-  ]
-  return net.run([CLIENT, verb, address, ...rest], {
+  const address = {
+    native: NET.serverIPv6,
+    app: NET.serverIPv4,
+    supervised: NET.serverIPv4,
+    kernel: NET.mapped,
+    clat: NET.serverIPv4,
+  }[mode]
+  const argv =
+    mode === 'supervised'
+      ? [APP_LAUNCHER, '--prefix', NET.prefix, '--', CLIENT_STATIC, verb, address, ...rest]
+      : [CLIENT, verb, address, ...rest]
+  return net.run(argv, {
     ...options,
     cgroup: mode === 'kernel',
-    env: mode === 'app' ? APP_ENV : {},
+    env: mode === 'app' ? APP_ENV : mode === 'supervised' ? { [ENV_CONF_FILE]: '/dev/null' } : {},
   })
 }
 
@@ -86,6 +95,7 @@ function checkPaths(net: BenchNet): void {
   const expected: Record<Mode, string> = {
     native: NET.serverIPv6, // the client's own address: it is in the same namespace
     app: NET.serverIPv6, // IPv6 to the NAT64 address: an IPv4 attempt would have no route at all
+    supervised: NET.serverIPv6,
     kernel: NET.serverIPv6,
     clat: NET.clatIPv6, // through tayga: the server sees the CLAT's address
   }
@@ -102,7 +112,7 @@ function checkPaths(net: BenchNet): void {
 }
 
 function connectCost(net: BenchNet, plan: Plan): Measure[] {
-  const values: Record<Mode, number[]> = { native: [], app: [], kernel: [], clat: [] }
+  const values: Record<Mode, number[]> = { native: [], app: [], supervised: [], kernel: [], clat: [] }
   for (let round = 0; round < plan.rounds; round++) {
     for (const mode of rotated(MODES, round)) {
       values[mode].push(
@@ -116,7 +126,12 @@ function connectCost(net: BenchNet, plan: Plan): Measure[] {
       group: 'connect',
       paired: true,
       mode,
-      target: mode === 'app' ? { ratio: 1.05, what: 'within 5% of native' } : undefined,
+      target:
+        mode === 'app'
+          ? { ratio: 1.05, what: 'within 5% of native' }
+          : mode === 'supervised'
+            ? { ratio: 2.5, what: 'at most 2.5 x native' }
+            : undefined,
     }),
   )
 }
@@ -124,7 +139,14 @@ function connectCost(net: BenchNet, plan: Plan): Measure[] {
 /** Each round also streams natively a second time: that A/A ratio shows how far two identical
  * runs differ here, the floor under which no difference between modes means anything. */
 function throughput(net: BenchNet, plan: Plan): Measure[] {
-  const values: Record<Mode | 'again', number[]> = { native: [], again: [], app: [], kernel: [], clat: [] }
+  const values: Record<Mode | 'again', number[]> = {
+    native: [],
+    again: [],
+    app: [],
+    supervised: [],
+    kernel: [],
+    clat: [],
+  }
   const stream = (mode: Mode) =>
     (plan.bytes * 8) / Number(client(net, mode, ['stream', String(NET.port + 2), String(plan.bytes)]))
   for (let round = 0; round < plan.streams; round++) {
@@ -136,6 +158,7 @@ function throughput(net: BenchNet, plan: Plan): Measure[] {
     ['native', 'native'],
     ['again', 'native again (A/A)'],
     ['app', 'app'],
+    ['supervised', 'supervised'],
     ['kernel', 'kernel'],
     ['clat', 'clat'],
   ]
@@ -145,7 +168,10 @@ function throughput(net: BenchNet, plan: Plan): Measure[] {
       paired: true,
       mode,
       higherIsBetter: true,
-      target: key === 'app' || key === 'kernel' ? { ratio: 0.98, what: 'within 2% of native' } : undefined,
+      target:
+        key === 'app' || key === 'kernel' || key === 'supervised'
+          ? { ratio: 0.98, what: 'within 2% of native' }
+          : undefined,
     }),
   )
 }
