@@ -16,6 +16,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -118,7 +119,6 @@ struct call {
 	int listener;
 	const struct config *cfg;
 	struct seccomp_notif *req;
-	struct seccomp_notif_resp *resp;
 };
 
 #ifndef PIDFD_THREAD
@@ -206,35 +206,89 @@ static int connect_to(int fd, const struct sockaddr_in6 *to)
 	return connect(fd, (const struct sockaddr *)to, sizeof(*to)) == 0 ? 0 : -errno;
 }
 
-/* connect(ours, sockaddr_in): through NAT64 as the rules say, over IPv4 (mapped) otherwise, and
- * over IPv4 at once when NAT64 has no route. Returns 0 or -errno; false when not ours. */
-static bool serve_connect(const struct call *c, int *result)
+/* Answers a call with its result: 0, or -errno for the program's errno. */
+static void answer(int listener, uint64_t id, int result)
+{
+	struct seccomp_notif_resp r = {.id = id, .error = result < 0 ? result : 0};
+	/* ENOENT: the program's call ended meanwhile (a signal); it will be made again or not at all. */
+	ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+/* One connect() of the program's, decided: where to, and whether IPv4 is the way. */
+struct connecting {
+	int listener;
+	uint64_t id;
+	int copy;
+	bool nat64;
+	struct sockaddr_in6 to_nat64, to_ipv4;
+};
+
+/* Through NAT64, and over IPv4 (mapped) at once when NAT64 has no route; or over IPv4. */
+static int connect_way(const struct connecting *w)
+{
+	if (!w->nat64)
+		return connect_to(w->copy, &w->to_ipv4);
+	int result = connect_to(w->copy, &w->to_nat64);
+	return TNAT64_UNREACHABLE(-result) ? connect_to(w->copy, &w->to_ipv4) : result;
+}
+
+/* A blocking connect waits for the handshake, seconds or minutes: it has a thread of its own, so
+ * that the program's other calls are served meanwhile. */
+static void *connect_blocking(void *arg)
+{
+	struct connecting *w = arg;
+	answer(w->listener, w->id, connect_way(w));
+	close(w->copy);
+	free(w);
+	return NULL;
+}
+
+enum served { NOT_OURS, ANSWERED };
+
+/* connect(ours, sockaddr_in): through NAT64 as the rules say, over IPv4 (mapped) otherwise. A
+ * non-blocking socket answers at once (EINPROGRESS, as the program's own would); a blocking one
+ * from a thread. */
+static enum served serve_connect(const struct call *c)
 {
 	struct sockaddr_in to;
 	if (c->req->data.args[2] < sizeof(to))
-		return false;
+		return NOT_OURS;
 	int copy = our_socket(c, (int)c->req->data.args[0]);
 	if (copy < 0)
-		return false;
+		return NOT_OURS;
 	if (!read_memory(c, &to, c->req->data.args[1], sizeof(to)) || to.sin_family != AF_INET) {
 		close(copy);
-		return false;
+		return NOT_OURS;
 	}
-	struct sockaddr_in6 mapped = {.sin6_family = AF_INET6, .sin6_port = to.sin_port};
-	mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&mapped.sin6_addr.s6_addr[12], &to.sin_addr, 4);
+	struct connecting w = {.listener = c->listener, .id = c->req->id, .copy = copy};
+	w.to_ipv4 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = to.sin_port};
+	w.to_ipv4.sin6_addr.s6_addr[10] = w.to_ipv4.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&w.to_ipv4.sin6_addr.s6_addr[12], &to.sin_addr, 4);
 	struct rule rule = config_resolve(c->cfg, to.sin_addr);
-	if (rule.kind == RULE_NAT64) {
-		struct sockaddr_in6 nat64 = mapped;
-		nat64_synthesize(rule.prefix, to.sin_addr, &nat64.sin6_addr);
-		*result = connect_to(copy, &nat64);
-		if (TNAT64_UNREACHABLE(-*result))
-			*result = connect_to(copy, &mapped);
-	} else {
-		*result = connect_to(copy, &mapped);
+	w.nat64 = rule.kind == RULE_NAT64;
+	w.to_nat64 = w.to_ipv4;
+	if (w.nat64)
+		nat64_synthesize(rule.prefix, to.sin_addr, &w.to_nat64.sin6_addr);
+	int flags = fcntl(copy, F_GETFL);
+	if (flags >= 0 && !(flags & O_NONBLOCK)) {
+		struct connecting *mine = malloc(sizeof(*mine));
+		pthread_t thread;
+		pthread_attr_t detached;
+		pthread_attr_init(&detached);
+		pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+		if (mine) {
+			*mine = w;
+			if (pthread_create(&thread, &detached, connect_blocking, mine) == 0) {
+				pthread_attr_destroy(&detached);
+				return ANSWERED;
+			}
+			free(mine);
+		}
+		pthread_attr_destroy(&detached);
 	}
+	answer(c->listener, c->req->id, connect_way(&w));
 	close(copy);
-	return true;
+	return ANSWERED;
 }
 
 /* getpeername/getsockname(ours): the AF_INET name the program expects, with the kernel's length
@@ -296,9 +350,6 @@ static bool serve_domain(const struct call *c, int *result)
 
 static void serve(const struct call *c)
 {
-	struct seccomp_notif_resp *r = c->resp;
-	memset(r, 0, sizeof(*r));
-	r->id = c->req->id;
 	int result = 0;
 	bool ours;
 	switch (c->req->data.nr) {
@@ -308,7 +359,9 @@ static void serve(const struct call *c)
 		ours = false;
 		break;
 	case SYS_connect:
-		ours = serve_connect(c, &result);
+		if (serve_connect(c) == ANSWERED)
+			return;
+		ours = false;
 		break;
 	case SYS_getpeername:
 	case SYS_getsockname:
@@ -321,13 +374,11 @@ static void serve(const struct call *c)
 		ours = false;
 	}
 	if (ours) {
-		r->error = result < 0 ? result : 0;
-		r->val = 0;
-	} else {
-		r->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		answer(c->listener, c->req->id, result);
+		return;
 	}
-	/* ENOENT: the program's call ended meanwhile (a signal); it will be made again or not at all. */
-	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, r);
+	struct seccomp_notif_resp go_on = {.id = c->req->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &go_on);
 }
 
 static pid_t child_pid;
@@ -386,12 +437,7 @@ int supervise(char **command, const struct config *cfg)
 			perror("tnat64: seccomp");
 			kill(child_pid, SIGKILL);
 		}
-		struct call c = {
-			.listener = listener,
-			.cfg = cfg,
-			.req = calloc(1, sizes.seccomp_notif),
-			.resp = calloc(1, sizes.seccomp_notif_resp),
-		};
+		struct call c = {.listener = listener, .cfg = cfg, .req = calloc(1, sizes.seccomp_notif)};
 		/* Until every process of the program's tree has ended: then the listener hangs up. */
 		for (struct pollfd p = {.fd = listener, .events = POLLIN};;) {
 			if (poll(&p, 1, -1) < 0) {
@@ -408,7 +454,6 @@ int supervise(char **command, const struct config *cfg)
 			}
 		}
 		free(c.req);
-		free(c.resp);
 		close(listener);
 	}
 	int status;

@@ -2,6 +2,7 @@
 // raw system calls), the C client built static with glibc and with musl — each run as an
 // unprivileged user in the lab's IPv6-only client, and compared with the same run without tnat64.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LAB } from '../src/lib/lab.js'
@@ -72,6 +73,23 @@ describe('app mode: the supervisor, for Go and static programs', () => {
       assert.match(threads.stdout, /failures=0/)
     })
   }
+
+  it('serves the rest of the tree while a blocking connect waits for an answer that never comes', () => {
+    // The router drops what goes to 198.18.0.1 through NAT64: that connect waits for minutes.
+    const silent = ['-6', 'route', 'add', 'blackhole', '2001:db8:64::c612:1/128']
+    spawnSync('ip', ['-n', t.lab.ns('router'), ...silent])
+    try {
+      const script = [
+        `${STATIC.glibc} http 198.18.0.1 80 & sleep 0.5`,
+        `${STATIC.glibc} http ${LAB.serverIPv4} ${LAB.httpPort}`,
+        'kill $!',
+      ].join('; ')
+      const r = asNobody(['sh', '-c', script], ['--supervise'])
+      assert.match(keyValues(r.stdout).body ?? '', VIA_NAT64, r.stdout + r.stderr)
+    } finally {
+      spawnSync('ip', ['-n', t.lab.ns('router'), ...silent.map((w) => (w === 'add' ? 'del' : w))])
+    }
+  })
 
   it('falls back to IPv4 at once when NAT64 has no route', () => {
     t.lab.setNat64Route(false)
