@@ -15,6 +15,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -56,7 +58,7 @@ static int sys_seccomp(unsigned op, unsigned flags, void *args)
  * are served too), getsockopt() only for SO_DOMAIN. */
 static int install_filter(void)
 {
-	enum { NOTIFY = 18, ALLOW = 19 }; /* the two returns, by index */
+	enum { NOTIFY = 19, ALLOW = 20 }; /* the two returns, by index */
 #define TO(target, here) ((target) - (here) - 1)
 	struct sock_filter code[] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -66,19 +68,20 @@ static int install_filter(void)
 		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, TO(NOTIFY, 4), 0),
 		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, TO(NOTIFY, 5), 0),
 		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockname, TO(NOTIFY, 6), 0),
-		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, TO(13, 7)),
-		/* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 9)),
-		/* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 11 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
-		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 12), TO(ALLOW, 12)),
-		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 13)),
-		/* 14 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 15)),
-		/* 16 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-		/* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 17), TO(ALLOW, 17)),
-		/* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		/* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_bind, TO(NOTIFY, 7), 0),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, TO(14, 8)),
+		/* 9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 10)),
+		/* 11 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 12 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 13), TO(ALLOW, 13)),
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 14)),
+		/* 15 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 16)),
+		/* 17 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 18), TO(ALLOW, 18)),
+		/* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		/* 20 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 #undef TO
 	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
@@ -175,11 +178,27 @@ static bool write_memory(const struct call *c, uint64_t address, const void *dat
 	return process_vm_writev((pid_t)c->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)size;
 }
 
+/* Whether the calling thread lives in the supervisor's network namespace. A socket is made in the
+ * namespace of whoever makes it: one made here for a program that left (unshare -n, a sandbox)
+ * would reach a network the program cannot, so such a program's sockets stay its own. */
+static bool same_network(pid_t tid)
+{
+	static struct stat ours;
+	if (!ours.st_ino && stat("/proc/self/ns/net", &ours) != 0)
+		return false;
+	char path[64];
+	struct stat theirs;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", tid);
+	return stat(path, &theirs) == 0 && theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+}
+
 /* socket(AF_INET, SOCK_STREAM, ...): an AF_INET6 one installed in its place, the descriptor flags
  * asked for kept, answered in the same step (SECCOMP_ADDFD_FLAG_SEND). */
 static bool serve_socket(const struct call *c)
 {
 	int type = (int)c->req->data.args[1];
+	if (!same_network((pid_t)c->req->pid))
+		return false;
 	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->req->data.args[2]);
 	if (s < 0)
 		return false; /* the kernel says why for AF_INET too */
@@ -199,6 +218,62 @@ static bool serve_socket(const struct call *c)
 	int installed = ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
 	close(s);
 	return installed >= 0 || errno == ENOENT; /* ENOENT: the call is gone (a signal); nothing to answer */
+}
+
+/* Options a program may set on a socket before bind(), carried to the socket that replaces it. */
+static const struct {
+	int level, name;
+} carried[] = {
+	{SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_REUSEPORT}, {SOL_SOCKET, SO_KEEPALIVE},
+	{SOL_SOCKET, SO_RCVBUF},    {SOL_SOCKET, SO_SNDBUF},    {SOL_SOCKET, SO_BROADCAST},
+	{IPPROTO_TCP, TCP_NODELAY},
+};
+
+/* bind(ours, sockaddr_in): a server, or a client that picks its IPv4 source. Its socket becomes the
+ * AF_INET one it asked for again (installed at the same number, SECCOMP_ADDFD_FLAG_SETFD, with its
+ * options and flags), and the bind goes on in the kernel: listen, accept and their names are the
+ * kernel's own IPv4 ones, and nothing is exposed on IPv6. */
+static bool serve_bind(const struct call *c)
+{
+	int fd = (int)c->req->data.args[0];
+	int copy = our_socket(c, fd);
+	if (copy < 0)
+		return false;
+	int flags = fcntl(copy, F_GETFL), type = 0, protocol = 0;
+	socklen_t tl = sizeof(type), pl = sizeof(protocol);
+	getsockopt(copy, SOL_SOCKET, SO_TYPE, &type, &tl);
+	getsockopt(copy, SOL_SOCKET, SO_PROTOCOL, &protocol, &pl);
+	int s = socket(AF_INET, type | SOCK_CLOEXEC, protocol);
+	if (s >= 0 && flags >= 0)
+		fcntl(s, F_SETFL, flags & O_NONBLOCK);
+	for (size_t i = 0; s >= 0 && i < sizeof(carried) / sizeof(carried[0]); i++) {
+		int value;
+		socklen_t len = sizeof(value);
+		if (getsockopt(copy, carried[i].level, carried[i].name, &value, &len) == 0)
+			setsockopt(s, carried[i].level, carried[i].name, &value, len);
+	}
+	close(copy);
+	if (s < 0)
+		return false;
+	/* The descriptor's close-on-exec flag is the program's: read it from its fdinfo. */
+	char path[64], line[64];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)c->req->pid, fd);
+	FILE *info = fopen(path, "re");
+	unsigned file_flags = 0;
+	while (info && fgets(line, sizeof(line), info))
+		sscanf(line, "flags: %o", &file_flags);
+	if (info)
+		fclose(info);
+	struct seccomp_notif_addfd add = {
+		.id = c->req->id,
+		.flags = SECCOMP_ADDFD_FLAG_SETFD,
+		.srcfd = (unsigned)s,
+		.newfd = (unsigned)fd,
+		.newfd_flags = file_flags & O_CLOEXEC,
+	};
+	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+	close(s);
+	return false; /* the bind itself goes on, on the socket now at that number */
 }
 
 static int connect_to(int fd, const struct sockaddr_in6 *to)
@@ -251,7 +326,8 @@ enum served { NOT_OURS, ANSWERED };
 static enum served serve_connect(const struct call *c)
 {
 	struct sockaddr_in to;
-	if (c->req->data.args[2] < sizeof(to))
+	/* The kernel refuses more than a sockaddr_storage: let it say so. */
+	if (c->req->data.args[2] < sizeof(to) || c->req->data.args[2] > sizeof(struct sockaddr_storage))
 		return NOT_OURS;
 	int copy = our_socket(c, (int)c->req->data.args[0]);
 	if (copy < 0)
@@ -370,6 +446,9 @@ static void serve(const struct call *c)
 	case SYS_getsockopt:
 		ours = serve_domain(c, &result);
 		break;
+	case SYS_bind:
+		ours = serve_bind(c);
+		break;
 	default:
 		ours = false;
 	}
@@ -403,6 +482,8 @@ int supervise(char **command, const struct config *cfg)
 	}
 	if (child_pid == 0) {
 		close(pair[0]);
+		/* Without its supervisor the program's socket calls would fail (ENOSYS): it ends with it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		int listener = install_filter();
 		if (listener < 0) {
 			fprintf(stderr,

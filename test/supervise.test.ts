@@ -91,6 +91,21 @@ describe('app mode: the supervisor, for Go and static programs', () => {
     }
   })
 
+  it('leaves servers their IPv4 sockets: bind, listen and accept as the kernel gives them', () => {
+    const r = asNobody([GO, 'listen', '127.0.0.1:0'], [])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    const out = keyValues(r.stdout)
+    assert.match(out.listening, /^127\.0\.0\.1:\d+$/)
+    assert.match(out.accepted_from, /^127\.0\.0\.1:\d+$/)
+    assert.equal(out.accepted_from, out.dialled_from)
+  })
+
+  it('gives a program in a network namespace of its own nothing of the outer one', () => {
+    const r = asNobody(['unshare', '-rn', GO, 'tcp', SERVER], ['--supervise'])
+    assert.equal(r.status, 1)
+    assert.match(r.stdout, /network is unreachable/, 'as without tnat64: that namespace has no route')
+  })
+
   it('falls back to IPv4 at once when NAT64 has no route', () => {
     t.lab.setNat64Route(false)
     t.lab.setDirectIPv4(true)

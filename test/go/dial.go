@@ -4,6 +4,7 @@
 //	dial tcp ADDR:PORT        connect; print the remote and local addresses Go sees
 //	dial http URL             GET; print the body
 //	dial many ADDR:PORT N     N goroutines dialling at once; print how many connected
+//	dial listen ADDR:PORT     listen there, dial it, accept; print the addresses each side sees
 package main
 
 import (
@@ -60,6 +61,20 @@ func main() {
 		}
 		wg.Wait()
 		fmt.Printf("connected=%d/%d\nipv4_remote=%d\nfirst_error=%v\n", connected.Load(), n, ipv4.Load(), firstError.Load())
+	case "listen":
+		l, err := net.Listen("tcp", os.Args[2])
+		if err != nil {
+			fail(err)
+		}
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			fail(err)
+		}
+		a, err := l.Accept()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("listening=%s\naccepted_from=%s\ndialled_from=%s\n", l.Addr(), a.RemoteAddr(), c.LocalAddr())
 	default:
 		fail(fmt.Errorf("unknown mode %s", os.Args[1]))
 	}
