@@ -81,16 +81,6 @@ export function exitAs(ending: Ending): never {
   process.exit(ending.code ?? 128 + (ending.signal ? constants.signals[ending.signal] : 0))
 }
 
-/** Whether a process of that id still runs: one of another user's (EPERM) counts too. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** What /proc/PID/stat says of a process: its name, its state letter, when it started. */
 export interface ProcStat {
   readonly comm: string
