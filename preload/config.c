@@ -445,6 +445,12 @@ const char *config_file_in_force(const char *explicit_file)
 	return access(TNAT64_DEFAULT_CONFIG_FILE, F_OK) == 0 ? TNAT64_DEFAULT_CONFIG_FILE : NULL;
 }
 
+bool config_is_ipv4_source(const struct config *cfg, const struct in6_addr *source)
+{
+	struct in_addr ignored;
+	return IN6_IS_ADDR_V4MAPPED(source) || config_extract(cfg, source, &ignored);
+}
+
 void config_ipv4_view(const struct config *cfg, const struct sockaddr_in6 *real, struct sockaddr_in *out)
 {
 	const struct in6_addr *a = &real->sin6_addr;

@@ -120,6 +120,5 @@ bool filter_is_ours(int fd)
 
 bool source_is_ipv4(const struct in6_addr *source)
 {
-	struct in_addr ignored;
-	return IN6_IS_ADDR_V4MAPPED(source) || config_extract(tnat64_config(), source, &ignored);
+	return config_is_ipv4_source(tnat64_config(), source);
 }

@@ -6,14 +6,6 @@
 
 #include "tnat64.h"
 
-void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->s6_addr[10] = 0xff;
-	out->s6_addr[11] = 0xff;
-	memcpy(&out->s6_addr[12], &ipv4.s_addr, 4);
-}
-
 /* ::ffff:a.b.c.d is a.b.c.d and :: is 0.0.0.0; an address inside a NAT64 prefix in use is the
  * IPv4 address it carries (the most specific prefix's reading); any other IPv6 address (our own
  * source address on a NAT64 connection) has no IPv4 form and shows as the stand-in. */

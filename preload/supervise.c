@@ -43,22 +43,20 @@
 #error "the supervisor knows x86_64 and aarch64"
 #endif
 
-/* The supervisor's sockets carry a mark, so no table has to follow the program's close, dup and
- * fork: IPV6_FLOWINFO_SEND as the preload's sockets, and IPV6_RECVHOPOPTS, which TCP never acts
- * on and the preload never sets (no IPv4 option stands for it), so that a socket the preload made
- * in the same program (under --supervise) is told apart and left to it. */
-
 static int sys_seccomp(unsigned op, unsigned flags, void *args)
 {
 	return (int)syscall(SYS_seccomp, op, flags, args);
 }
 
 /* The calls handed over, filtered on their arguments so that the rest never leave the kernel:
- * socket() only for AF_INET TCP (UDP stays AF_INET until sendto, sendmsg and the receiving calls
- * are served too), getsockopt() only for SO_DOMAIN. */
+ * socket() only for AF_INET TCP and UDP, sendto() and recvfrom() only with an address,
+ * getsockopt() only for SO_DOMAIN. sendmsg(), recvmsg() and their mmsg forms keep their address in
+ * memory the filter cannot read: all come. */
 static int install_filter(void)
 {
-	enum { NOTIFY = 19, ALLOW = 20 }; /* the two returns, by index */
+	enum { NOTIFY = 30, ALLOW = 31 }; /* the two returns, by index */
+	enum { ADDRESSED = 15, SOCKET = 19, GETSOCKOPT = 25 };
+	const uint32_t arg4 = offsetof(struct seccomp_data, args[4]);
 #define TO(target, here) ((target) - (here) - 1)
 	struct sock_filter code[] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -69,59 +67,48 @@ static int install_filter(void)
 		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpeername, TO(NOTIFY, 5), 0),
 		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockname, TO(NOTIFY, 6), 0),
 		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_bind, TO(NOTIFY, 7), 0),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, TO(14, 8)),
-		/* 9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 10)),
-		/* 11 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 12 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
-		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 13), TO(ALLOW, 13)),
-		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 14)),
-		/* 15 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 16)),
-		/* 17 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 18), TO(ALLOW, 18)),
-		/* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		/* 20 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmsg, TO(NOTIFY, 8), 0),
+		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvmsg, TO(NOTIFY, 9), 0),
+		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmmsg, TO(NOTIFY, 10), 0),
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvmmsg, TO(NOTIFY, 11), 0),
+		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, TO(ADDRESSED, 12), 0),
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvfrom, TO(ADDRESSED, 13), 0),
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, TO(SOCKET, 14), TO(GETSOCKOPT, 14)),
+		/* 15 ADDRESSED: the address argument, both halves */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4),
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO(NOTIFY, 16)),
+		/* 17 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4 + 4),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, TO(ALLOW, 18), TO(NOTIFY, 18)),
+		/* 19 SOCKET */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		/* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 20)),
+		/* 21 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 22 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
+		/* 23 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 23), 0),
+		/* 24 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_DGRAM, TO(NOTIFY, 24), TO(ALLOW, 24)),
+		/* 25 GETSOCKOPT */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 25)),
+		/* 26 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 27 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 27)),
+		/* 28 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		/* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 29), TO(ALLOW, 29)),
+		/* 30 NOTIFY */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		/* 31 ALLOW */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 #undef TO
+	_Static_assert(sizeof(code) / sizeof(code[0]) == ALLOW + 1, "the returns are last");
 	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		return -1;
 	return sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 }
 
-static int send_fd(int sock, int fd)
-{
-	char byte = 0, control[CMSG_SPACE(sizeof(int))] = {0};
-	struct iovec iov = {&byte, 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
-}
-
-static int receive_fd(int sock)
-{
-	char byte, control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {&byte, 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
-	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
-		return -1;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -1;
-	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
-
+/* One notification, copied out of the kernel's buffer so that a thread may keep it. */
 struct call {
 	int listener;
 	const struct config *cfg;
-	struct seccomp_notif *req;
+	uint64_t id;
+	pid_t pid; /* the calling thread */
+	int nr;
+	uint64_t args[6];
 };
 
 #ifndef PIDFD_THREAD
@@ -146,36 +133,160 @@ static int thread_pidfd(pid_t tid)
 	return tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
 }
 
-/* The program's copy of a descriptor, when it is one of our sockets; -1 otherwise. */
-static int our_socket(const struct call *c, int fd)
+/* Whether the kernel lets this process take descriptors of `pid` (pidfd_getfd asks what ptrace
+ * attaching would: Yama's ptrace_scope, an LSM, a program that is not dumpable). An impossible
+ * descriptor number tells without taking anything: EBADF once access is granted, EPERM before. */
+static bool may_take_sockets(pid_t pid)
 {
-	int pidfd = thread_pidfd((pid_t)c->req->pid);
+	int pidfd = thread_pidfd(pid);
 	if (pidfd < 0)
-		return -1;
-	int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		return false;
+	bool granted = syscall(SYS_pidfd_getfd, pidfd, -1, 0) < 0 && errno == EBADF;
 	close(pidfd);
-	int domain = 0, flowinfo = 0, hopopts = 0;
-	socklen_t dl = sizeof(domain), fl = sizeof(flowinfo), hl = sizeof(hopopts);
-	if (copy >= 0 && getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && domain == AF_INET6 &&
-	    getsockopt(copy, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &flowinfo, &fl) == 0 && flowinfo &&
-	    getsockopt(copy, IPPROTO_IPV6, IPV6_RECVHOPOPTS, &hopopts, &hl) == 0 && hopopts)
+	return granted;
+}
+
+static int option(int fd, int level, int name)
+{
+	int value = 0;
+	socklen_t len = sizeof(value);
+	return getsockopt(fd, level, name, &value, &len) == 0 ? value : 0;
+}
+
+/* The supervisor's sockets carry a mark, so no table has to follow the program's close, dup and
+ * fork. One made in place of an AF_INET socket: IPV6_FLOWINFO_SEND as the preload's own, and
+ * IPV6_RECVHOPOPTS, which the preload never sets (no IPv4 option stands for it), so that a socket
+ * the preload made in the same program (under --supervise) is told apart and left to it. The
+ * program's own AF_INET6 socket sent through NAT64 for an IPv4-mapped address: IPV6_RECVHOPOPTS and
+ * IPV6_RECVDSTOPTS, so that its NAT64 peers show mapped. TCP acts on neither; a datagram carrying
+ * those extension headers, rare, brings the program a control message it did not ask for. */
+enum mark { UNMARKED, MARK_SWAPPED, MARK_MAPPED };
+
+static enum mark mark_of(int fd)
+{
+	if (option(fd, SOL_SOCKET, SO_DOMAIN) != AF_INET6 || !option(fd, IPPROTO_IPV6, IPV6_RECVHOPOPTS))
+		return UNMARKED;
+	if (option(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND))
+		return MARK_SWAPPED;
+	return option(fd, IPPROTO_IPV6, IPV6_RECVDSTOPTS) ? MARK_MAPPED : UNMARKED;
+}
+
+static bool set_mark(int fd, enum mark mark)
+{
+	int on = 1, second = mark == MARK_SWAPPED ? IPV6_FLOWINFO_SEND : IPV6_RECVDSTOPTS;
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPOPTS, &on, sizeof(on)) == 0 &&
+	       setsockopt(fd, IPPROTO_IPV6, second, &on, sizeof(on)) == 0;
+}
+
+/* The program's copy of a descriptor (-1 when the kernel gives none) and its mark. */
+static int program_socket(const struct call *c, int fd, enum mark *mark)
+{
+	int pidfd = thread_pidfd(c->pid);
+	int copy = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	*mark = copy < 0 ? UNMARKED : mark_of(copy);
+	return copy;
+}
+
+/* The program's copy of a descriptor when it is one of ours (`mapped_too`: the program's own
+ * AF_INET6 ones marked too), with its mark; -1 otherwise. */
+static int our_socket(const struct call *c, int fd, bool mapped_too, enum mark *mark)
+{
+	int copy = program_socket(c, fd, mark);
+	if (copy >= 0 && (*mark == MARK_SWAPPED || (mapped_too && *mark == MARK_MAPPED)))
 		return copy;
 	if (copy >= 0)
 		close(copy);
 	return -1;
 }
 
+/* The program's copy of a descriptor when it is a socket made in place of an AF_INET one; -1
+ * otherwise. */
+static int swapped_socket(const struct call *c, int fd)
+{
+	enum mark mark;
+	return our_socket(c, fd, false, &mark);
+}
+
+static int socket_type(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+	return type;
+}
+
+static bool blocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	return flags >= 0 && !(flags & O_NONBLOCK);
+}
+
+/* The program's memory: read only while its call is still pending (it may have ended by a
+ * signal, and the thread gone on), written back as the kernel would. */
 static bool read_memory(const struct call *c, void *out, uint64_t address, size_t size)
 {
 	struct iovec local = {out, size}, remote = {(void *)(uintptr_t)address, size};
-	return process_vm_readv((pid_t)c->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)size &&
-	       ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c->req->id) == 0;
+	return process_vm_readv(c->pid, &local, 1, &remote, 1, 0) == (ssize_t)size &&
+	       ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c->id) == 0;
 }
 
 static bool write_memory(const struct call *c, uint64_t address, const void *data, size_t size)
 {
 	struct iovec local = {(void *)data, size}, remote = {(void *)(uintptr_t)address, size};
-	return process_vm_writev((pid_t)c->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)size;
+	return process_vm_writev(c->pid, &local, 1, &remote, 1, 0) == (ssize_t)size;
+}
+
+/* The program's buffers of a sendmsg() or recvmsg(): at most UIO_MAXIOV, as the kernel says
+ * (EMSGSIZE); their total length in `total`. NULL with -errno in `error`. */
+static struct iovec *read_iovecs(const struct call *c, uint64_t at, size_t count, size_t *total, int *error)
+{
+	*total = 0;
+	*error = count > UIO_MAXIOV ? -EMSGSIZE : -EFAULT;
+	struct iovec *v = count <= UIO_MAXIOV ? calloc(count + 1, sizeof(*v)) : NULL;
+	if (!v || (count && !read_memory(c, v, at, count * sizeof(*v)))) {
+		free(v);
+		return NULL;
+	}
+	for (size_t i = 0; i < count; i++)
+		*total += v[i].iov_len;
+	return v;
+}
+
+/* A name as the program sees it: AF_INET on a swapped socket (config_ipv4_view); on its own
+ * AF_INET6 one, a NAT64 address as the IPv4-mapped one it asked for. */
+union name_view {
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+static socklen_t view_of(const struct config *cfg, enum mark mark, const struct sockaddr_in6 *real, union name_view *out)
+{
+	if (mark == MARK_SWAPPED) {
+		config_ipv4_view(cfg, real, &out->in);
+		return sizeof(out->in);
+	}
+	out->in6 = *real;
+	struct in_addr ipv4;
+	if (config_extract(cfg, &real->sin6_addr, &ipv4))
+		ipv4_mapped(ipv4, &out->in6.sin6_addr);
+	return sizeof(out->in6);
+}
+
+/* A name written back with the kernel's rules: at most the room the program gave (its length
+ * word, read first), the full length told. 0 or -errno. */
+static int write_name(const struct call *c, uint64_t at, uint64_t len_at, const union name_view *view, socklen_t full)
+{
+	int len;
+	if (!read_memory(c, &len, len_at, sizeof(len)))
+		return -EFAULT;
+	if (len < 0)
+		return -EINVAL;
+	size_t n = (size_t)len < full ? (size_t)len : full;
+	if ((n > 0 && !write_memory(c, at, view, n)) || !write_memory(c, len_at, &full, sizeof(full)))
+		return -EFAULT;
+	return 0;
 }
 
 /* Whether the calling thread lives in the supervisor's network namespace. A socket is made in the
@@ -192,25 +303,49 @@ static bool same_network(pid_t tid)
 	return stat(path, &theirs) == 0 && theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
-/* socket(AF_INET, SOCK_STREAM, ...): an AF_INET6 one installed in its place, the descriptor flags
- * asked for kept, answered in the same step (SECCOMP_ADDFD_FLAG_SEND). */
+/* A program the kernel does not let the supervisor reach (a non-dumpable one: an executable it
+ * may run but not read, prctl(PR_SET_DUMPABLE, 0)) keeps its AF_INET sockets: said once. */
+static void warn_unreachable(pid_t pid)
+{
+	static bool warned;
+	if (warned)
+		return;
+	warned = true;
+	char path[64], name[64] = "?";
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	FILE *f = fopen(path, "re");
+	if (f && fgets(name, sizeof(name), f))
+		name[strcspn(name, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	fprintf(stderr,
+		"tnat64: %s (pid %d) is not served: the kernel refuses the supervisor its sockets (pidfd_getfd: "
+		"EPERM; an executable that is not readable, or a program that made itself not dumpable); its IPv4 "
+		"goes as without tnat64\n",
+		name, pid);
+}
+
+/* socket(AF_INET, SOCK_STREAM or SOCK_DGRAM, ...): an AF_INET6 one installed in its place, the
+ * descriptor flags asked for kept, answered in the same step (SECCOMP_ADDFD_FLAG_SEND). */
 static bool serve_socket(const struct call *c)
 {
-	int type = (int)c->req->data.args[1];
-	if (!same_network((pid_t)c->req->pid))
+	int type = (int)c->args[1];
+	if (!same_network(c->pid))
 		return false;
-	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->req->data.args[2]);
+	if (!may_take_sockets(c->pid)) {
+		warn_unreachable(c->pid);
+		return false;
+	}
+	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->args[2]);
 	if (s < 0)
 		return false; /* the kernel says why for AF_INET too */
-	int off = 0, on = 1;
-	if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 ||
-	    setsockopt(s, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &on, sizeof(on)) != 0 ||
-	    setsockopt(s, IPPROTO_IPV6, IPV6_RECVHOPOPTS, &on, sizeof(on)) != 0) {
+	int off = 0;
+	if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 || !set_mark(s, MARK_SWAPPED)) {
 		close(s);
 		return false;
 	}
 	struct seccomp_notif_addfd add = {
-		.id = c->req->id,
+		.id = c->id,
 		.flags = SECCOMP_ADDFD_FLAG_SEND,
 		.srcfd = (unsigned)s,
 		.newfd_flags = (type & SOCK_CLOEXEC) ? O_CLOEXEC : 0,
@@ -220,44 +355,87 @@ static bool serve_socket(const struct call *c)
 	return installed >= 0 || errno == ENOENT; /* ENOENT: the call is gone (a signal); nothing to answer */
 }
 
+/* Answers a call with its result: a count, or -errno for the program's errno. */
+static void answer(const struct call *c, int64_t result)
+{
+	struct seccomp_notif_resp r = {.id = c->id, .val = result < 0 ? 0 : result, .error = result < 0 ? (int)result : 0};
+	/* ENOENT: the program's call ended meanwhile (a signal); it will be made again or not at all. */
+	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+/* Work that waits (a blocking connect, send or receive): a thread of its own, so that the
+ * program's other calls are served meanwhile. */
+static bool run_detached(void *(*body)(void *), void *arg)
+{
+	pthread_t thread;
+	pthread_attr_t detached;
+	pthread_attr_init(&detached);
+	pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+	bool started = pthread_create(&thread, &detached, body, arg) == 0;
+	pthread_attr_destroy(&detached);
+	return started;
+}
+
 /* Options a program may set on a socket before bind(), carried to the socket that replaces it. */
 static const struct {
 	int level, name;
 } carried[] = {
 	{SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_REUSEPORT}, {SOL_SOCKET, SO_KEEPALIVE},
 	{SOL_SOCKET, SO_RCVBUF},    {SOL_SOCKET, SO_SNDBUF},    {SOL_SOCKET, SO_BROADCAST},
-	{IPPROTO_TCP, TCP_NODELAY},
+	{SOL_SOCKET, SO_RCVTIMEO},  {SOL_SOCKET, SO_SNDTIMEO},  {SOL_SOCKET, SO_LINGER},
+	{SOL_SOCKET, SO_PRIORITY},  {SOL_SOCKET, SO_RCVLOWAT},  {IPPROTO_IP, IP_TOS},
+	{IPPROTO_IP, IP_TTL},	    {IPPROTO_IP, IP_RECVERR},   {IPPROTO_TCP, TCP_NODELAY},
 };
 
-/* bind(ours, sockaddr_in): a server, or a client that picks its IPv4 source. Its socket becomes the
- * AF_INET one it asked for again (installed at the same number, SECCOMP_ADDFD_FLAG_SETFD, with its
- * options and flags), and the bind goes on in the kernel: listen, accept and their names are the
- * kernel's own IPv4 ones, and nothing is exposed on IPv6. */
-static bool serve_bind(const struct call *c)
+/* bind(ours, sockaddr_in) to an address other than UDP's 0.0.0.0: a server, or a client that
+ * picks its IPv4 source. Its socket becomes the AF_INET one it asked for again (installed at the
+ * same number, SECCOMP_ADDFD_FLAG_SETFD, with its options and flags), and the bind goes on in the
+ * kernel: listen, accept and their names are the kernel's own IPv4 ones, and nothing is exposed
+ * on IPv6. */
+static bool serve_bind(const struct call *c, int *result)
 {
-	int fd = (int)c->req->data.args[0];
-	int copy = our_socket(c, fd);
+	int fd = (int)c->args[0];
+	int copy = swapped_socket(c, fd);
 	if (copy < 0)
 		return false;
-	int flags = fcntl(copy, F_GETFL), type = 0, protocol = 0;
-	socklen_t tl = sizeof(type), pl = sizeof(protocol);
-	getsockopt(copy, SOL_SOCKET, SO_TYPE, &type, &tl);
+	struct sockaddr_in local = {0};
+	size_t n = c->args[2] < sizeof(local) ? c->args[2] : sizeof(local);
+	if (c->args[2] > sizeof(struct sockaddr_storage)) { /* EINVAL, the kernel's, before the socket is looked at */
+		close(copy);
+		return false;
+	}
+	if (n && !read_memory(c, &local, c->args[1], n)) {
+		close(copy);
+		*result = -EFAULT;
+		return true;
+	}
+	if (n == sizeof(local) && local.sin_family == AF_INET && local.sin_addr.s_addr == htonl(INADDR_ANY) &&
+	    socket_type(copy) == SOCK_DGRAM) {
+		/* UDP on 0.0.0.0 (a resolver's socket, a client picking its port) stays ours, on [::]
+		 * dual-stack with the same port, so that its datagrams can go through NAT64. */
+		struct sockaddr_in6 all = {.sin6_family = AF_INET6, .sin6_port = local.sin_port};
+		*result = bind(copy, (const struct sockaddr *)&all, sizeof(all)) == 0 ? 0 : -errno;
+		close(copy);
+		return true;
+	}
+	int flags = fcntl(copy, F_GETFL), protocol = 0;
+	socklen_t pl = sizeof(protocol);
 	getsockopt(copy, SOL_SOCKET, SO_PROTOCOL, &protocol, &pl);
-	int s = socket(AF_INET, type | SOCK_CLOEXEC, protocol);
+	int s = socket(AF_INET, socket_type(copy) | SOCK_CLOEXEC, protocol);
 	if (s >= 0 && flags >= 0)
 		fcntl(s, F_SETFL, flags & O_NONBLOCK);
 	for (size_t i = 0; s >= 0 && i < sizeof(carried) / sizeof(carried[0]); i++) {
-		int value;
+		char value[sizeof(struct timeval)]; /* the largest of them */
 		socklen_t len = sizeof(value);
-		if (getsockopt(copy, carried[i].level, carried[i].name, &value, &len) == 0)
-			setsockopt(s, carried[i].level, carried[i].name, &value, len);
+		if (getsockopt(copy, carried[i].level, carried[i].name, value, &len) == 0)
+			setsockopt(s, carried[i].level, carried[i].name, value, len);
 	}
 	close(copy);
 	if (s < 0)
 		return false;
 	/* The descriptor's close-on-exec flag is the program's: read it from its fdinfo. */
 	char path[64], line[64];
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)c->req->pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)c->pid, fd);
 	FILE *info = fopen(path, "re");
 	unsigned file_flags = 0;
 	while (info && fgets(line, sizeof(line), info))
@@ -265,7 +443,7 @@ static bool serve_bind(const struct call *c)
 	if (info)
 		fclose(info);
 	struct seccomp_notif_addfd add = {
-		.id = c->req->id,
+		.id = c->id,
 		.flags = SECCOMP_ADDFD_FLAG_SETFD,
 		.srcfd = (unsigned)s,
 		.newfd = (unsigned)fd,
@@ -276,43 +454,53 @@ static bool serve_bind(const struct call *c)
 	return false; /* the bind itself goes on, on the socket now at that number */
 }
 
-static int connect_to(int fd, const struct sockaddr_in6 *to)
-{
-	return connect(fd, (const struct sockaddr *)to, sizeof(*to)) == 0 ? 0 : -errno;
-}
-
-/* Answers a call with its result: 0, or -errno for the program's errno. */
-static void answer(int listener, uint64_t id, int result)
-{
-	struct seccomp_notif_resp r = {.id = id, .error = result < 0 ? result : 0};
-	/* ENOENT: the program's call ended meanwhile (a signal); it will be made again or not at all. */
-	ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
-}
-
-/* One connect() of the program's, decided: where to, and whether IPv4 is the way. */
-struct connecting {
-	int listener;
-	uint64_t id;
-	int copy;
+/* Where an IPv4 destination goes: through NAT64 as the rules say, over IPv4 (mapped) otherwise,
+ * and over IPv4 at once when NAT64 has no route. */
+struct way {
 	bool nat64;
 	struct sockaddr_in6 to_nat64, to_ipv4;
 };
 
-/* Through NAT64, and over IPv4 (mapped) at once when NAT64 has no route; or over IPv4. */
-static int connect_way(const struct connecting *w)
+static struct way way_to(const struct config *cfg, const struct sockaddr_in *to)
 {
-	if (!w->nat64)
-		return connect_to(w->copy, &w->to_ipv4);
-	int result = connect_to(w->copy, &w->to_nat64);
-	return TNAT64_UNREACHABLE(-result) ? connect_to(w->copy, &w->to_ipv4) : result;
+	struct way w = {.to_ipv4 = {.sin6_family = AF_INET6, .sin6_port = to->sin_port}};
+	w.to_ipv4.sin6_addr.s6_addr[10] = w.to_ipv4.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&w.to_ipv4.sin6_addr.s6_addr[12], &to->sin_addr, 4);
+	struct rule rule = config_resolve(cfg, to->sin_addr);
+	w.nat64 = rule.kind == RULE_NAT64;
+	w.to_nat64 = w.to_ipv4;
+	if (w.nat64)
+		nat64_synthesize(rule.prefix, to->sin_addr, &w.to_nat64.sin6_addr);
+	return w;
 }
 
-/* A blocking connect waits for the handshake, seconds or minutes: it has a thread of its own, so
- * that the program's other calls are served meanwhile. */
+/* `reach` (a connect or a send, 0 or a count, or -errno) tried the way's way, and again over IPv4
+ * when NAT64 had no route. */
+static int64_t way_reach(const struct way *w, int64_t (*reach)(const struct sockaddr_in6 *to, void *ctx), void *ctx)
+{
+	if (!w->nat64)
+		return reach(&w->to_ipv4, ctx);
+	int64_t result = reach(&w->to_nat64, ctx);
+	return result < 0 && TNAT64_UNREACHABLE((int)-result) ? reach(&w->to_ipv4, ctx) : result;
+}
+
+/* One connect() of the program's, decided. */
+struct connecting {
+	struct call call;
+	int copy;
+	struct way way;
+};
+
+static int64_t reach_connect(const struct sockaddr_in6 *to, void *ctx)
+{
+	const struct connecting *w = ctx;
+	return connect(w->copy, (const struct sockaddr *)to, sizeof(*to)) == 0 ? 0 : -errno;
+}
+
 static void *connect_blocking(void *arg)
 {
 	struct connecting *w = arg;
-	answer(w->listener, w->id, connect_way(w));
+	answer(&w->call, way_reach(&w->way, reach_connect, w));
 	close(w->copy);
 	free(w);
 	return NULL;
@@ -320,50 +508,442 @@ static void *connect_blocking(void *arg)
 
 enum served { NOT_OURS, ANSWERED };
 
-/* connect(ours, sockaddr_in): through NAT64 as the rules say, over IPv4 (mapped) otherwise. A
- * non-blocking socket answers at once (EINPROGRESS, as the program's own would); a blocking one
- * from a thread. */
+/* A UDP socket connected one way keeps that way's local address when it connects again the
+ * other (an AF_INET socket has no such trouble): it is disconnected first. */
+static void leave_other_way(int copy, const struct way *w)
+{
+	struct sockaddr_in6 peer;
+	socklen_t len = sizeof(peer);
+	if (getpeername(copy, (struct sockaddr *)&peer, &len) == 0 &&
+	    IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr) == w->nat64) {
+		struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+		connect(copy, &unspec, sizeof(unspec));
+	}
+}
+
+/* The program's own AF_INET6 socket given an IPv4-mapped destination: served as a swapped one
+ * (its IPv4 destination in `ipv4`) when the rules send that destination through NAT64, and marked
+ * so that its NAT64 peers show mapped; else the kernel's, over IPv4. A socket the preload made
+ * (IPV6_FLOWINFO_SEND) has had its way chosen already. */
+static bool adopt_mapped(const struct config *cfg, int copy, enum mark mark, const union name_view *to, size_t len,
+			 struct sockaddr_in *ipv4)
+{
+	if (len < sizeof(to->in6) || to->in6.sin6_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&to->in6.sin6_addr))
+		return false;
+	*ipv4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = to->in6.sin6_port};
+	memcpy(&ipv4->sin_addr, &to->in6.sin6_addr.s6_addr[12], 4);
+	if (mark == MARK_MAPPED)
+		return true;
+	int type = socket_type(copy);
+	return option(copy, SOL_SOCKET, SO_DOMAIN) == AF_INET6 && (type == SOCK_STREAM || type == SOCK_DGRAM) &&
+	       !option(copy, IPPROTO_IPV6, IPV6_V6ONLY) && !option(copy, IPPROTO_IPV6, IPV6_FLOWINFO_SEND) &&
+	       config_resolve(cfg, ipv4->sin_addr).kind == RULE_NAT64 && set_mark(copy, MARK_MAPPED);
+}
+
+/* The IPv4 destination of a connect or a send on a socket of the program's: 1 to serve it (in
+ * `ipv4`), 0 to leave the call to the kernel, or -errno to answer, as an AF_INET socket refuses
+ * another family (AF_UNSPEC is the kernel's: a disconnect, or udp_sendmsg's "AF_INET"). */
+static int destination_of(const struct call *c, int copy, enum mark mark, uint64_t at, uint64_t len,
+			  struct sockaddr_in *ipv4)
+{
+	union name_view to = {0};
+	size_t n = len < sizeof(to) ? len : sizeof(to);
+	if (len > sizeof(struct sockaddr_storage) || n < sizeof(sa_family_t))
+		return mark == MARK_SWAPPED ? -EINVAL : 0;
+	if (!read_memory(c, &to, at, n))
+		return mark == MARK_SWAPPED ? -EFAULT : 0;
+	if (mark != MARK_SWAPPED)
+		return adopt_mapped(c->cfg, copy, mark, &to, n, ipv4);
+	if (to.in.sin_family != AF_INET && to.in.sin_family != AF_UNSPEC)
+		return -EAFNOSUPPORT;
+	*ipv4 = to.in;
+	return n < sizeof(to.in) ? -EINVAL : 1;
+}
+
+/* connect(ours, sockaddr_in), or the program's AF_INET6 socket to an IPv4-mapped address: the
+ * way's. A non-blocking socket answers at once (EINPROGRESS, as the program's own would), and UDP
+ * never waits; a blocking TCP connect from a thread. */
 static enum served serve_connect(const struct call *c)
 {
-	struct sockaddr_in to;
-	/* The kernel refuses more than a sockaddr_storage: let it say so. */
-	if (c->req->data.args[2] < sizeof(to) || c->req->data.args[2] > sizeof(struct sockaddr_storage))
+	/* Other families (AF_UNIX, ...) and AF_UNSPEC (a disconnect) are the kernel's, not looked at. */
+	sa_family_t family = AF_UNSPEC;
+	if (c->args[2] < sizeof(family) || !read_memory(c, &family, c->args[1], sizeof(family)) ||
+	    (family != AF_INET && family != AF_INET6))
 		return NOT_OURS;
-	int copy = our_socket(c, (int)c->req->data.args[0]);
+	enum mark mark;
+	int copy = program_socket(c, (int)c->args[0], &mark);
+	struct sockaddr_in to;
+	int64_t result = copy < 0 ? 0 : destination_of(c, copy, mark, c->args[1], c->args[2], &to);
+	if (result == 0) {
+		if (copy >= 0)
+			close(copy);
+		return NOT_OURS;
+	}
+	struct connecting w = {.call = *c, .copy = copy};
+	if (result > 0) {
+		w.way = way_to(c->cfg, &to);
+		int type = socket_type(copy);
+		if (type == SOCK_DGRAM)
+			leave_other_way(copy, &w.way);
+		struct connecting *mine = type == SOCK_STREAM && blocking(copy) ? malloc(sizeof(*mine)) : NULL;
+		if (mine) {
+			*mine = w;
+			if (run_detached(connect_blocking, mine))
+				return ANSWERED;
+			free(mine);
+		}
+		result = way_reach(&w.way, reach_connect, &w);
+	}
+	answer(c, result);
+	close(copy);
+	return ANSWERED;
+}
+
+/* One datagram of the program's to send, its data read from the program. */
+struct sending {
+	struct call call;
+	int copy, flags;
+	bool unnamed; /* sendmmsg's message without an address: to the peer */
+	struct way way;
+	struct iovec data;
+	void *control;
+	size_t control_len;
+	uint64_t sent_at; /* sendmmsg: where the message's byte count goes (the call answered 1); 0 else */
+};
+
+static int64_t reach_send(const struct sockaddr_in6 *to, void *ctx)
+{
+	const struct sending *s = ctx;
+	struct msghdr m = {
+		.msg_name = (void *)to,
+		.msg_namelen = to ? sizeof(*to) : 0,
+		.msg_iov = (struct iovec *)&s->data,
+		.msg_iovlen = 1,
+		.msg_control = s->control,
+		.msg_controllen = s->control_len,
+	};
+	ssize_t r = sendmsg(s->copy, &m, s->flags | MSG_NOSIGNAL);
+	return r < 0 ? -errno : r;
+}
+
+static void sending_free(struct sending *s)
+{
+	if (!s)
+		return;
+	close(s->copy);
+	free(s->data.iov_base);
+	free(s->control);
+	free(s);
+}
+
+static int64_t send_now(struct sending *s, int flags)
+{
+	s->flags = flags;
+	int64_t sent = s->unnamed ? reach_send(NULL, s) : way_reach(&s->way, reach_send, s);
+	if (sent >= 0 && s->sent_at) {
+		unsigned count = (unsigned)sent;
+		sent = write_memory(&s->call, s->sent_at, &count, sizeof(count)) ? 1 : -EFAULT;
+	}
+	return sent;
+}
+
+static void *send_blocking(void *arg)
+{
+	struct sending *s = arg;
+	answer(&s->call, send_now(s, s->flags));
+	sending_free(s);
+	return NULL;
+}
+
+static const int64_t HANDED_ON = INT64_MIN; /* the answer is a thread's */
+
+/* Sends without waiting; a blocking socket whose buffer is full waits in a thread, which takes
+ * `s` and answers (HANDED_ON). */
+static int64_t send_datagram(struct sending *s)
+{
+	int flags = s->flags;
+	int64_t sent = send_now(s, flags | MSG_DONTWAIT);
+	s->flags = flags;
+	if (sent == -EAGAIN && blocking(s->copy) && !(flags & MSG_DONTWAIT) && run_detached(send_blocking, s))
+		return HANDED_ON;
+	return sent;
+}
+
+/* One datagram of the program's, read (`h`: its header, the buffers in the program's memory when
+ * `remote_buffers`): 1 with `*out` ready, 0 when it is the kernel's to send (not to a sockaddr_in
+ * on ours, nor to an IPv4-mapped address through NAT64 on the program's own socket), or -errno as
+ * an AF_INET socket answers. `copy` is taken in either case. */
+static int64_t read_datagram(const struct call *c, int copy, enum mark mark, const struct msghdr *h,
+			     bool remote_buffers, int flags, bool unnamed_too, struct sending **out)
+{
+	*out = NULL;
+	struct sockaddr_in to;
+	bool unnamed = !h->msg_name && unnamed_too && mark != UNMARKED;
+	int64_t result = unnamed ? 1 : !h->msg_name ? 0
+			: destination_of(c, copy, mark, (uint64_t)(uintptr_t)h->msg_name, h->msg_namelen, &to);
+	struct sending *s = result ? calloc(1, sizeof(*s)) : NULL;
+	if (!s) {
+		close(copy);
+		return result ? -ENOBUFS : 0;
+	}
+	*s = (struct sending){.call = *c, .copy = copy, .flags = flags, .unnamed = unnamed};
+	if (result > 0 && !unnamed)
+		s->way = way_to(c->cfg, &to);
+	int error = 0;
+	size_t size = 0;
+	struct iovec *from = remote_buffers
+				     ? read_iovecs(c, (uint64_t)(uintptr_t)h->msg_iov, h->msg_iovlen, &size, &error)
+				     : h->msg_iov;
+	for (size_t i = 0; !remote_buffers && i < h->msg_iovlen; i++)
+		size += from[i].iov_len;
+	if (result > 0 && !from)
+		result = error;
+	if (result > 0 && size > IPV4_UDP_MAX_PAYLOAD)
+		result = -EMSGSIZE; /* an AF_INET socket's bound */
+	if (result > 0 && h->msg_controllen > (1u << 16))
+		result = -ENOBUFS; /* beyond what the kernel takes (net.core.optmem_max) */
+	if (result > 0) {
+		s->data = (struct iovec){malloc(size + 1), size};
+		s->control_len = h->msg_controllen;
+		s->control = s->control_len ? malloc(s->control_len) : NULL;
+		struct iovec local = s->data;
+		if (!s->data.iov_base || (s->control_len && !s->control))
+			result = -ENOBUFS;
+		else if ((size && process_vm_readv(c->pid, &local, 1, from, h->msg_iovlen, 0) != (ssize_t)size) ||
+			 (s->control_len && !read_memory(c, s->control, (uint64_t)(uintptr_t)h->msg_control, s->control_len)))
+			result = -EFAULT;
+	}
+	if (remote_buffers)
+		free(from);
+	if (result > 0)
+		*out = s;
+	else
+		sending_free(s);
+	return result;
+}
+
+/* sendto()/sendmsg() of a datagram to a sockaddr_in on ours, or to an IPv4-mapped address on the
+ * program's own AF_INET6 socket: sent from here, the way's, with the program's flags and control
+ * messages. TCP ignores the address. */
+static enum served serve_send(const struct call *c)
+{
+	bool msg = c->nr == SYS_sendmsg;
+	struct iovec one = {(void *)(uintptr_t)c->args[1], c->args[2]};
+	struct msghdr h = {.msg_name = (void *)(uintptr_t)c->args[4], .msg_namelen = (socklen_t)c->args[5],
+			   .msg_iov = &one, .msg_iovlen = 1};
+	if (msg && !read_memory(c, &h, c->args[1], sizeof(h)))
+		return NOT_OURS; /* EFAULT, the kernel's */
+	if (!h.msg_name)
+		return NOT_OURS;
+	enum mark mark;
+	int copy = program_socket(c, (int)c->args[0], &mark);
+	if (copy >= 0 && socket_type(copy) != SOCK_DGRAM) {
+		close(copy);
+		copy = -1;
+	}
+	struct sending *s;
+	int64_t result = copy < 0 ? 0 : read_datagram(c, copy, mark, &h, msg, (int)c->args[msg ? 2 : 3], false, &s);
+	if (result == 0)
+		return NOT_OURS;
+	if (result > 0 && (result = send_datagram(s)) == HANDED_ON)
+		return ANSWERED;
+	answer(c, result);
+	sending_free(s);
+	return ANSWERED;
+}
+
+/* sendmmsg() on ours UDP, or on the program's own socket when a message goes to an IPv4-mapped
+ * address through NAT64: each message as sendmsg() would send it, until one fails; the count sent,
+ * or the first message's error, as the kernel answers. */
+static enum served serve_sendmmsg(const struct call *c)
+{
+	size_t count = c->args[2] < UIO_MAXIOV ? c->args[2] : UIO_MAXIOV; /* the kernel's bound */
+	struct mmsghdr *vec = count ? calloc(count, sizeof(*vec)) : NULL;
+	enum mark mark = UNMARKED;
+	int copy = vec && read_memory(c, vec, c->args[1], count * sizeof(*vec)) ? program_socket(c, (int)c->args[0], &mark) : -1;
+	if (copy >= 0 && (socket_type(copy) != SOCK_DGRAM || (mark == UNMARKED && !vec[0].msg_hdr.msg_name))) {
+		close(copy);
+		copy = -1;
+	}
+	if (copy < 0) {
+		free(vec);
+		return NOT_OURS;
+	}
+	int64_t sent = 0, result = 0;
+	for (size_t i = 0; i < count; i++) {
+		struct sending *s;
+		int mine = dup(copy);
+		result = mine < 0 ? -errno : read_datagram(c, mine, mark, &vec[i].msg_hdr, true, (int)c->args[3], true, &s);
+		if (result == 0 && i == 0) { /* the program's own socket, its first message not ours: the kernel's */
+			close(copy);
+			free(vec);
+			return NOT_OURS;
+		}
+		if (result > 0) {
+			s->sent_at = c->args[1] + i * sizeof(*vec) + offsetof(struct mmsghdr, msg_len);
+			if (i > 0)
+				s->flags |= MSG_DONTWAIT; /* a full buffer ends the batch, as it may */
+			result = send_datagram(s);
+			if (result == HANDED_ON) {
+				close(copy);
+				free(vec);
+				return ANSWERED;
+			}
+			sending_free(s);
+		}
+		if (result <= 0)
+			break;
+		sent++;
+	}
+	answer(c, sent ? sent : result);
+	close(copy);
+	free(vec);
+	return ANSWERED;
+}
+
+/* One recvfrom() or recvmsg() on ours UDP that wants the source: received here, written back. */
+struct receiving {
+	struct call call;
+	int copy;
+	enum mark mark;
+	int flags;
+	struct iovec *to; /* the program's buffers */
+	size_t count, room;
+	uint64_t name, name_len; /* where the source and its length go; 0: nowhere */
+	uint64_t msg;		 /* recvmsg's header, for its flags and control length; 0: recvfrom */
+	uint64_t len_at;	 /* recvmmsg: where the datagram's length goes (the call answered 1); 0 else */
+	uint64_t control;
+	size_t control_len;
+};
+
+static void receiving_free(struct receiving *r)
+{
+	close(r->copy);
+	free(r->to);
+	free(r);
+}
+
+/* One datagram now, or -EAGAIN. A source an AF_INET socket could not have had (native IPv6, to a
+ * socket bound to [::]) is dropped, and the next one taken. */
+static int64_t receive_now(struct receiving *r)
+{
+	char *data = malloc(r->room + 1), *control = r->control_len ? malloc(r->control_len) : NULL;
+	int64_t result = !data || (r->control_len && !control) ? -ENOBUFS : -EAGAIN;
+	for (bool again = !!data; again;) {
+		struct sockaddr_in6 from = {0};
+		struct iovec local = {data, r->room};
+		struct msghdr m = {&from, sizeof(from), &local, 1, control, r->control_len, 0};
+		ssize_t n = recvmsg(r->copy, &m, r->flags | MSG_DONTWAIT);
+		result = n < 0 ? -errno : n;
+		again = n >= 0 && r->mark == MARK_SWAPPED && !config_is_ipv4_source(r->call.cfg, &from.sin6_addr);
+		if (again && (r->flags & MSG_PEEK))
+			recv(r->copy, NULL, 0, MSG_DONTWAIT | MSG_TRUNC); /* the peeked one, taken */
+		if (again || n < 0)
+			continue;
+		union name_view view;
+		socklen_t view_len = view_of(r->call.cfg, r->mark, &from, &view);
+		local.iov_len = (size_t)n < r->room ? (size_t)n : r->room;
+		if (local.iov_len && process_vm_writev(r->call.pid, &local, 1, r->to, r->count, 0) < 0)
+			result = -EFAULT;
+		if (result >= 0 && r->name)
+			result = write_name(&r->call, r->name, r->name_len, &view, view_len) ?: result;
+		if (result >= 0 && r->msg) {
+			uint64_t at = r->msg;
+			if ((m.msg_controllen && !write_memory(&r->call, r->control, control, m.msg_controllen)) ||
+			    !write_memory(&r->call, at + offsetof(struct msghdr, msg_controllen), &m.msg_controllen,
+					  sizeof(m.msg_controllen)) ||
+			    !write_memory(&r->call, at + offsetof(struct msghdr, msg_flags), &m.msg_flags, sizeof(m.msg_flags)))
+				result = -EFAULT;
+		}
+		unsigned count = (unsigned)result;
+		if (result >= 0 && r->len_at)
+			result = write_memory(&r->call, r->len_at, &count, sizeof(count)) ? 1 : -EFAULT;
+	}
+	free(data);
+	free(control);
+	return result;
+}
+
+/* A blocking receive waits here for a datagram, its SO_RCVTIMEO, or the program's call to end (a
+ * signal: the call is made again, and this one must not take the datagram meant for it). */
+static void *receive_blocking(void *arg)
+{
+	struct receiving *r = arg;
+	struct timeval limit = {0};
+	socklen_t len = sizeof(limit);
+	getsockopt(r->copy, SOL_SOCKET, SO_RCVTIMEO, &limit, &len);
+	int64_t left_ms = limit.tv_sec || limit.tv_usec ? (int64_t)limit.tv_sec * 1000 + limit.tv_usec / 1000 : -1;
+	for (;;) {
+		enum { CHECK_MS = 100 }; /* how often a call's end is looked for */
+		struct pollfd p = {.fd = r->copy, .events = POLLIN};
+		int slice = left_ms >= 0 && left_ms < CHECK_MS ? (int)left_ms : CHECK_MS;
+		int ready = poll(&p, 1, slice);
+		if (ioctl(r->call.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &r->call.id) != 0)
+			break;
+		int64_t result = ready > 0 ? receive_now(r) : -EAGAIN;
+		if (left_ms >= 0 && ready == 0 && (left_ms -= slice) <= 0) {
+			answer(&r->call, -EAGAIN);
+			break;
+		}
+		if (result != -EAGAIN) {
+			answer(&r->call, result);
+			break;
+		}
+	}
+	receiving_free(r);
+	return NULL;
+}
+
+/* recvfrom()/recvmsg()/recvmmsg() on ours UDP with a source wanted: the datagram and the source
+ * as an AF_INET socket gives them (recvmmsg: one datagram a call, as with MSG_WAITFORONE when no
+ * more are queued). The error queue's messages are the kernel's. */
+static enum served serve_receive(const struct call *c)
+{
+	bool mmsg = c->nr == SYS_recvmmsg, msg = c->nr == SYS_recvmsg || mmsg;
+	struct msghdr h = {0};
+	if ((mmsg && !c->args[2]) || (msg && !read_memory(c, &h, c->args[1], sizeof(h))))
+		return NOT_OURS;
+	int flags = (int)(c->nr == SYS_recvmsg ? c->args[2] : c->args[3]) & ~MSG_WAITFORONE;
+	uint64_t name = msg ? (uint64_t)(uintptr_t)h.msg_name : c->args[4];
+	if (!name || (flags & MSG_ERRQUEUE) || (msg && (int)h.msg_namelen < 0))
+		return NOT_OURS;
+	enum mark mark;
+	int copy = our_socket(c, (int)c->args[0], true, &mark);
 	if (copy < 0)
 		return NOT_OURS;
-	if (!read_memory(c, &to, c->req->data.args[1], sizeof(to)) || to.sin_family != AF_INET) {
+	if (socket_type(copy) != SOCK_DGRAM) {
 		close(copy);
 		return NOT_OURS;
 	}
-	struct connecting w = {.listener = c->listener, .id = c->req->id, .copy = copy};
-	w.to_ipv4 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = to.sin_port};
-	w.to_ipv4.sin6_addr.s6_addr[10] = w.to_ipv4.sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&w.to_ipv4.sin6_addr.s6_addr[12], &to.sin_addr, 4);
-	struct rule rule = config_resolve(c->cfg, to.sin_addr);
-	w.nat64 = rule.kind == RULE_NAT64;
-	w.to_nat64 = w.to_ipv4;
-	if (w.nat64)
-		nat64_synthesize(rule.prefix, to.sin_addr, &w.to_nat64.sin6_addr);
-	int flags = fcntl(copy, F_GETFL);
-	if (flags >= 0 && !(flags & O_NONBLOCK)) {
-		struct connecting *mine = malloc(sizeof(*mine));
-		pthread_t thread;
-		pthread_attr_t detached;
-		pthread_attr_init(&detached);
-		pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
-		if (mine) {
-			*mine = w;
-			if (pthread_create(&thread, &detached, connect_blocking, mine) == 0) {
-				pthread_attr_destroy(&detached);
-				return ANSWERED;
-			}
-			free(mine);
-		}
-		pthread_attr_destroy(&detached);
+	struct receiving *r = calloc(1, sizeof(*r));
+	if (!r) {
+		close(copy);
+		return NOT_OURS;
 	}
-	answer(c->listener, c->req->id, connect_way(&w));
-	close(copy);
+	*r = (struct receiving){.call = *c, .copy = copy, .mark = mark, .flags = flags, .name = name};
+	int error = 0;
+	if (msg) {
+		r->to = read_iovecs(c, (uint64_t)(uintptr_t)h.msg_iov, h.msg_iovlen, &r->room, &error);
+		r->count = h.msg_iovlen;
+		r->name_len = c->args[1] + offsetof(struct msghdr, msg_namelen);
+		r->msg = c->args[1];
+		r->len_at = mmsg ? c->args[1] + offsetof(struct mmsghdr, msg_len) : 0;
+		r->control = (uint64_t)(uintptr_t)h.msg_control;
+		r->control_len = h.msg_controllen < (1u << 16) ? h.msg_controllen : 1u << 16;
+	} else if ((r->to = calloc(1, sizeof(*r->to)))) {
+		*r->to = (struct iovec){(void *)(uintptr_t)c->args[1], c->args[2]};
+		r->count = 1;
+		r->room = c->args[2];
+		r->name_len = c->args[5];
+	}
+	enum { DATAGRAM_MAX = 65535 }; /* a UDP length's bound: more room is never used */
+	if (r->room > DATAGRAM_MAX)
+		r->room = DATAGRAM_MAX;
+	int64_t result = !r->to ? (error ? error : -ENOBUFS) : receive_now(r);
+	if (result == -EAGAIN && blocking(copy) && !(flags & MSG_DONTWAIT) && run_detached(receive_blocking, r))
+		return ANSWERED;
+	answer(c, result);
+	receiving_free(r);
 	return ANSWERED;
 }
 
@@ -371,7 +951,8 @@ static enum served serve_connect(const struct call *c)
  * rules (truncated to the buffer, the full length told). */
 static bool serve_name(const struct call *c, bool peer, int *result)
 {
-	int copy = our_socket(c, (int)c->req->data.args[0]);
+	enum mark mark;
+	int copy = our_socket(c, (int)c->args[0], peer, &mark);
 	if (copy < 0)
 		return false;
 	struct sockaddr_in6 real;
@@ -383,44 +964,28 @@ static bool serve_name(const struct call *c, bool peer, int *result)
 		*result = -errno;
 		return true;
 	}
-	struct sockaddr_in view;
-	config_ipv4_view(c->cfg, &real, &view);
-	int len;
-	if (!read_memory(c, &len, c->req->data.args[2], sizeof(len)))
-		return false; /* a bad pointer: the kernel says EFAULT */
-	if (len < 0) {
-		*result = -EINVAL;
-		return true;
-	}
-	socklen_t full = sizeof(view);
-	size_t n = (size_t)len < sizeof(view) ? (size_t)len : sizeof(view);
-	if ((n > 0 && !write_memory(c, c->req->data.args[1], &view, n)) ||
-	    !write_memory(c, c->req->data.args[2], &full, sizeof(full))) {
-		*result = -EFAULT;
-		return true;
-	}
-	*result = 0;
+	union name_view view;
+	socklen_t view_len = view_of(c->cfg, mark, &real, &view);
+	*result = write_name(c, c->args[1], c->args[2], &view, view_len);
 	return true;
 }
 
 /* getsockopt(ours, SOL_SOCKET, SO_DOMAIN): AF_INET, as the socket the program asked for says. */
 static bool serve_domain(const struct call *c, int *result)
 {
-	int copy = our_socket(c, (int)c->req->data.args[0]);
+	int copy = swapped_socket(c, (int)c->args[0]);
 	if (copy < 0)
 		return false;
 	close(copy);
 	int len, domain = AF_INET;
-	if (!read_memory(c, &len, c->req->data.args[4], sizeof(len)))
+	if (!read_memory(c, &len, c->args[4], sizeof(len)))
 		return false; /* a bad pointer: the kernel says EFAULT */
 	if (len < 0) {
 		*result = -EINVAL;
 		return true;
 	}
 	socklen_t n = (size_t)len < sizeof(domain) ? (socklen_t)len : sizeof(domain);
-	*result = write_memory(c, c->req->data.args[3], &domain, n) && write_memory(c, c->req->data.args[4], &n, sizeof(n))
-			  ? 0
-			  : -EFAULT;
+	*result = write_memory(c, c->args[3], &domain, n) && write_memory(c, c->args[4], &n, sizeof(n)) ? 0 : -EFAULT;
 	return true;
 }
 
@@ -428,7 +993,7 @@ static void serve(const struct call *c)
 {
 	int result = 0;
 	bool ours;
-	switch (c->req->data.nr) {
+	switch (c->nr) {
 	case SYS_socket:
 		if (serve_socket(c))
 			return;
@@ -439,24 +1004,42 @@ static void serve(const struct call *c)
 			return;
 		ours = false;
 		break;
+	case SYS_sendto:
+	case SYS_sendmsg:
+		if (serve_send(c) == ANSWERED)
+			return;
+		ours = false;
+		break;
+	case SYS_sendmmsg:
+		if (serve_sendmmsg(c) == ANSWERED)
+			return;
+		ours = false;
+		break;
+	case SYS_recvfrom:
+	case SYS_recvmsg:
+	case SYS_recvmmsg:
+		if (serve_receive(c) == ANSWERED)
+			return;
+		ours = false;
+		break;
 	case SYS_getpeername:
 	case SYS_getsockname:
-		ours = serve_name(c, c->req->data.nr == SYS_getpeername, &result);
+		ours = serve_name(c, c->nr == SYS_getpeername, &result);
 		break;
 	case SYS_getsockopt:
 		ours = serve_domain(c, &result);
 		break;
 	case SYS_bind:
-		ours = serve_bind(c);
+		ours = serve_bind(c, &result);
 		break;
 	default:
 		ours = false;
 	}
 	if (ours) {
-		answer(c->listener, c->req->id, result);
+		answer(c, result);
 		return;
 	}
-	struct seccomp_notif_resp go_on = {.id = c->req->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+	struct seccomp_notif_resp go_on = {.id = c->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
 	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &go_on);
 }
 
@@ -492,8 +1075,11 @@ int supervise(char **command, const struct config *cfg)
 				strerror(errno));
 			_exit(2);
 		}
-		if (send_fd(pair[1], listener) != 0)
-			_exit(1);
+		/* The supervisor takes the listener itself (pidfd_getfd), which tells at once whether the
+		 * kernel lets it take the program's sockets; sendmsg would wait on the filter. */
+		char go;
+		if (write(pair[1], &listener, sizeof(listener)) != sizeof(listener) || read(pair[1], &go, 1) != 1)
+			_exit(1); /* the supervisor refused, and said why */
 		close(listener);
 		close(pair[1]);
 		execvp(command[0], command);
@@ -502,7 +1088,21 @@ int supervise(char **command, const struct config *cfg)
 		_exit(error == ENOENT ? 127 : 126);
 	}
 	close(pair[1]);
-	int listener = receive_fd(pair[0]);
+	int listener = -1, number, pidfd = (int)syscall(SYS_pidfd_open, child_pid, 0);
+	if (pidfd >= 0 && read(pair[0], &number, sizeof(number)) == sizeof(number))
+		listener = (int)syscall(SYS_pidfd_getfd, pidfd, number, 0);
+	if (listener < 0 && errno == EPERM) {
+		fprintf(stderr, "tnat64: the kernel does not let the supervisor take the program's sockets "
+				"(pidfd_getfd: EPERM): with Yama, kernel.yama.ptrace_scope must be 0 or 1 (2 with "
+				"CAP_SYS_PTRACE); or serve the program in kernel mode (tnat64 attach, as root)\n");
+		kill(child_pid, SIGKILL);
+		waitpid(child_pid, NULL, 0);
+		return 2;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (listener >= 0 && write(pair[0], "", 1) != 1)
+		perror("tnat64: supervisor");
 	close(pair[0]);
 	/* The terminal's signals reach the program itself; these are passed on. */
 	struct sigaction pass = {.sa_handler = forward, .sa_flags = SA_RESTART};
@@ -513,28 +1113,33 @@ int supervise(char **command, const struct config *cfg)
 	signal(SIGQUIT, SIG_IGN);
 
 	if (listener >= 0) {
-		struct seccomp_notif_sizes sizes;
-		if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
+		struct seccomp_notif_sizes sizes = {0};
+		if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
 			perror("tnat64: seccomp");
-			kill(child_pid, SIGKILL);
-		}
-		struct call c = {.listener = listener, .cfg = cfg, .req = calloc(1, sizes.seccomp_notif)};
+		/* The kernel's notification may be larger than this header knows, never smaller. */
+		size_t size = sizes.seccomp_notif > sizeof(struct seccomp_notif) ? sizes.seccomp_notif
+										     : sizeof(struct seccomp_notif);
+		struct seccomp_notif *req = calloc(1, size);
 		/* Until every process of the program's tree has ended: then the listener hangs up. */
-		for (struct pollfd p = {.fd = listener, .events = POLLIN};;) {
+		for (struct pollfd p = {.fd = listener, .events = POLLIN}; req;) {
 			if (poll(&p, 1, -1) < 0) {
 				if (errno == EINTR)
 					continue;
 				break;
 			}
 			if (p.revents & POLLIN) {
-				memset(c.req, 0, sizes.seccomp_notif);
-				if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, c.req) == 0)
-					serve(&c);
+				memset(req, 0, size);
+				if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, req) != 0)
+					continue;
+				struct call c = {.listener = listener, .cfg = cfg, .id = req->id, .pid = (pid_t)req->pid,
+						 .nr = req->data.nr};
+				memcpy(c.args, req->data.args, sizeof(c.args));
+				serve(&c);
 			} else if (p.revents & (POLLHUP | POLLERR)) {
 				break;
 			}
 		}
-		free(c.req);
+		free(req);
 		close(listener);
 	}
 	int status;

@@ -85,6 +85,15 @@ static inline void nat64_synthesize(const struct nat64_prefix *prefix, struct in
 	memcpy(&out->s6_addr[12], &ipv4.s_addr, 4);
 }
 
+/* The IPv4-mapped address of `ipv4` (::ffff:a.b.c.d): the way over IPv4 from an AF_INET6 socket. */
+static inline void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->s6_addr[10] = 0xff;
+	out->s6_addr[11] = 0xff;
+	memcpy(&out->s6_addr[12], &ipv4.s_addr, 4);
+}
+
 /* Bits 64-71 of every IPv4-embedded address: zero (RFC 6052 §2.2). */
 #define U_OCTET 8
 
@@ -253,6 +262,8 @@ static inline bool config_extract(const struct config *cfg, const struct in6_add
  * exists; NULL when none is (the empty configuration). */
 const char *config_file_in_force(const char *explicit_file);
 
+/* Whether a source is one an AF_INET socket could have: IPv4-mapped, or under a prefix of the rules. */
+bool config_is_ipv4_source(const struct config *cfg, const struct in6_addr *source);
 /* An AF_INET6 name as the IPv4 program sees it: a mapped address as itself, a NAT64 one as the IPv4
  * address it carries (through the most specific prefix in use), any other as the stand-in
  * TNAT64_STANDIN_IPV4 (a local name of a connection through NAT64 has no IPv4 address). */
@@ -570,8 +581,6 @@ static inline const struct config *tnat64_config(void)
 
 /* ---- sockaddr.c --------------------------------------------------------------------------- */
 
-/* IPv4-mapped IPv6 (::ffff:a.b.c.d) and back. */
-void ipv4_mapped(struct in_addr ipv4, struct in6_addr *out);
 /* The IPv4 address an AF_INET6 socket address stands for, as an IPv4 application sees it. */
 void ipv4_view(const struct sockaddr_in6 *real, struct sockaddr_in *out);
 /* What an AF_INET socket's call makes of an AF_UNSPEC address. */

@@ -2,6 +2,7 @@
  * It knows nothing of tnat64; the lab tests run it with and without the preload.
  *
  *   client http    ADDR PORT   blocking connect, GET /, print the peer and local names and the body
+ *   (ADDR may be a name: libc's resolver, AF_INET, answers it)
  *   client http-nb ADDR PORT   the same with a non-blocking connect, poll and SO_ERROR
  *   client names   ADDR PORT   getpeername/getsockname with short buffers, IP_TOS, SO_DOMAIN
  *   client repeat  ADDR PORT N N blocking echo round-trips, one connection each
@@ -13,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/ip.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -262,9 +264,18 @@ int main(int argc, char **argv)
 	}
 	server.sin_family = AF_INET;
 	server.sin_port = htons((uint16_t)atoi(argv[3]));
+	/* A name goes through libc's own resolver: a static one is out of LD_PRELOAD's reach too. */
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *found;
 	if (inet_pton(AF_INET, argv[2], &server.sin_addr) != 1) {
-		fprintf(stderr, "%s: not an IPv4 address\n", argv[2]);
-		return 2;
+		int error = getaddrinfo(argv[2], NULL, &hints, &found);
+		if (error != 0) {
+			printf("error=getaddrinfo %s: %s\n", argv[2], gai_strerror(error));
+			return 1;
+		}
+		server.sin_addr = ((struct sockaddr_in *)found->ai_addr)->sin_addr;
+		freeaddrinfo(found);
+		char text[INET_ADDRSTRLEN];
+		printf("resolved=%s\n", inet_ntop(AF_INET, &server.sin_addr, text, sizeof(text)));
 	}
 	const char *mode = argv[1];
 	int n = argc > 4 ? atoi(argv[4]) : 1, m = argc > 5 ? atoi(argv[5]) : 1;

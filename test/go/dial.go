@@ -5,22 +5,29 @@
 //	dial http URL             GET; print the body
 //	dial many ADDR:PORT N     N goroutines dialling at once; print how many connected
 //	dial listen ADDR:PORT     listen there, dial it, accept; print the addresses each side sees
+//	dial udp ADDR:PORT        a connected UDP socket: one exchange with an echo server
+//	dial udp-to NET ADDR:PORT an unconnected one (ListenUDP NET: udp4 is AF_INET, udp AF_INET6 with
+//	                          IPv4-mapped destinations): WriteTo, ReadFrom; print who answered
+//	dial lookup NAME          Go's own resolver (resolv.conf, UDP then TCP); print the addresses
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: dial tcp|http|many ADDR [N]")
+		fmt.Fprintln(os.Stderr, "usage: dial MODE ARGS (the modes: at the head of dial.go)")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -75,9 +82,52 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("listening=%s\naccepted_from=%s\ndialled_from=%s\n", l.Addr(), a.RemoteAddr(), c.LocalAddr())
+	case "udp":
+		c, err := net.Dial("udp", os.Args[2])
+		if err != nil {
+			fail(err)
+		}
+		exchange(c, func(b []byte) (int, error) { return c.Write(b) }, c.Read)
+		fmt.Printf("remote=%s\nlocal=%s\n", c.RemoteAddr(), c.LocalAddr())
+	case "udp-to":
+		c, err := net.ListenUDP(os.Args[2], nil)
+		if err != nil {
+			fail(err)
+		}
+		to, err := net.ResolveUDPAddr("udp", os.Args[3])
+		if err != nil {
+			fail(err)
+		}
+		var from net.Addr
+		exchange(c, func(b []byte) (int, error) { return c.WriteTo(b, to) }, func(b []byte) (n int, err error) {
+			n, from, err = c.ReadFrom(b)
+			return n, err
+		})
+		fmt.Printf("from=%s\n", from)
+	case "lookup":
+		r := &net.Resolver{PreferGo: true}
+		addrs, err := r.LookupHost(context.Background(), os.Args[2])
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("addresses=%s\n", strings.Join(addrs, ","))
 	default:
 		fail(fmt.Errorf("unknown mode %s", os.Args[1]))
 	}
+}
+
+// exchange sends one datagram and prints what came back, within two seconds.
+func exchange(c net.Conn, send func([]byte) (int, error), receive func([]byte) (int, error)) {
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := send([]byte("ping")); err != nil {
+		fail(err)
+	}
+	b := make([]byte, 64)
+	n, err := receive(b)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("reply=%s\n", b[:n])
 }
 
 func fail(err error) {
