@@ -1,14 +1,16 @@
 /* The supervisor: tnat64 app for programs that never call libc's socket functions (Go's dialer,
  * static binaries, syscall(SYS_connect)). The program runs under a seccomp filter that hands its
- * AF_INET socket() and every connect(), getpeername(), getsockname() and getsockopt(SO_DOMAIN) to this process (user
- * notification, Linux 5.9+; SECCOMP_ADDFD_FLAG_SEND 5.14+), which does what the preload does, from
- * outside: an AF_INET6 socket in place of the AF_INET one, connected to the NAT64 address, named
- * back as IPv4. Everything else is answered "continue" and done by the kernel as asked.
+ * AF_INET TCP and UDP socket() and its socket calls that name an address (install_filter) to this
+ * process (user notification, Linux 5.9+; SECCOMP_ADDFD_FLAG_SEND 5.14+), which does what the
+ * preload does, from outside: an AF_INET6 socket in place of the AF_INET one, connected or sending
+ * to the NAT64 address, its names and sources given back as IPv4. Everything else is answered
+ * "continue" and done by the kernel as asked.
  *
- * It can do only what the program could do with its own socket: the socket it connects is the
- * program's (a copy of the descriptor, pidfd_getfd), the address read from the program's memory is
- * checked still to belong to a pending call (SECCOMP_IOCTL_NOTIF_ID_VALID), and a program that
- * changes that memory meanwhile changes only where its own socket goes. */
+ * It can do only what the program could do with its own socket: the socket it connects or sends
+ * on is the program's (a copy of the descriptor, pidfd_getfd), what it reads from the program's
+ * memory is checked still to belong to a pending call (SECCOMP_IOCTL_NOTIF_ID_VALID), and a
+ * program that changes that memory meanwhile changes only where its own socket goes or what it
+ * sends. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -330,12 +332,12 @@ static void warn_unreachable(pid_t pid)
 static bool serve_socket(const struct call *c)
 {
 	int type = (int)c->args[1];
-	if (!same_network(c->pid))
-		return false;
 	if (!may_take_sockets(c->pid)) {
 		warn_unreachable(c->pid);
 		return false;
 	}
+	if (!same_network(c->pid))
+		return false;
 	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->args[2]);
 	if (s < 0)
 		return false; /* the kernel says why for AF_INET too */

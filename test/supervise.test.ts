@@ -3,10 +3,11 @@
 // unprivileged user in the lab's IPv6-only client, and compared with the same run without tnat64.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { LAB } from '../src/lib/lab.js'
-import { AppLab, keyValues, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
+import { LAB, LAB_RESOLV_CONF } from '../src/lib/lab.js'
+import { AppLab, keyValues, type Run, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
 import { ROOT } from './helpers.js'
 
 const TNAT64 = join(ROOT, 'bin', 'tnat64')
@@ -14,15 +15,22 @@ const BIN = join(ROOT, 'test', 'c', 'bin')
 const GO = join(BIN, 'dial')
 const STATIC = { glibc: join(BIN, 'client-static'), musl: join(BIN, 'client-musl') }
 const SERVER = `${LAB.serverIPv4}:${LAB.httpPort}`
+const ECHO = `${LAB.serverIPv4}:${LAB.echoPort}`
 
 const t = new AppLab('sup')
 
 /** `command` as nobody in the client, under `tnat64 app FLAGS` (or alone, with no flags given),
- * with a PATH nobody may search (root's may hold directories nobody cannot enter: EACCES). */
-function asNobody(command: string[], flags?: string[]) {
+ * with a PATH nobody may search (root's may hold directories nobody cannot enter: EACCES), and
+ * the lab's IPv4 resolver in its resolv.conf. */
+function asNobody(command: string[], flags?: string[]): Run {
   const app = flags ? [TNAT64, 'app', '--config', t.conf, ...flags, '--'] : []
   const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
-  return t.inClient([...nobody, ...app, ...command], { PATH: '/usr/local/bin:/usr/bin:/bin' })
+  const env = ['env', 'PATH=/usr/local/bin:/usr/bin:/bin']
+  return t.lab.exec('client', [...env, ...nobody, ...app, ...command], {
+    check: false,
+    timeoutMs: 60_000,
+    resolvConf: LAB_RESOLV_CONF,
+  })
 }
 
 describe('app mode: the supervisor, for Go and static programs', () => {
@@ -131,6 +139,100 @@ describe('app mode: the supervisor, for Go and static programs', () => {
     const out = keyValues(names.stdout)
     assert.equal(out.so_domain, 'AF_INET', "the preload's answer")
     assert.equal(out.dup_peer, `AF_INET ${SERVER} len=16`)
+  })
+
+  it('serves Go over UDP: connected, unconnected, and its own AF_INET6 socket to IPv4-mapped addresses', () => {
+    const bare = asNobody([GO, 'udp', ECHO])
+    assert.equal(bare.status, 1)
+    assert.match(bare.stdout, /network is unreachable/)
+    const connected = asNobody([GO, 'udp', ECHO], [])
+    assert.equal(connected.status, 0, connected.stdout + connected.stderr)
+    const out = keyValues(connected.stdout)
+    assert.equal(out.reply, 'ping')
+    assert.equal(out.remote, ECHO)
+    assert.match(out.local, /^192\.0\.0\.1:\d+$/)
+    // ListenUDP("udp4") is AF_INET; ListenUDP("udp") is AF_INET6, sending to ::ffff:198.51.100.10.
+    for (const network of ['udp4', 'udp']) {
+      const r = asNobody([GO, 'udp-to', network, ECHO], [])
+      assert.equal(r.status, 0, `${network}: ${r.stdout}${r.stderr}`)
+      assert.deepEqual(keyValues(r.stdout), { reply: 'ping', from: ECHO }, network)
+    }
+  })
+
+  it("serves the resolvers inside such programs through an IPv4 nameserver: Go's own, static glibc's and musl's", () => {
+    const name = 'server.tnat64.test'
+    assert.match(asNobody([GO, 'lookup', name]).stdout, /network is unreachable/)
+    const go = asNobody([GO, 'lookup', name], [])
+    assert.equal(go.status, 0, go.stdout + go.stderr)
+    assert.equal(keyValues(go.stdout).addresses, LAB.serverIPv4)
+    // A truncated UDP answer: Go asks again over TCP.
+    const big = asNobody([GO, 'lookup', 'big.tnat64.test'], [])
+    assert.equal(big.status, 0, big.stdout + big.stderr)
+    assert.equal(keyValues(big.stdout).addresses.split(',').length, 100)
+    const http = asNobody([GO, 'http', `http://${name}:${LAB.httpPort}/`], [])
+    assert.match(http.stdout, VIA_NAT64, http.stderr)
+    for (const [libc, client] of Object.entries(STATIC)) {
+      const r = asNobody([client, 'http', name, String(LAB.httpPort)], [])
+      assert.equal(r.status, 0, `${libc}: ${r.stdout}${r.stderr}`)
+      assert.equal(keyValues(r.stdout).resolved, LAB.serverIPv4, libc)
+      assert.match(keyValues(r.stdout).body, VIA_NAT64, libc)
+    }
+  })
+
+  it('gives a static UDP program what the preload gives the same program dynamic, call for call', () => {
+    // test/c/udp.c: names and lengths, sendmmsg/recvmmsg, connect and disconnect, bind, special
+    // addresses, bad pointers and lengths, sizes; the preload's answers are the reference.
+    const modes = [
+      ['names', LAB.serverIPv4, String(LAB.echoPort)],
+      ['mmsg', LAB.serverIPv4, String(LAB.echoPort), LAB.serverIPv4, String(LAB.dns.port)],
+      ['turns', LAB.serverIPv4, String(LAB.echoPort), LAB.serverIPv4, String(LAB.dns.port)],
+      ['send', '5353', LAB.serverIPv4, String(LAB.echoPort)],
+      ['bound', '127.0.0.1', '127.0.0.1', '9'],
+      ['server', '5300', '300'],
+      ['special'],
+      ['efault', LAB.serverIPv4, String(LAB.echoPort)],
+      ['namelen', LAB.serverIPv4, String(LAB.echoPort)],
+      ['partial', LAB.serverIPv4, String(LAB.echoPort)],
+      ['big', LAB.serverIPv4, String(LAB.echoPort)],
+    ]
+    for (const mode of modes) {
+      const preload = asNobody([join(BIN, 'udp'), ...mode], [])
+      const supervised = asNobody([join(BIN, 'udp-static'), ...mode], [])
+      assert.equal(supervised.status, preload.status, mode[0])
+      assert.equal(supervised.stdout, preload.stdout, mode[0])
+      assert.match(preload.stdout, /=/, `${mode[0]} printed something`)
+    }
+  })
+
+  it('falls back to IPv4 for UDP too when NAT64 has no route', () => {
+    t.lab.setNat64Route(false)
+    t.lab.setDirectIPv4(true)
+    const r = asNobody([GO, 'udp', ECHO], [])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(keyValues(r.stdout).reply, 'ping')
+    assert.match(keyValues(r.stdout).local, /^203\.0\.113\.2:\d+$/, 'the direct path: a real IPv4 source')
+  })
+
+  it('leaves a program it may not reach as it is, and says so once', () => {
+    // An executable nobody may run but not read is not dumpable: pidfd_getfd is refused.
+    const dir = mkdtempSync(join(t.dir, 'unreadable-'))
+    try {
+      chmodSync(dir, 0o755)
+      const hidden = join(dir, 'client')
+      copyFileSync(STATIC.glibc, hidden)
+      chmodSync(hidden, 0o711)
+      const bare = asNobody([hidden, 'http', LAB.serverIPv4, String(LAB.httpPort)])
+      // --supervise: the launcher cannot read it either, to see that it is static.
+      const r = asNobody([hidden, 'http', LAB.serverIPv4, String(LAB.httpPort)], ['--supervise'])
+      assert.equal(r.status, bare.status)
+      assert.equal(keyValues(r.stdout).error, keyValues(bare.stdout).error, 'as without tnat64')
+      assert.match(keyValues(r.stdout).error, /unreachable/)
+      const lines = r.stderr.split('\n').filter((l) => l.includes('is not served'))
+      assert.equal(lines.length, 1, r.stderr)
+      assert.match(lines[0], /^tnat64: client \(pid \d+\) is not served: the kernel refuses/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('passes the exit status and a terminating signal through; a missing command is one line', () => {
