@@ -180,11 +180,35 @@ static bool set_mark(int fd, enum mark mark)
 	       setsockopt(fd, IPPROTO_IPV6, second, &on, sizeof(on)) == 0;
 }
 
+/* A program the kernel does not let the supervisor reach (a non-dumpable one: an executable it
+ * may run but not read, prctl(PR_SET_DUMPABLE, 0)) is not served: said once. Sockets it makes
+ * then stay AF_INET; those made before are left to the kernel as they are. */
+static void warn_unreachable(pid_t pid)
+{
+	static bool warned;
+	if (warned)
+		return;
+	warned = true;
+	char path[64], name[64] = "?";
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	FILE *f = fopen(path, "re");
+	if (f && fgets(name, sizeof(name), f))
+		name[strcspn(name, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	fprintf(stderr,
+		"tnat64: %s (pid %d) is not served: the kernel refuses the supervisor its sockets (pidfd_getfd: "
+		"EPERM; an executable that is not readable, or a program that made itself not dumpable)\n",
+		name, pid);
+}
+
 /* The program's copy of a descriptor (-1 when the kernel gives none) and its mark. */
 static int program_socket(const struct call *c, int fd, enum mark *mark)
 {
 	int pidfd = thread_pidfd(c->pid);
 	int copy = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (copy < 0 && pidfd >= 0 && errno == EPERM)
+		warn_unreachable(c->pid); /* it made itself not dumpable since: its sockets are beyond reach */
 	if (pidfd >= 0)
 		close(pidfd);
 	*mark = copy < 0 ? UNMARKED : mark_of(copy);
@@ -305,28 +329,6 @@ static bool same_network(pid_t tid)
 	return stat(path, &theirs) == 0 && theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
-/* A program the kernel does not let the supervisor reach (a non-dumpable one: an executable it
- * may run but not read, prctl(PR_SET_DUMPABLE, 0)) keeps its AF_INET sockets: said once. */
-static void warn_unreachable(pid_t pid)
-{
-	static bool warned;
-	if (warned)
-		return;
-	warned = true;
-	char path[64], name[64] = "?";
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	FILE *f = fopen(path, "re");
-	if (f && fgets(name, sizeof(name), f))
-		name[strcspn(name, "\n")] = '\0';
-	if (f)
-		fclose(f);
-	fprintf(stderr,
-		"tnat64: %s (pid %d) is not served: the kernel refuses the supervisor its sockets (pidfd_getfd: "
-		"EPERM; an executable that is not readable, or a program that made itself not dumpable); its IPv4 "
-		"goes as without tnat64\n",
-		name, pid);
-}
-
 /* socket(AF_INET, SOCK_STREAM or SOCK_DGRAM, ...): an AF_INET6 one installed in its place, the
  * descriptor flags asked for kept, answered in the same step (SECCOMP_ADDFD_FLAG_SEND). */
 static bool serve_socket(const struct call *c)
@@ -357,13 +359,14 @@ static bool serve_socket(const struct call *c)
 	return installed >= 0 || errno == ENOENT; /* ENOENT: the call is gone (a signal); nothing to answer */
 }
 
-/* Answers a call with its result: a count, or -errno for the program's errno. */
-static void answer(const struct call *c, int64_t result)
+/* Answers a call with its result: a count, or -errno for the program's errno; whether it was
+ * answered (not when a signal ended the call meanwhile: ENOENT; it is made again or not at all). */
+static bool answer(const struct call *c, int64_t result)
 {
 	struct seccomp_notif_resp r = {.id = c->id, .val = result < 0 ? 0 : result, .error = result < 0 ? (int)result : 0};
-	/* ENOENT: the program's call ended meanwhile (a signal); it will be made again or not at all. */
-	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
+	return ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &r) == 0;
 }
+
 
 /* Work that waits (a blocking connect, send or receive): a thread of its own, so that the
  * program's other calls are served meanwhile. */
@@ -657,7 +660,7 @@ static void *send_blocking(void *arg)
 	return NULL;
 }
 
-static const int64_t HANDED_ON = INT64_MIN; /* the answer is a thread's */
+static const int64_t HANDED_ON = INT64_MIN; /* answered already, or left to a thread that answers */
 
 /* Sends without waiting; a blocking socket whose buffer is full waits in a thread, which takes
  * `s` and answers (HANDED_ON). */
@@ -679,6 +682,12 @@ static int64_t read_datagram(const struct call *c, int copy, enum mark mark, con
 			     bool remote_buffers, int flags, bool unnamed_too, struct sending **out)
 {
 	*out = NULL;
+	struct msghdr normal = *h;
+	if (remote_buffers && !normal.msg_namelen)
+		normal.msg_name = NULL; /* a message header's empty name is none (the kernel's ___sys_sendmsg) */
+	if (remote_buffers && normal.msg_namelen > sizeof(struct sockaddr_storage))
+		normal.msg_namelen = sizeof(struct sockaddr_storage); /* and a long one is cut */
+	h = &normal;
 	struct sockaddr_in to;
 	bool unnamed = !h->msg_name && unnamed_too && mark != UNMARKED;
 	int64_t result = unnamed ? 1 : !h->msg_name ? 0
@@ -735,8 +744,8 @@ static enum served serve_send(const struct call *c)
 			   .msg_iov = &one, .msg_iovlen = 1};
 	if (msg && !read_memory(c, &h, c->args[1], sizeof(h)))
 		return NOT_OURS; /* EFAULT, the kernel's */
-	if (!h.msg_name)
-		return NOT_OURS;
+	if (!h.msg_name || (msg && !h.msg_namelen))
+		return NOT_OURS; /* no address: to the peer, the kernel's */
 	enum mark mark;
 	int copy = program_socket(c, (int)c->args[0], &mark);
 	if (copy >= 0 && socket_type(copy) != SOCK_DGRAM) {
@@ -825,27 +834,39 @@ static void receiving_free(struct receiving *r)
 	free(r);
 }
 
-/* One datagram now, or -EAGAIN. A source an AF_INET socket could not have had (native IPv6, to a
- * socket bound to [::]) is dropped, and the next one taken. */
+/* Receives of the supervisor's threads, one at a time: each peeks, answers, and only then takes the
+ * datagram, so that a call a signal ends loses nothing, and no two calls get the same datagram. */
+static pthread_mutex_t receiving_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* One datagram, answered (HANDED_ON); else -errno, unanswered (-EAGAIN: none queued). A source an
+ * AF_INET socket could not have had (native IPv6, to a socket bound to [::]) is dropped, and the
+ * next one taken. */
 static int64_t receive_now(struct receiving *r)
 {
 	char *data = malloc(r->room + 1), *control = r->control_len ? malloc(r->control_len) : NULL;
-	int64_t result = !data || (r->control_len && !control) ? -ENOBUFS : -EAGAIN;
-	for (bool again = !!data; again;) {
+	if (!data || (r->control_len && !control)) {
+		free(data);
+		free(control);
+		return -ENOBUFS;
+	}
+	int64_t result;
+	pthread_mutex_lock(&receiving_lock);
+	for (;;) {
 		struct sockaddr_in6 from = {0};
 		struct iovec local = {data, r->room};
 		struct msghdr m = {&from, sizeof(from), &local, 1, control, r->control_len, 0};
-		ssize_t n = recvmsg(r->copy, &m, r->flags | MSG_DONTWAIT);
+		ssize_t n = recvmsg(r->copy, &m, r->flags | MSG_PEEK | MSG_DONTWAIT);
 		result = n < 0 ? -errno : n;
-		again = n >= 0 && r->mark == MARK_SWAPPED && !config_is_ipv4_source(r->call.cfg, &from.sin6_addr);
-		if (again && (r->flags & MSG_PEEK))
-			recv(r->copy, NULL, 0, MSG_DONTWAIT | MSG_TRUNC); /* the peeked one, taken */
-		if (again || n < 0)
+		if (n < 0)
+			break;
+		if (r->mark == MARK_SWAPPED && !config_is_ipv4_source(r->call.cfg, &from.sin6_addr)) {
+			recv(r->copy, NULL, 0, MSG_DONTWAIT | MSG_TRUNC); /* dropped */
 			continue;
+		}
 		union name_view view;
 		socklen_t view_len = view_of(r->call.cfg, r->mark, &from, &view);
 		local.iov_len = (size_t)n < r->room ? (size_t)n : r->room;
-		if (local.iov_len && process_vm_writev(r->call.pid, &local, 1, r->to, r->count, 0) < 0)
+		if (local.iov_len && process_vm_writev(r->call.pid, &local, 1, r->to, r->count, 0) != (ssize_t)local.iov_len)
 			result = -EFAULT;
 		if (result >= 0 && r->name)
 			result = write_name(&r->call, r->name, r->name_len, &view, view_len) ?: result;
@@ -860,37 +881,95 @@ static int64_t receive_now(struct receiving *r)
 		unsigned count = (unsigned)result;
 		if (result >= 0 && r->len_at)
 			result = write_memory(&r->call, r->len_at, &count, sizeof(count)) ? 1 : -EFAULT;
+		/* Taken once the program has it, or when the kernel would have taken it (EFAULT). */
+		if (answer(&r->call, result) && !(r->flags & MSG_PEEK))
+			recv(r->copy, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
+		result = HANDED_ON;
+		break;
 	}
+	pthread_mutex_unlock(&receiving_lock);
 	free(data);
 	free(control);
 	return result;
 }
 
-/* A blocking receive waits here for a datagram, its SO_RCVTIMEO, or the program's call to end (a
- * signal: the call is made again, and this one must not take the datagram meant for it). */
-static void *receive_blocking(void *arg)
+/* Deadlines of the blocking receives under way, by thread and descriptor: a call a signal restarts
+ * (SA_RESTART) keeps its SO_RCVTIMEO's end instead of starting it again. */
+static struct waiting {
+	pid_t tid;
+	int fd;
+	struct timespec end;
+} waiting[64];
+static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t ms_until(const struct timespec *end)
 {
-	struct receiving *r = arg;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (end->tv_sec - now.tv_sec) * 1000 + (end->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* The end of this receive's wait (false: none), the one it restarts when there is one. */
+static bool wait_end(const struct receiving *r, struct timespec *end)
+{
 	struct timeval limit = {0};
 	socklen_t len = sizeof(limit);
 	getsockopt(r->copy, SOL_SOCKET, SO_RCVTIMEO, &limit, &len);
-	int64_t left_ms = limit.tv_sec || limit.tv_usec ? (int64_t)limit.tv_sec * 1000 + limit.tv_usec / 1000 : -1;
+	if (!limit.tv_sec && !limit.tv_usec)
+		return false;
+	pthread_mutex_lock(&waiting_lock);
+	struct waiting *slot = NULL;
+	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++) {
+		if (waiting[i].tid == r->call.pid && waiting[i].fd == (int)r->call.args[0] && ms_until(&waiting[i].end) > 0) {
+			*end = waiting[i].end;
+			pthread_mutex_unlock(&waiting_lock);
+			return true;
+		}
+		if (!slot && (!waiting[i].tid || ms_until(&waiting[i].end) <= 0))
+			slot = &waiting[i];
+	}
+	clock_gettime(CLOCK_MONOTONIC, end);
+	end->tv_sec += limit.tv_sec + (end->tv_nsec / 1000 + limit.tv_usec) / 1000000;
+	end->tv_nsec = ((end->tv_nsec / 1000 + limit.tv_usec) % 1000000) * 1000;
+	if (slot)
+		*slot = (struct waiting){r->call.pid, (int)r->call.args[0], *end};
+	pthread_mutex_unlock(&waiting_lock);
+	return true;
+}
+
+static void wait_done(const struct receiving *r)
+{
+	pthread_mutex_lock(&waiting_lock);
+	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++)
+		if (waiting[i].tid == r->call.pid && waiting[i].fd == (int)r->call.args[0])
+			waiting[i].tid = 0;
+	pthread_mutex_unlock(&waiting_lock);
+}
+
+/* A blocking receive waits here for a datagram, its SO_RCVTIMEO, the socket's shutdown, or the
+ * program's call to end (a signal: the call may be made again, and this one must not take the
+ * datagram meant for it). */
+static void *receive_blocking(void *arg)
+{
+	struct receiving *r = arg;
+	struct timespec end;
+	bool timed = wait_end(r, &end);
 	for (;;) {
 		enum { CHECK_MS = 100 }; /* how often a call's end is looked for */
-		struct pollfd p = {.fd = r->copy, .events = POLLIN};
-		int slice = left_ms >= 0 && left_ms < CHECK_MS ? (int)left_ms : CHECK_MS;
-		int ready = poll(&p, 1, slice);
+		int64_t left = timed ? ms_until(&end) : CHECK_MS;
+		struct pollfd p = {.fd = r->copy, .events = POLLIN | POLLRDHUP};
+		int ready = poll(&p, 1, left < 0 ? 0 : left < CHECK_MS ? (int)left : CHECK_MS);
 		if (ioctl(r->call.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &r->call.id) != 0)
-			break;
+			break; /* ended: its deadline stays, for the call that restarts it */
 		int64_t result = ready > 0 ? receive_now(r) : -EAGAIN;
-		if (left_ms >= 0 && ready == 0 && (left_ms -= slice) <= 0) {
-			answer(&r->call, -EAGAIN);
-			break;
-		}
-		if (result != -EAGAIN) {
+		if (result == -EAGAIN && (p.revents & POLLRDHUP))
+			result = 0; /* shut down: the end of the stream, as the kernel says */
+		else if (result == -EAGAIN && !(timed && ms_until(&end) <= 0))
+			continue;
+		if (result != HANDED_ON)
 			answer(&r->call, result);
-			break;
-		}
+		wait_done(r);
+		break;
 	}
 	receiving_free(r);
 	return NULL;
@@ -944,7 +1023,8 @@ static enum served serve_receive(const struct call *c)
 	int64_t result = !r->to ? (error ? error : -ENOBUFS) : receive_now(r);
 	if (result == -EAGAIN && blocking(copy) && !(flags & MSG_DONTWAIT) && run_detached(receive_blocking, r))
 		return ANSWERED;
-	answer(c, result);
+	if (result != HANDED_ON)
+		answer(c, result);
 	receiving_free(r);
 	return ANSWERED;
 }

@@ -181,7 +181,8 @@ describe('app mode: the supervisor, for Go and static programs', () => {
 
   it('gives a static UDP program what the preload gives the same program dynamic, call for call', () => {
     // test/c/udp.c: names and lengths, sendmmsg/recvmmsg, connect and disconnect, bind, special
-    // addresses, bad pointers and lengths, sizes; the preload's answers are the reference.
+    // addresses, bad pointers and lengths, sizes, receives ended by shutdown or a timeout under
+    // restarting signals; the preload's answers are the reference.
     const modes = [
       ['names', LAB.serverIPv4, String(LAB.echoPort)],
       ['mmsg', LAB.serverIPv4, String(LAB.echoPort), LAB.serverIPv4, String(LAB.dns.port)],
@@ -194,6 +195,7 @@ describe('app mode: the supervisor, for Go and static programs', () => {
       ['namelen', LAB.serverIPv4, String(LAB.echoPort)],
       ['partial', LAB.serverIPv4, String(LAB.echoPort)],
       ['big', LAB.serverIPv4, String(LAB.echoPort)],
+      ['waits', LAB.serverIPv4, String(LAB.echoPort)],
     ]
     for (const mode of modes) {
       const preload = asNobody([join(BIN, 'udp'), ...mode], [])

@@ -19,6 +19,10 @@
  *                                    reused by a unix socket that then sends
  *   udp pending ADDR PORT            IP_RECVERR, four datagrams 300 ms apart to a destination an
  *                                    ICMP error answers: each send reports the one before's
+ *   udp waits ADDR PORT              blocking receives that end otherwise than by a datagram: a
+ *                                    shutdown() from another thread, SO_RCVTIMEO under SA_RESTART
+ *                                    signals; then a datagram into a buffer the kernel refuses in
+ *                                    part (EFAULT), and sends with an empty name (to the peer)
  *
  * Output is `key=value` lines; errors by errno name, so the output is locale-free. */
 #include <arpa/inet.h>
@@ -26,11 +30,14 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -434,6 +441,63 @@ static int pending(const char *addr, const char *port)
 	return 0;
 }
 
+static int shut_fd;
+
+static void *shut_later(void *unused)
+{
+	(void)unused;
+	usleep(300 * 1000);
+	shutdown(shut_fd, SHUT_RDWR);
+	return NULL;
+}
+
+static void tick(int sig)
+{
+	(void)sig;
+}
+
+static int waits(const char *addr, const char *port)
+{
+	char buf[16];
+	struct sockaddr_in from, to = address(addr, port);
+	socklen_t len = sizeof(from);
+	/* shutdown() wakes a receiver: 0, the end of the stream. */
+	shut_fd = udp_socket();
+	pthread_t thread;
+	pthread_create(&thread, NULL, shut_later, NULL);
+	SHOW("after_shutdown", recvfrom(shut_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len));
+	pthread_join(thread, NULL);
+	/* SA_RESTART signals every 200 ms, SO_RCVTIMEO 1 s (udp_socket's is 3 s): the kernel answers
+	 * EINTR, the supervisor's restarted calls keep their deadline; either way it ends in time. */
+	int fd = udp_socket();
+	struct timeval wait = {.tv_sec = 1};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+	struct sigaction restart = {.sa_handler = tick, .sa_flags = SA_RESTART};
+	sigaction(SIGALRM, &restart, NULL);
+	struct itimerval every = {{0, 200 * 1000}, {0, 200 * 1000}};
+	setitimer(ITIMER_REAL, &every, NULL);
+	struct timespec start, end;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	ssize_t r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
+	printf("timed_out=%s\n", r < 0 && end.tv_sec - start.tv_sec < 2 ? "in time" : "late or not at all");
+	/* A second buffer the kernel refuses: EFAULT, whatever the first got. */
+	connect(fd, (struct sockaddr *)&to, sizeof(to));
+	send(fd, "0123456789", 10, 0);
+	struct iovec parts[2] = {{buf, 2}, {BAD, 8}};
+	struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = parts, .msg_iovlen = 2};
+	SHOW("bad_second_buffer", recvmsg(fd, &msg, 0));
+	/* A message's name of length 0 is none: to the connected peer. */
+	struct iovec one = {"n", 1};
+	struct msghdr unnamed = {.msg_name = &to, .msg_namelen = 0, .msg_iov = &one, .msg_iovlen = 1};
+	SHOW("sendmsg_empty_name", sendmsg(fd, &unnamed, 0));
+	struct mmsghdr vec = {.msg_hdr = unnamed};
+	SHOW("sendmmsg_empty_name", sendmmsg(fd, &vec, 1, 0));
+	SHOW("replies", recv(fd, buf, sizeof(buf), 0) + recv(fd, buf, sizeof(buf), 0));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -463,6 +527,8 @@ int main(int argc, char **argv)
 		return reuse(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "pending") == 0)
 		return pending(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "waits") == 0)
+		return waits(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of udp.c\n");
 	return 2;
 }
