@@ -13,6 +13,19 @@
 static _Atomic uint64_t table[CACHE_SETS][CACHE_WAYS];
 bool cache_used; /* anything was ever learnt: until then a lookup costs one load */
 
+/* The generation of what was learnt, which route.c's memo of the last way carries: a change here
+ * ends every memo. */
+uint64_t route_epoch = ROUTE_MEMO_SET;
+
+void route_new_epoch(void)
+{
+	/* Bits 40-62 count; the count wraps within them, bit 63 stays set. */
+	uint64_t old = __atomic_load_n(&route_epoch, __ATOMIC_RELAXED), next;
+	do
+		next = ROUTE_MEMO_SET | ((old + (1ULL << 40)) & ~ROUTE_MEMO_SET);
+	while (!__atomic_compare_exchange_n(&route_epoch, &old, next, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
 static unsigned int set_of(uint32_t address)
 {
 	/* Fibonacci hashing spreads neighbouring addresses over the sets. */

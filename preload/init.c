@@ -120,7 +120,7 @@ static void load_config(void)
 		}
 		tnat64_configuration.has_default = true;
 	}
-	filter_build(&tnat64_configuration);
+	screen_build(&tnat64_configuration);
 	log_msg(LOG_INFO, "loaded %s", e.file ? e.file : "no configuration file");
 }
 

@@ -135,16 +135,6 @@ static bool still_pending(int fd)
 
 /* The rule's way, or IPv4 when the socket can only go there; RULE_NONE warns. */
 __thread uint64_t route_memo __attribute__((tls_model("initial-exec")));
-uint64_t route_epoch = ROUTE_MEMO_SET;
-
-void route_new_epoch(void)
-{
-	/* Bits 40-62 count; the count wraps within them, bit 63 stays set. */
-	uint64_t old = __atomic_load_n(&route_epoch, __ATOMIC_RELAXED), next;
-	do
-		next = ROUTE_MEMO_SET | ((old + (1ULL << 40)) & ~ROUTE_MEMO_SET);
-	while (!__atomic_compare_exchange_n(&route_epoch, &old, next, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-}
 
 int route_way(struct in_addr dest, const struct nat64_prefix **prefix)
 {

@@ -344,7 +344,12 @@ static bool serve_socket(const struct call *c)
 	if (s < 0)
 		return false; /* the kernel says why for AF_INET too */
 	int off = 0;
-	if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 || !set_mark(s, MARK_SWAPPED)) {
+	/* A UDP socket hears whoever sends to its port: native IPv6 is kept out, as from the preload's
+	 * (an AF_INET socket never has it, whatever call reads it). */
+	struct sock_fprog screen = screen_program();
+	if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 || !set_mark(s, MARK_SWAPPED) ||
+	    ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_DGRAM && screen.len &&
+	     setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &screen, sizeof(screen)) != 0)) {
 		close(s);
 		return false;
 	}
@@ -459,34 +464,51 @@ static bool serve_bind(const struct call *c, int *result)
 	return false; /* the bind itself goes on, on the socket now at that number */
 }
 
-/* Where an IPv4 destination goes: through NAT64 as the rules say, over IPv4 (mapped) otherwise,
- * and over IPv4 at once when NAT64 has no route. */
+/* Where an IPv4 destination goes: through NAT64 as the rules say, over IPv4 (mapped) otherwise;
+ * IPv4 first while the cache says NAT64 broke for it (cache.c, shared with the preload). */
 struct way {
-	bool nat64;
+	struct in_addr ipv4;
+	bool nat64, ipv4_first;
 	struct sockaddr_in6 to_nat64, to_ipv4;
 };
 
 static struct way way_to(const struct config *cfg, const struct sockaddr_in *to)
 {
-	struct way w = {.to_ipv4 = {.sin6_family = AF_INET6, .sin6_port = to->sin_port}};
-	w.to_ipv4.sin6_addr.s6_addr[10] = w.to_ipv4.sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&w.to_ipv4.sin6_addr.s6_addr[12], &to->sin_addr, 4);
+	struct way w = {.ipv4 = to->sin_addr, .to_ipv4 = {.sin6_family = AF_INET6, .sin6_port = to->sin_port}};
+	ipv4_mapped(to->sin_addr, &w.to_ipv4.sin6_addr);
 	struct rule rule = config_resolve(cfg, to->sin_addr);
 	w.nat64 = rule.kind == RULE_NAT64;
+	w.ipv4_first = w.nat64 && cache_prefers_ipv4(to->sin_addr);
 	w.to_nat64 = w.to_ipv4;
 	if (w.nat64)
 		nat64_synthesize(rule.prefix, to->sin_addr, &w.to_nat64.sin6_addr);
 	return w;
 }
 
-/* `reach` (a connect or a send, 0 or a count, or -errno) tried the way's way, and again over IPv4
- * when NAT64 had no route. */
-static int64_t way_reach(const struct way *w, int64_t (*reach)(const struct sockaddr_in6 *to, void *ctx), void *ctx)
+/* What an attempt teaches: a way that broke (no route, a timeout), or a connection made. */
+static void way_learn(const struct way *w, enum method method, int64_t result, bool connecting)
+{
+	if ((result >= 0 && connecting) || (result < 0 && TNAT64_BROKEN((int)-result)))
+		cache_learn(w->ipv4, method, result >= 0);
+}
+
+/* `reach` (a connect or a send: 0 or a count, or -errno) tried the first way, and at once the
+ * other when the first has no route. When both fail the program gets the IPv4 attempt's error:
+ * the one it would have had without tnat64. */
+static int64_t way_reach(const struct way *w, int64_t (*reach)(const struct sockaddr_in6 *to, void *ctx), void *ctx,
+			 bool connecting)
 {
 	if (!w->nat64)
 		return reach(&w->to_ipv4, ctx);
-	int64_t result = reach(&w->to_nat64, ctx);
-	return result < 0 && TNAT64_UNREACHABLE((int)-result) ? reach(&w->to_ipv4, ctx) : result;
+	enum method first = w->ipv4_first ? METHOD_IPV4 : METHOD_NAT64;
+	int64_t result = reach(first == METHOD_NAT64 ? &w->to_nat64 : &w->to_ipv4, ctx);
+	way_learn(w, first, result, connecting);
+	if (result >= 0 || !TNAT64_UNREACHABLE((int)-result))
+		return result;
+	enum method second = first == METHOD_NAT64 ? METHOD_IPV4 : METHOD_NAT64;
+	int64_t again = reach(second == METHOD_NAT64 ? &w->to_nat64 : &w->to_ipv4, ctx);
+	way_learn(w, second, again, connecting);
+	return again < 0 && second == METHOD_NAT64 && again != -EINPROGRESS ? result : again;
 }
 
 /* One connect() of the program's, decided. */
@@ -505,7 +527,7 @@ static int64_t reach_connect(const struct sockaddr_in6 *to, void *ctx)
 static void *connect_blocking(void *arg)
 {
 	struct connecting *w = arg;
-	answer(&w->call, way_reach(&w->way, reach_connect, w));
+	answer(&w->call, way_reach(&w->way, reach_connect, w, true));
 	close(w->copy);
 	free(w);
 	return NULL;
@@ -520,7 +542,7 @@ static void leave_other_way(int copy, const struct way *w)
 	struct sockaddr_in6 peer;
 	socklen_t len = sizeof(peer);
 	if (getpeername(copy, (struct sockaddr *)&peer, &len) == 0 &&
-	    IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr) == w->nat64) {
+	    IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr) == (w->nat64 && !w->ipv4_first)) {
 		struct sockaddr unspec = {.sa_family = AF_UNSPEC};
 		connect(copy, &unspec, sizeof(unspec));
 	}
@@ -597,7 +619,7 @@ static enum served serve_connect(const struct call *c)
 				return ANSWERED;
 			free(mine);
 		}
-		result = way_reach(&w.way, reach_connect, &w);
+		result = way_reach(&w.way, reach_connect, &w, true);
 	}
 	answer(c, result);
 	close(copy);
@@ -644,7 +666,7 @@ static void sending_free(struct sending *s)
 static int64_t send_now(struct sending *s, int flags)
 {
 	s->flags = flags;
-	int64_t sent = s->unnamed ? reach_send(NULL, s) : way_reach(&s->way, reach_send, s);
+	int64_t sent = s->unnamed ? reach_send(NULL, s) : way_reach(&s->way, reach_send, s, false);
 	if (sent >= 0 && s->sent_at) {
 		unsigned count = (unsigned)sent;
 		sent = write_memory(&s->call, s->sent_at, &count, sizeof(count)) ? 1 : -EFAULT;
@@ -1135,6 +1157,7 @@ static void forward(int sig)
 
 int supervise(char **command, const struct config *cfg)
 {
+	screen_build(cfg);
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
 		perror("tnat64: socketpair");

@@ -10,6 +10,7 @@
 #define TNAT64_H
 
 #include <limits.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -384,10 +385,18 @@ static inline void fd_peer(uint64_t word, struct sockaddr_in *out)
 	out->sin_addr.s_addr = (uint32_t)word;
 }
 
+/* ---- screen.c: the filter that keeps native IPv6 out, shared with the supervisor ---------- */
+
+/* Room for 17 distinct /96 prefixes (7 instructions each), kept small because filter_is_ours()
+ * reads a socket's filter onto the stack, in a signal handler perhaps. */
+#define SCREEN_MAX 128
+/* Builds the filter for the configuration: IPv4 passes, and IPv6 from a NAT64 prefix in use. */
+void screen_build(const struct config *cfg);
+/* The filter built; of length 0 when the configuration has more prefixes than it holds. */
+struct sock_fprog screen_program(void);
+
 /* ---- filter.c: native IPv6 kept out of swapped sockets ------------------------------------- */
 
-/* Builds the filter for the configuration: IPv4 passes, and IPv6 from a NAT64 prefix in use. */
-void filter_build(const struct config *cfg);
 /* Gives a swapped socket the filter, unless the program has one of its own; the word it then has. */
 uint64_t filter_screen(int fd, uint64_t word);
 /* Whether the socket's filter is the library's (for a socket inherited by a new image). */

@@ -215,6 +215,31 @@ describe('app mode: the supervisor, for Go and static programs', () => {
     assert.match(keyValues(r.stdout).local, /^203\.0\.113\.2:\d+$/, 'the direct path: a real IPv4 source')
   })
 
+  it('remembers a destination NAT64 timed out for: the next connect goes over IPv4 first', () => {
+    t.lab.setRouterNat64('drop')
+    t.lab.setDirectIPv4(true)
+    t.lab.exec('client', ['sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=1']) // a 3 s timeout
+    try {
+      // Two blocking connections in one program: the first waits for NAT64 and times out.
+      const r = asNobody([STATIC.glibc, 'repeat', LAB.serverIPv4, String(LAB.echoPort), '2'], [])
+      assert.match(r.stdout, /connections=2 failures=1/, r.stdout + r.stderr)
+    } finally {
+      t.lab.exec('client', ['sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=6'])
+    }
+  })
+
+  it('keeps native IPv6 out of a UDP socket bound to 0.0.0.0, whatever call reads it', () => {
+    // Bound to 0.0.0.0:5300, reading by recv() with no address: IPv4 gets in (loopback), native
+    // IPv6 does not, as for an AF_INET socket.
+    const send = (family: string, to: string, word: string) =>
+      `python3 -c "import socket;s=socket.socket(socket.${family},socket.SOCK_DGRAM);s.sendto(b'${word}',('${to}',5300))"`
+    const senders = `(sleep 0.5; ${send('AF_INET6', '::1', 'six')}; ${send('AF_INET', '127.0.0.1', 'four')})`
+    const script = `${senders} & exec ${join(BIN, 'udp-static')} hears 5300 1500`
+    const r = asNobody(['sh', '-c', script], ['--supervise'])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(r.stdout, 'ready\nheard=four\n')
+  })
+
   it('leaves a program it may not reach as it is, and says so once', () => {
     // An executable nobody may run but not read is not dumpable: pidfd_getfd is refused.
     const dir = mkdtempSync(join(t.dir, 'unreadable-'))

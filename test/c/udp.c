@@ -19,6 +19,8 @@
  *                                    reused by a unix socket that then sends
  *   udp pending ADDR PORT            IP_RECVERR, four datagrams 300 ms apart to a destination an
  *                                    ICMP error answers: each send reports the one before's
+ *   udp hears PORT MS                bound to 0.0.0.0:PORT: prints each payload read for MS ms, by
+ *                                    recv() with no address (what the socket lets in at all)
  *   udp waits ADDR PORT              blocking receives that end otherwise than by a datagram: a
  *                                    shutdown() from another thread, SO_RCVTIMEO under SA_RESTART
  *                                    signals; then a datagram into a buffer the kernel refuses in
@@ -441,6 +443,26 @@ static int pending(const char *addr, const char *port)
 	return 0;
 }
 
+static int hears(const char *port, const char *ms)
+{
+	int fd = udp_socket();
+	struct sockaddr_in any = address("0.0.0.0", port);
+	if (bind(fd, (struct sockaddr *)&any, sizeof(any)) < 0) {
+		printf("bind=%s\n", errname(errno));
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	char buf[64];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (poll(&p, 1, atoi(ms)) > 0) {
+		ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r >= 0)
+			printf("heard=%.*s\n", (int)r, buf);
+	}
+	return 0;
+}
+
 static int shut_fd;
 
 static void *shut_later(void *unused)
@@ -527,6 +549,8 @@ int main(int argc, char **argv)
 		return reuse(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "pending") == 0)
 		return pending(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "hears") == 0)
+		return hears(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "waits") == 0)
 		return waits(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of udp.c\n");
