@@ -135,19 +135,6 @@ static int thread_pidfd(pid_t tid)
 	return tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
 }
 
-/* Whether the kernel lets this process take descriptors of `pid` (pidfd_getfd asks what ptrace
- * attaching would: Yama's ptrace_scope, an LSM, a program that is not dumpable). An impossible
- * descriptor number tells without taking anything: EBADF once access is granted, EPERM before. */
-static bool may_take_sockets(pid_t pid)
-{
-	int pidfd = thread_pidfd(pid);
-	if (pidfd < 0)
-		return false;
-	bool granted = syscall(SYS_pidfd_getfd, pidfd, -1, 0) < 0 && errno == EBADF;
-	close(pidfd);
-	return granted;
-}
-
 static int option(int fd, int level, int name)
 {
 	int value = 0;
@@ -249,6 +236,25 @@ static bool blocking(int fd)
 	return flags >= 0 && !(flags & O_NONBLOCK);
 }
 
+static int64_t ms_until(const struct timespec *end)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (end->tv_sec - now.tv_sec) * 1000 + (end->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* The end of a wait of a socket's timeout (SO_RCVTIMEO, SO_SNDTIMEO) from now; false: none set. */
+static bool timeout_end(int fd, int option, struct timespec *end)
+{
+	struct timeval limit = {0};
+	socklen_t len = sizeof(limit);
+	getsockopt(fd, SOL_SOCKET, option, &limit, &len);
+	clock_gettime(CLOCK_MONOTONIC, end);
+	end->tv_sec += limit.tv_sec + (end->tv_nsec / 1000 + limit.tv_usec) / 1000000;
+	end->tv_nsec = ((end->tv_nsec / 1000 + limit.tv_usec) % 1000000) * 1000;
+	return limit.tv_sec || limit.tv_usec;
+}
+
 /* The program's memory: read only while its call is still pending (it may have ended by a
  * signal, and the thread gone on), written back as the kernel would. */
 static bool read_memory(const struct call *c, void *out, uint64_t address, size_t size)
@@ -315,18 +321,22 @@ static int write_name(const struct call *c, uint64_t at, uint64_t len_at, const 
 	return 0;
 }
 
-/* Whether the calling thread lives in the supervisor's network namespace. A socket is made in the
- * namespace of whoever makes it: one made here for a program that left (unshare -n, a sandbox)
- * would reach a network the program cannot, so such a program's sockets stay its own. */
-static bool same_network(pid_t tid)
+/* Whether the calling thread lives in the supervisor's network namespace: 1, 0 when not, -1 when
+ * the kernel does not let the supervisor look (a program that is not dumpable, whose sockets it
+ * could not take either). A socket is made in the namespace of whoever makes it: one made here for
+ * a program that left (unshare -n, a sandbox) would reach a network the program cannot, so such a
+ * program's sockets stay its own. */
+static int same_network(pid_t tid)
 {
 	static struct stat ours;
 	if (!ours.st_ino && stat("/proc/self/ns/net", &ours) != 0)
-		return false;
+		return 0;
 	char path[64];
 	struct stat theirs;
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", tid);
-	return stat(path, &theirs) == 0 && theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+	if (stat(path, &theirs) != 0)
+		return errno == EACCES || errno == EPERM ? -1 : 0;
+	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
 /* socket(AF_INET, SOCK_STREAM or SOCK_DGRAM, ...): an AF_INET6 one installed in its place, the
@@ -334,11 +344,10 @@ static bool same_network(pid_t tid)
 static bool serve_socket(const struct call *c)
 {
 	int type = (int)c->args[1];
-	if (!may_take_sockets(c->pid)) {
+	int network = same_network(c->pid);
+	if (network < 0)
 		warn_unreachable(c->pid);
-		return false;
-	}
-	if (!same_network(c->pid))
+	if (network <= 0)
 		return false;
 	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->args[2]);
 	if (s < 0)
@@ -373,16 +382,69 @@ static bool answer(const struct call *c, int64_t result)
 }
 
 
-/* Work that waits (a blocking connect, send or receive): a thread of its own, so that the
- * program's other calls are served meanwhile. */
+/* Work that waits (a blocking connect, send or receive) runs on a worker thread, so that the
+ * program's other calls are served meanwhile. Workers stay for the next such work: a thread made
+ * for each call doubled the cost of a connect. Each piece of work has a worker of its own, an
+ * idle one or a new one, so none waits behind another's minutes-long connect. */
+struct job {
+	void *(*body)(void *);
+	void *arg;
+	struct job *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *queue;
+	unsigned idle; /* workers waiting, not yet promised a job */
+} workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0};
+
+static void *work(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&workers.lock);
+	for (;;) {
+		while (!workers.queue)
+			pthread_cond_wait(&workers.wake, &workers.lock);
+		struct job *job = workers.queue;
+		workers.queue = job->next;
+		pthread_mutex_unlock(&workers.lock);
+		job->body(job->arg);
+		free(job);
+		pthread_mutex_lock(&workers.lock);
+		workers.idle++;
+	}
+	return NULL;
+}
+
 static bool run_detached(void *(*body)(void *), void *arg)
 {
-	pthread_t thread;
-	pthread_attr_t detached;
-	pthread_attr_init(&detached);
-	pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
-	bool started = pthread_create(&thread, &detached, body, arg) == 0;
-	pthread_attr_destroy(&detached);
+	struct job *job = malloc(sizeof(*job));
+	if (!job)
+		return false;
+	*job = (struct job){body, arg, NULL};
+	pthread_mutex_lock(&workers.lock);
+	bool started = true;
+	if (workers.idle) {
+		workers.idle--;
+	} else {
+		pthread_t thread;
+		pthread_attr_t detached;
+		pthread_attr_init(&detached);
+		pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+		started = pthread_create(&thread, &detached, work, NULL) == 0;
+		pthread_attr_destroy(&detached);
+	}
+	if (started) {
+		struct job **end = &workers.queue;
+		while (*end)
+			end = &(*end)->next;
+		*end = job;
+		pthread_cond_signal(&workers.wake);
+	}
+	pthread_mutex_unlock(&workers.lock);
+	if (!started)
+		free(job);
 	return started;
 }
 
@@ -492,23 +554,40 @@ static void way_learn(const struct way *w, enum method method, int64_t result, b
 		cache_learn(w->ipv4, method, result >= 0);
 }
 
-/* `reach` (a connect or a send: 0 or a count, or -errno) tried the first way, and at once the
- * other when the first has no route. When both fail the program gets the IPv4 attempt's error:
- * the one it would have had without tnat64. */
-static int64_t way_reach(const struct way *w, int64_t (*reach)(const struct sockaddr_in6 *to, void *ctx), void *ctx,
+typedef int64_t (*attempt_fn)(const struct sockaddr_in6 *to, void *ctx);
+
+static enum method way_first(const struct way *w)
+{
+	return w->nat64 && !w->ipv4_first ? METHOD_NAT64 : METHOD_IPV4;
+}
+
+static const struct sockaddr_in6 *way_target(const struct way *w, enum method method)
+{
+	return method == METHOD_NAT64 ? &w->to_nat64 : &w->to_ipv4;
+}
+
+/* After the `first` way's result (0 or a count, or -errno): the other tried at once when the first
+ * had no route. When both fail the program gets the IPv4 attempt's error: the one it would have
+ * had without tnat64. */
+static int64_t way_after(const struct way *w, enum method first, int64_t result, attempt_fn reach, void *ctx,
 			 bool connecting)
 {
 	if (!w->nat64)
-		return reach(&w->to_ipv4, ctx);
-	enum method first = w->ipv4_first ? METHOD_IPV4 : METHOD_NAT64;
-	int64_t result = reach(first == METHOD_NAT64 ? &w->to_nat64 : &w->to_ipv4, ctx);
+		return result;
 	way_learn(w, first, result, connecting);
 	if (result >= 0 || !TNAT64_UNREACHABLE((int)-result))
 		return result;
 	enum method second = first == METHOD_NAT64 ? METHOD_IPV4 : METHOD_NAT64;
-	int64_t again = reach(second == METHOD_NAT64 ? &w->to_nat64 : &w->to_ipv4, ctx);
+	int64_t again = reach(way_target(w, second), ctx);
 	way_learn(w, second, again, connecting);
 	return again < 0 && second == METHOD_NAT64 && again != -EINPROGRESS ? result : again;
+}
+
+/* `reach` (a connect or a send) the way's way, then the other when that has no route. */
+static int64_t way_reach(const struct way *w, attempt_fn reach, void *ctx, bool connecting)
+{
+	enum method first = way_first(w);
+	return way_after(w, first, reach(way_target(w, first), ctx), reach, ctx, connecting);
 }
 
 /* One connect() of the program's, decided. */
@@ -516,6 +595,8 @@ struct connecting {
 	struct call call;
 	int copy;
 	struct way way;
+	bool started;	     /* a connect is under way (reach_connect_now) */
+	enum method pending; /* its way */
 };
 
 static int64_t reach_connect(const struct sockaddr_in6 *to, void *ctx)
@@ -524,10 +605,69 @@ static int64_t reach_connect(const struct sockaddr_in6 *to, void *ctx)
 	return connect(w->copy, (const struct sockaddr *)to, sizeof(*to)) == 0 ? 0 : -errno;
 }
 
+static const int64_t CALL_ENDED = INT64_MIN + 1; /* the program's call ended (a signal) */
+
+/* The end of the connect under way: 0 or -errno (SO_ERROR, as a blocking connect returns it);
+ * -EINPROGRESS while it goes on, after a handshake's time on a near network unless `wait`, else
+ * after SO_SNDTIMEO if set (as a blocking connect does); CALL_ENDED when the program's call ends
+ * first. */
+static int64_t connect_end(struct connecting *w, bool wait)
+{
+	struct timespec end;
+	bool timed = wait && timeout_end(w->copy, SO_SNDTIMEO, &end);
+	for (;;) {
+		enum { CHECK_MS = 100 }; /* how often a call's end is looked for */
+		/* Not waiting: the time a handshake takes on a near network, which the rest of the tree
+		 * can wait; a worker waits for a farther one. */
+		enum { NEAR_NS = 250 * 1000 };
+		int64_t left = timed ? ms_until(&end) : CHECK_MS;
+		struct timespec slice = {.tv_nsec = NEAR_NS};
+		if (wait && left > 0)
+			slice = (struct timespec){(left < CHECK_MS ? left : CHECK_MS) / 1000,
+						  (left < CHECK_MS ? left : CHECK_MS) % 1000 * 1000000};
+		else if (wait)
+			slice.tv_nsec = 0;
+		struct pollfd p = {.fd = w->copy, .events = POLLOUT};
+		if (ppoll(&p, 1, &slice, NULL) > 0) {
+			int error = option(w->copy, SOL_SOCKET, SO_ERROR);
+			return -error;
+		}
+		if (!wait || (timed && ms_until(&end) <= 0))
+			return -EINPROGRESS;
+		if (ioctl(w->call.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &w->call.id) != 0)
+			return CALL_ENDED;
+	}
+}
+
+/* A blocking connect, started without waiting: the program's file is non-blocking for that
+ * instant (the thread that asked is waiting for this answer), and the connect is answered here
+ * when it ends at once (loopback, a refusal, no route); else a worker waits for its end. A worker
+ * for every blocking connect cost half the connect again. */
+static int64_t reach_connect_now(const struct sockaddr_in6 *to, void *ctx)
+{
+	struct connecting *w = ctx;
+	int flags = fcntl(w->copy, F_GETFL);
+	if (flags < 0 || fcntl(w->copy, F_SETFL, flags | O_NONBLOCK) != 0)
+		return -EAGAIN; /* not started: a worker connects it as asked */
+	int64_t result = reach_connect(to, ctx);
+	fcntl(w->copy, F_SETFL, flags);
+	w->started = true;
+	w->pending = to == &w->way.to_nat64 ? METHOD_NAT64 : METHOD_IPV4;
+	return result == -EINPROGRESS ? connect_end(w, false) : result;
+}
+
 static void *connect_blocking(void *arg)
 {
 	struct connecting *w = arg;
-	answer(&w->call, way_reach(&w->way, reach_connect, w, true));
+	int64_t result = !w->started ? way_reach(&w->way, reach_connect, w, true) : connect_end(w, true);
+	if (w->started && result != CALL_ENDED) {
+		if (w->pending == way_first(&w->way))
+			result = way_after(&w->way, w->pending, result, reach_connect, w, true);
+		else
+			way_learn(&w->way, w->pending, result, true);
+	}
+	if (result != CALL_ENDED) /* else the kernel goes on connecting, as after a signal */
+		answer(&w->call, result);
 	close(w->copy);
 	free(w);
 	return NULL;
@@ -567,24 +707,28 @@ static bool adopt_mapped(const struct config *cfg, int copy, enum mark mark, con
 	       config_resolve(cfg, ipv4->sin_addr).kind == RULE_NAT64 && set_mark(copy, MARK_MAPPED);
 }
 
+/* An address the program names, read as the kernel reads it (move_addr_to_kernel): at most a
+ * sockaddr_storage; false when it cannot be read (the kernel then answers EINVAL or EFAULT, for
+ * ours as for any socket). `n`: the bytes that count. */
+static bool read_name(const struct call *c, uint64_t at, uint64_t len, union name_view *to, size_t *n)
+{
+	memset(to, 0, sizeof(*to));
+	*n = len < sizeof(*to) ? len : sizeof(*to);
+	return len <= sizeof(struct sockaddr_storage) && *n >= sizeof(sa_family_t) && read_memory(c, to, at, *n);
+}
+
 /* The IPv4 destination of a connect or a send on a socket of the program's: 1 to serve it (in
  * `ipv4`), 0 to leave the call to the kernel, or -errno to answer, as an AF_INET socket refuses
  * another family (AF_UNSPEC is the kernel's: a disconnect, or udp_sendmsg's "AF_INET"). */
-static int destination_of(const struct call *c, int copy, enum mark mark, uint64_t at, uint64_t len,
+static int destination_of(const struct config *cfg, int copy, enum mark mark, const union name_view *to, size_t n,
 			  struct sockaddr_in *ipv4)
 {
-	union name_view to = {0};
-	size_t n = len < sizeof(to) ? len : sizeof(to);
-	if (len > sizeof(struct sockaddr_storage) || n < sizeof(sa_family_t))
-		return mark == MARK_SWAPPED ? -EINVAL : 0;
-	if (!read_memory(c, &to, at, n))
-		return mark == MARK_SWAPPED ? -EFAULT : 0;
 	if (mark != MARK_SWAPPED)
-		return adopt_mapped(c->cfg, copy, mark, &to, n, ipv4);
-	if (to.in.sin_family != AF_INET && to.in.sin_family != AF_UNSPEC)
+		return adopt_mapped(cfg, copy, mark, to, n, ipv4);
+	if (to->in.sin_family != AF_INET && to->in.sin_family != AF_UNSPEC)
 		return -EAFNOSUPPORT;
-	*ipv4 = to.in;
-	return n < sizeof(to.in) ? -EINVAL : 1;
+	*ipv4 = to->in;
+	return n < sizeof(to->in) ? -EINVAL : 1;
 }
 
 /* connect(ours, sockaddr_in), or the program's AF_INET6 socket to an IPv4-mapped address: the
@@ -593,14 +737,15 @@ static int destination_of(const struct call *c, int copy, enum mark mark, uint64
 static enum served serve_connect(const struct call *c)
 {
 	/* Other families (AF_UNIX, ...) and AF_UNSPEC (a disconnect) are the kernel's, not looked at. */
-	sa_family_t family = AF_UNSPEC;
-	if (c->args[2] < sizeof(family) || !read_memory(c, &family, c->args[1], sizeof(family)) ||
-	    (family != AF_INET && family != AF_INET6))
+	union name_view name;
+	size_t n;
+	if (!read_name(c, c->args[1], c->args[2], &name, &n) ||
+	    (name.in.sin_family != AF_INET && name.in.sin_family != AF_INET6))
 		return NOT_OURS;
 	enum mark mark;
 	int copy = program_socket(c, (int)c->args[0], &mark);
 	struct sockaddr_in to;
-	int64_t result = copy < 0 ? 0 : destination_of(c, copy, mark, c->args[1], c->args[2], &to);
+	int64_t result = copy < 0 ? 0 : destination_of(c->cfg, copy, mark, &name, n, &to);
 	if (result == 0) {
 		if (copy >= 0)
 			close(copy);
@@ -612,14 +757,19 @@ static enum served serve_connect(const struct call *c)
 		int type = socket_type(copy);
 		if (type == SOCK_DGRAM)
 			leave_other_way(copy, &w.way);
-		struct connecting *mine = type == SOCK_STREAM && blocking(copy) ? malloc(sizeof(*mine)) : NULL;
+		bool waits = type == SOCK_STREAM && blocking(copy);
+		if (waits)
+			result = way_reach(&w.way, reach_connect_now, &w, true);
+		struct connecting *mine = waits && (result == -EINPROGRESS || result == -EAGAIN) ? malloc(sizeof(*mine)) : NULL;
 		if (mine) {
 			*mine = w;
+			mine->started = result == -EINPROGRESS;
 			if (run_detached(connect_blocking, mine))
 				return ANSWERED;
 			free(mine);
 		}
-		result = way_reach(&w.way, reach_connect, &w, true);
+		if (!waits)
+			result = way_reach(&w.way, reach_connect, &w, true);
 	}
 	answer(c, result);
 	close(copy);
@@ -711,9 +861,13 @@ static int64_t read_datagram(const struct call *c, int copy, enum mark mark, con
 		normal.msg_namelen = sizeof(struct sockaddr_storage); /* and a long one is cut */
 	h = &normal;
 	struct sockaddr_in to;
+	union name_view name;
+	size_t n;
 	bool unnamed = !h->msg_name && unnamed_too && mark != UNMARKED;
-	int64_t result = unnamed ? 1 : !h->msg_name ? 0
-			: destination_of(c, copy, mark, (uint64_t)(uintptr_t)h->msg_name, h->msg_namelen, &to);
+	int64_t result = unnamed ? 1
+			 : !h->msg_name || !read_name(c, (uint64_t)(uintptr_t)h->msg_name, h->msg_namelen, &name, &n)
+			     ? 0
+			     : destination_of(c->cfg, copy, mark, &name, n, &to);
 	struct sending *s = result ? calloc(1, sizeof(*s)) : NULL;
 	if (!s) {
 		close(copy);
@@ -924,20 +1078,11 @@ static struct waiting {
 } waiting[64];
 static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int64_t ms_until(const struct timespec *end)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (end->tv_sec - now.tv_sec) * 1000 + (end->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 /* The end of this receive's wait (false: none), the one it restarts when there is one. */
 static bool wait_end(const struct receiving *r, struct timespec *end)
 {
-	struct timeval limit = {0};
-	socklen_t len = sizeof(limit);
-	getsockopt(r->copy, SOL_SOCKET, SO_RCVTIMEO, &limit, &len);
-	if (!limit.tv_sec && !limit.tv_usec)
+	struct timespec fresh;
+	if (!timeout_end(r->copy, SO_RCVTIMEO, &fresh))
 		return false;
 	pthread_mutex_lock(&waiting_lock);
 	struct waiting *slot = NULL;
@@ -950,9 +1095,7 @@ static bool wait_end(const struct receiving *r, struct timespec *end)
 		if (!slot && (!waiting[i].tid || ms_until(&waiting[i].end) <= 0))
 			slot = &waiting[i];
 	}
-	clock_gettime(CLOCK_MONOTONIC, end);
-	end->tv_sec += limit.tv_sec + (end->tv_nsec / 1000 + limit.tv_usec) / 1000000;
-	end->tv_nsec = ((end->tv_nsec / 1000 + limit.tv_usec) % 1000000) * 1000;
+	*end = fresh;
 	if (slot)
 		*slot = (struct waiting){r->call.pid, (int)r->call.args[0], *end};
 	pthread_mutex_unlock(&waiting_lock);
