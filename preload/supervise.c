@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -244,11 +245,11 @@ static int64_t ms_until(const struct timespec *end)
 }
 
 /* The end of a wait of a socket's timeout (SO_RCVTIMEO, SO_SNDTIMEO) from now; false: none set. */
-static bool timeout_end(int fd, int option, struct timespec *end)
+static bool timeout_end(int fd, int name, struct timespec *end)
 {
 	struct timeval limit = {0};
 	socklen_t len = sizeof(limit);
-	getsockopt(fd, SOL_SOCKET, option, &limit, &len);
+	getsockopt(fd, SOL_SOCKET, name, &limit, &len);
 	clock_gettime(CLOCK_MONOTONIC, end);
 	end->tv_sec += limit.tv_sec + (end->tv_nsec / 1000 + limit.tv_usec) / 1000000;
 	end->tv_nsec = ((end->tv_nsec / 1000 + limit.tv_usec) % 1000000) * 1000;
@@ -381,7 +382,6 @@ static bool answer(const struct call *c, int64_t result)
 	return ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &r) == 0;
 }
 
-
 /* Work that waits (a blocking connect, send or receive) runs on a worker thread, so that the
  * program's other calls are served meanwhile. Workers stay for the next such work: a thread made
  * for each call doubled the cost of a connect. Each piece of work has a worker of its own, an
@@ -417,7 +417,7 @@ static void *work(void *unused)
 	return NULL;
 }
 
-static bool run_detached(void *(*body)(void *), void *arg)
+static bool run_on_worker(void *(*body)(void *), void *arg)
 {
 	struct job *job = malloc(sizeof(*job));
 	if (!job)
@@ -428,12 +428,18 @@ static bool run_detached(void *(*body)(void *), void *arg)
 	if (workers.idle) {
 		workers.idle--;
 	} else {
+		/* Signals are the main thread's (its SIGALRM ends a wait in connect_near, its handlers
+		 * pass the others on): a worker is born with them blocked, and waits as the program would. */
 		pthread_t thread;
 		pthread_attr_t detached;
+		sigset_t all, before;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &before);
 		pthread_attr_init(&detached);
 		pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
 		started = pthread_create(&thread, &detached, work, NULL) == 0;
 		pthread_attr_destroy(&detached);
+		pthread_sigmask(SIG_SETMASK, &before, NULL);
 	}
 	if (started) {
 		struct job **end = &workers.queue;
@@ -590,84 +596,103 @@ static int64_t way_reach(const struct way *w, attempt_fn reach, void *ctx, bool 
 	return way_after(w, first, reach(way_target(w, first), ctx), reach, ctx, connecting);
 }
 
+/* The blocking calls under way on workers (a connect, a receive), by the program's thread. A
+ * thread makes one call at a time: a new one from a thread that has one under way means that one
+ * ended, by a signal, and this is the call made again (SA_RESTART) or a new one. On a socket with
+ * a timeout (SO_SNDTIMEO, SO_RCVTIMEO) the kernel makes no call again but answers EINTR
+ * (signal(7)): so is this one answered. */
+static struct {
+	pid_t tid;
+	int fd;
+	bool timed;
+	uint64_t id;
+} waiting[64];
+static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether the thread's earlier call on `fd`, a timed one, ended by a signal; it is forgotten. */
+static bool restarted_timed(const struct call *c)
+{
+	bool restarted = false;
+	pthread_mutex_lock(&waiting_lock);
+	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++)
+		if (waiting[i].tid == c->pid) {
+			restarted = waiting[i].fd == (int)c->args[0] && waiting[i].timed;
+			waiting[i].tid = 0;
+		}
+	pthread_mutex_unlock(&waiting_lock);
+	return restarted;
+}
+
+/* A call waits on a worker (`on`), or no longer. */
+static void waiting_mark(const struct call *c, bool timed, bool on)
+{
+	pthread_mutex_lock(&waiting_lock);
+	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++) {
+		if (on && !waiting[i].tid) {
+			waiting[i].tid = c->pid;
+			waiting[i].fd = (int)c->args[0];
+			waiting[i].timed = timed;
+			waiting[i].id = c->id;
+			break;
+		}
+		if (!on && waiting[i].tid && waiting[i].id == c->id)
+			waiting[i].tid = 0;
+	}
+	pthread_mutex_unlock(&waiting_lock);
+}
+
 /* One connect() of the program's, decided. */
 struct connecting {
 	struct call call;
 	int copy;
 	struct way way;
-	bool started;	     /* a connect is under way (reach_connect_now) */
-	enum method pending; /* its way */
+	enum method tried; /* the way of the last attempt */
 };
 
 static int64_t reach_connect(const struct sockaddr_in6 *to, void *ctx)
 {
-	const struct connecting *w = ctx;
+	struct connecting *w = ctx;
+	w->tried = to == &w->way.to_nat64 ? METHOD_NAT64 : METHOD_IPV4;
 	return connect(w->copy, (const struct sockaddr *)to, sizeof(*to)) == 0 ? 0 : -errno;
 }
 
-static const int64_t CALL_ENDED = INT64_MIN + 1; /* the program's call ended (a signal) */
-
-/* The end of the connect under way: 0 or -errno (SO_ERROR, as a blocking connect returns it);
- * -EINPROGRESS while it goes on, after a handshake's time on a near network unless `wait`, else
- * after SO_SNDTIMEO if set (as a blocking connect does); CALL_ENDED when the program's call ends
- * first. */
-static int64_t connect_end(struct connecting *w, bool wait)
+/* A blocking connect is made here, as the program would make it, for at most a near network's
+ * handshake (250 us, a timer's SIGALRM ending the wait: EINTR, the connect going on in the
+ * kernel); one still under way then is waited for by a worker, which connects again as the
+ * program would after EINTR, and so waits for the end, SO_SNDTIMEO and all. No flag of the
+ * program's socket is touched. A worker for every blocking connect cost half the connect again. */
+static void no_restart(int sig)
 {
-	struct timespec end;
-	bool timed = wait && timeout_end(w->copy, SO_SNDTIMEO, &end);
-	for (;;) {
-		enum { CHECK_MS = 100 }; /* how often a call's end is looked for */
-		/* Not waiting: the time a handshake takes on a near network, which the rest of the tree
-		 * can wait; a worker waits for a farther one. */
-		enum { NEAR_NS = 250 * 1000 };
-		int64_t left = timed ? ms_until(&end) : CHECK_MS;
-		struct timespec slice = {.tv_nsec = NEAR_NS};
-		if (wait && left > 0)
-			slice = (struct timespec){(left < CHECK_MS ? left : CHECK_MS) / 1000,
-						  (left < CHECK_MS ? left : CHECK_MS) % 1000 * 1000000};
-		else if (wait)
-			slice.tv_nsec = 0;
-		struct pollfd p = {.fd = w->copy, .events = POLLOUT};
-		if (ppoll(&p, 1, &slice, NULL) > 0) {
-			int error = option(w->copy, SOL_SOCKET, SO_ERROR);
-			return -error;
-		}
-		if (!wait || (timed && ms_until(&end) <= 0))
-			return -EINPROGRESS;
-		if (ioctl(w->call.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &w->call.id) != 0)
-			return CALL_ENDED;
-	}
+	(void)sig;
 }
 
-/* A blocking connect, started without waiting: the program's file is non-blocking for that
- * instant (the thread that asked is waiting for this answer), and the connect is answered here
- * when it ends at once (loopback, a refusal, no route); else a worker waits for its end. A worker
- * for every blocking connect cost half the connect again. */
-static int64_t reach_connect_now(const struct sockaddr_in6 *to, void *ctx)
+static int64_t connect_near(struct connecting *w)
 {
-	struct connecting *w = ctx;
-	int flags = fcntl(w->copy, F_GETFL);
-	if (flags < 0 || fcntl(w->copy, F_SETFL, flags | O_NONBLOCK) != 0)
-		return -EAGAIN; /* not started: a worker connects it as asked */
-	int64_t result = reach_connect(to, ctx);
-	fcntl(w->copy, F_SETFL, flags);
-	w->started = true;
-	w->pending = to == &w->way.to_nat64 ? METHOD_NAT64 : METHOD_IPV4;
-	return result == -EINPROGRESS ? connect_end(w, false) : result;
+	static const struct itimerval near = {.it_value = {.tv_usec = 250}}, off = {0};
+	static bool ready;
+	if (!ready) {
+		struct sigaction interrupt = {.sa_handler = no_restart}; /* no SA_RESTART: connect returns EINTR */
+		sigaction(SIGALRM, &interrupt, NULL);
+		ready = true;
+	}
+	setitimer(ITIMER_REAL, &near, NULL);
+	int64_t result = way_reach(&w->way, reach_connect, w, true);
+	setitimer(ITIMER_REAL, &off, NULL);
+	return result;
 }
 
 static void *connect_blocking(void *arg)
 {
 	struct connecting *w = arg;
-	int64_t result = !w->started ? way_reach(&w->way, reach_connect, w, true) : connect_end(w, true);
-	if (w->started && result != CALL_ENDED) {
-		if (w->pending == way_first(&w->way))
-			result = way_after(&w->way, w->pending, result, reach_connect, w, true);
-		else
-			way_learn(&w->way, w->pending, result, true);
-	}
-	if (result != CALL_ENDED) /* else the kernel goes on connecting, as after a signal */
-		answer(&w->call, result);
+	struct timespec unused;
+	waiting_mark(&w->call, timeout_end(w->copy, SO_SNDTIMEO, &unused), true);
+	int64_t result = reach_connect(way_target(&w->way, w->tried), w);
+	if (w->tried == way_first(&w->way))
+		result = way_after(&w->way, w->tried, result, reach_connect, w, true);
+	else
+		way_learn(&w->way, w->tried, result, true);
+	answer(&w->call, result);
+	waiting_mark(&w->call, false, false);
 	close(w->copy);
 	free(w);
 	return NULL;
@@ -757,19 +782,18 @@ static enum served serve_connect(const struct call *c)
 		int type = socket_type(copy);
 		if (type == SOCK_DGRAM)
 			leave_other_way(copy, &w.way);
-		bool waits = type == SOCK_STREAM && blocking(copy);
-		if (waits)
-			result = way_reach(&w.way, reach_connect_now, &w, true);
-		struct connecting *mine = waits && (result == -EINPROGRESS || result == -EAGAIN) ? malloc(sizeof(*mine)) : NULL;
+		bool waits = type == SOCK_STREAM && blocking(copy), restarted = waits && restarted_timed(c);
+		if (restarted)
+			result = -EINTR;
+		else
+			result = waits ? connect_near(&w) : way_reach(&w.way, reach_connect, &w, true);
+		struct connecting *mine = waits && !restarted && result == -EINTR ? malloc(sizeof(*mine)) : NULL;
 		if (mine) {
 			*mine = w;
-			mine->started = result == -EINPROGRESS;
-			if (run_detached(connect_blocking, mine))
+			if (run_on_worker(connect_blocking, mine))
 				return ANSWERED;
 			free(mine);
 		}
-		if (!waits)
-			result = way_reach(&w.way, reach_connect, &w, true);
 	}
 	answer(c, result);
 	close(copy);
@@ -841,7 +865,7 @@ static int64_t send_datagram(struct sending *s)
 	int flags = s->flags;
 	int64_t sent = send_now(s, flags | MSG_DONTWAIT);
 	s->flags = flags;
-	if (sent == -EAGAIN && blocking(s->copy) && !(flags & MSG_DONTWAIT) && run_detached(send_blocking, s))
+	if (sent == -EAGAIN && blocking(s->copy) && !(flags & MSG_DONTWAIT) && run_on_worker(send_blocking, s))
 		return HANDED_ON;
 	return sent;
 }
@@ -1010,13 +1034,11 @@ static void receiving_free(struct receiving *r)
 	free(r);
 }
 
-/* Receives of the supervisor's threads, one at a time: each peeks, answers, and only then takes the
- * datagram, so that a call a signal ends loses nothing, and no two calls get the same datagram. */
-static pthread_mutex_t receiving_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* One datagram, answered (HANDED_ON); else -errno, unanswered (-EAGAIN: none queued). A source an
- * AF_INET socket could not have had (native IPv6, to a socket bound to [::]) is dropped, and the
- * next one taken. */
+ * AF_INET socket could not have had (native IPv6, when the program replaced the screen filter) is
+ * dropped, and the next one taken. The datagram is taken, then given: a program that reads the
+ * socket again at once must not find it a second time (a signal ending the call in between loses
+ * it, as UDP may). */
 static int64_t receive_now(struct receiving *r)
 {
 	char *data = malloc(r->room + 1), *control = r->control_len ? malloc(r->control_len) : NULL;
@@ -1026,17 +1048,17 @@ static int64_t receive_now(struct receiving *r)
 		return -ENOBUFS;
 	}
 	int64_t result;
-	pthread_mutex_lock(&receiving_lock);
 	for (;;) {
 		struct sockaddr_in6 from = {0};
 		struct iovec local = {data, r->room};
 		struct msghdr m = {&from, sizeof(from), &local, 1, control, r->control_len, 0};
-		ssize_t n = recvmsg(r->copy, &m, r->flags | MSG_PEEK | MSG_DONTWAIT);
+		ssize_t n = recvmsg(r->copy, &m, r->flags | MSG_DONTWAIT);
 		result = n < 0 ? -errno : n;
 		if (n < 0)
 			break;
 		if (r->mark == MARK_SWAPPED && !config_is_ipv4_source(r->call.cfg, &from.sin6_addr)) {
-			recv(r->copy, NULL, 0, MSG_DONTWAIT | MSG_TRUNC); /* dropped */
+			if (r->flags & MSG_PEEK)
+				recv(r->copy, NULL, 0, MSG_DONTWAIT | MSG_TRUNC); /* the peeked one, dropped */
 			continue;
 		}
 		union name_view view;
@@ -1057,75 +1079,30 @@ static int64_t receive_now(struct receiving *r)
 		unsigned count = (unsigned)result;
 		if (result >= 0 && r->len_at)
 			result = write_memory(&r->call, r->len_at, &count, sizeof(count)) ? 1 : -EFAULT;
-		/* Taken once the program has it, or when the kernel would have taken it (EFAULT). */
-		if (answer(&r->call, result) && !(r->flags & MSG_PEEK))
-			recv(r->copy, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
+		answer(&r->call, result);
 		result = HANDED_ON;
 		break;
 	}
-	pthread_mutex_unlock(&receiving_lock);
 	free(data);
 	free(control);
 	return result;
 }
 
-/* Deadlines of the blocking receives under way, by thread and descriptor: a call a signal restarts
- * (SA_RESTART) keeps its SO_RCVTIMEO's end instead of starting it again. */
-static struct waiting {
-	pid_t tid;
-	int fd;
-	struct timespec end;
-} waiting[64];
-static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The end of this receive's wait (false: none), the one it restarts when there is one. */
-static bool wait_end(const struct receiving *r, struct timespec *end)
-{
-	struct timespec fresh;
-	if (!timeout_end(r->copy, SO_RCVTIMEO, &fresh))
-		return false;
-	pthread_mutex_lock(&waiting_lock);
-	struct waiting *slot = NULL;
-	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++) {
-		if (waiting[i].tid == r->call.pid && waiting[i].fd == (int)r->call.args[0] && ms_until(&waiting[i].end) > 0) {
-			*end = waiting[i].end;
-			pthread_mutex_unlock(&waiting_lock);
-			return true;
-		}
-		if (!slot && (!waiting[i].tid || ms_until(&waiting[i].end) <= 0))
-			slot = &waiting[i];
-	}
-	*end = fresh;
-	if (slot)
-		*slot = (struct waiting){r->call.pid, (int)r->call.args[0], *end};
-	pthread_mutex_unlock(&waiting_lock);
-	return true;
-}
-
-static void wait_done(const struct receiving *r)
-{
-	pthread_mutex_lock(&waiting_lock);
-	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++)
-		if (waiting[i].tid == r->call.pid && waiting[i].fd == (int)r->call.args[0])
-			waiting[i].tid = 0;
-	pthread_mutex_unlock(&waiting_lock);
-}
-
 /* A blocking receive waits here for a datagram, its SO_RCVTIMEO, the socket's shutdown, or the
- * program's call to end (a signal: the call may be made again, and this one must not take the
- * datagram meant for it). */
+ * program's call to end (a signal: this one must not take the datagram meant for the next call). */
 static void *receive_blocking(void *arg)
 {
 	struct receiving *r = arg;
 	struct timespec end;
-	bool timed = wait_end(r, &end);
+	bool timed = timeout_end(r->copy, SO_RCVTIMEO, &end);
+	waiting_mark(&r->call, timed, true);
 	for (;;) {
-		enum { CHECK_MS = 100 }; /* how often a call's end is looked for */
+		enum { CHECK_MS = 20 }; /* how often a call's end is looked for */
 		int64_t left = timed ? ms_until(&end) : CHECK_MS;
 		struct pollfd p = {.fd = r->copy, .events = POLLIN | POLLRDHUP};
 		int ready = poll(&p, 1, left < 0 ? 0 : left < CHECK_MS ? (int)left : CHECK_MS);
 		if (ioctl(r->call.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &r->call.id) != 0)
-			break; /* ended: its deadline stays, for the call that restarts it */
+			break;
 		int64_t result = ready > 0 ? receive_now(r) : -EAGAIN;
 		if (result == -EAGAIN && (p.revents & POLLRDHUP))
 			result = 0; /* shut down: the end of the stream, as the kernel says */
@@ -1133,9 +1110,9 @@ static void *receive_blocking(void *arg)
 			continue;
 		if (result != HANDED_ON)
 			answer(&r->call, result);
-		wait_done(r);
 		break;
 	}
+	waiting_mark(&r->call, timed, false);
 	receiving_free(r);
 	return NULL;
 }
@@ -1185,8 +1162,15 @@ static enum served serve_receive(const struct call *c)
 	enum { DATAGRAM_MAX = 65535 }; /* a UDP length's bound: more room is never used */
 	if (r->room > DATAGRAM_MAX)
 		r->room = DATAGRAM_MAX;
-	int64_t result = !r->to ? (error ? error : -ENOBUFS) : receive_now(r);
-	if (result == -EAGAIN && blocking(copy) && !(flags & MSG_DONTWAIT) && run_detached(receive_blocking, r))
+	bool waits = blocking(copy) && !(flags & MSG_DONTWAIT);
+	int64_t result;
+	if (!r->to)
+		result = error ? error : -ENOBUFS;
+	else if (waits && restarted_timed(c))
+		result = -EINTR;
+	else
+		result = receive_now(r);
+	if (result == -EAGAIN && waits && run_on_worker(receive_blocking, r))
 		return ANSWERED;
 	if (result != HANDED_ON)
 		answer(c, result);

@@ -182,7 +182,7 @@ describe('app mode: the supervisor, for Go and static programs', () => {
   it('gives a static UDP program what the preload gives the same program dynamic, call for call', () => {
     // test/c/udp.c: names and lengths, sendmmsg/recvmmsg, connect and disconnect, bind, special
     // addresses, bad pointers and lengths, sizes, receives ended by shutdown or a timeout under
-    // restarting signals; the preload's answers are the reference.
+    // restarting signals, a datagram read again at once; the preload's answers are the reference.
     const modes = [
       ['names', LAB.serverIPv4, String(LAB.echoPort)],
       ['mmsg', LAB.serverIPv4, String(LAB.echoPort), LAB.serverIPv4, String(LAB.dns.port)],
@@ -196,6 +196,7 @@ describe('app mode: the supervisor, for Go and static programs', () => {
       ['partial', LAB.serverIPv4, String(LAB.echoPort)],
       ['big', LAB.serverIPv4, String(LAB.echoPort)],
       ['waits', LAB.serverIPv4, String(LAB.echoPort)],
+      ['again', LAB.serverIPv4, String(LAB.echoPort)],
     ]
     for (const mode of modes) {
       const preload = asNobody([join(BIN, 'udp'), ...mode], [])
@@ -213,6 +214,41 @@ describe('app mode: the supervisor, for Go and static programs', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.equal(keyValues(r.stdout).reply, 'ping')
     assert.match(keyValues(r.stdout).local, /^203\.0\.113\.2:\d+$/, 'the direct path: a real IPv4 source')
+  })
+
+  it('answers connects interrupted by a signal, and made again, as the kernel (the preload) does', () => {
+    // The router drops what goes to 198.18.0.1: a blocking connect there waits until a signal
+    // (SA_RESTART, with SO_SNDTIMEO: EINTR) or its timeout (EALREADY, the next time).
+    const silent = ['-6', 'route', 'add', 'blackhole', '2001:db8:64::c612:1/128']
+    spawnSync('ip', ['-n', t.lab.ns('router'), ...silent])
+    try {
+      for (const [mode, address, port] of [
+        ['interrupted', '198.18.0.1', '80'],
+        ['twice', LAB.serverIPv4, String(LAB.echoPort)],
+      ]) {
+        const preload = asNobody([join(BIN, 'client'), mode, address, port], [])
+        const supervised = asNobody([STATIC.glibc, mode, address, port], [])
+        assert.equal(supervised.stdout, preload.stdout, mode)
+      }
+      const preload = asNobody([join(BIN, 'client'), 'interrupted', '198.18.0.1', '80'], [])
+      assert.equal(preload.stdout, 'first=EINTR within_0.8s=yes\nagain=EALREADY waited_0.8-2s=yes\n')
+    } finally {
+      spawnSync('ip', ['-n', t.lab.ns('router'), ...silent.map((w) => (w === 'add' ? 'del' : w))])
+    }
+  })
+
+  it('falls back to IPv4 when NAT64 refuses a blocking connect after it started', () => {
+    // The router answers "unreachable" for the server's NAT64 address: the handshake fails late.
+    const refuse = ['-6', 'route', 'add', 'unreachable', `${LAB.serverNat64}/128`]
+    spawnSync('ip', ['-n', t.lab.ns('router'), ...refuse])
+    t.lab.setDirectIPv4(true)
+    try {
+      const r = asNobody([STATIC.glibc, 'http', LAB.serverIPv4, String(LAB.httpPort)], [])
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      assert.match(keyValues(r.stdout).body, VIA_IPV4)
+    } finally {
+      spawnSync('ip', ['-n', t.lab.ns('router'), ...refuse.map((w) => (w === 'add' ? 'del' : w))])
+    }
   })
 
   it('remembers a destination NAT64 timed out for: the next connect goes over IPv4 first', () => {

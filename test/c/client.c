@@ -8,6 +8,9 @@
  *   client repeat  ADDR PORT N N blocking echo round-trips, one connection each
  *   client threads ADDR PORT T N  T threads of N echo round-trips each
  *   client fork    ADDR PORT P N  P child processes of N echo round-trips each
+ *   client interrupted ADDR PORT  a blocking connect with SO_SNDTIMEO 1 s, a signal (SA_RESTART)
+ *                              at 300 ms: what it returns and when; then the same connect again
+ *   client twice   ADDR PORT   connect, then connect again: what each returns
  *
  * Output is `key=value` lines; exit 0 only when every connection and check succeeded. */
 #include <arpa/inet.h>
@@ -19,11 +22,14 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct sockaddr_in server;
@@ -255,11 +261,65 @@ static int forks(int n_children, int count)
 	return failures != 0 || before != count_fds();
 }
 
+static void tick(int sig)
+{
+	(void)sig;
+}
+
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* A connect's outcome, locale-free: OK or the errno's name for the ones these modes meet. */
+static const char *outcome(int r)
+{
+	if (r == 0)
+		return "OK";
+	switch (errno) {
+	case EINTR: return "EINTR";
+	case EALREADY: return "EALREADY";
+	case EINPROGRESS: return "EINPROGRESS";
+	case EISCONN: return "EISCONN";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	default: return strerror(errno);
+	}
+}
+
+static int interrupted(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval limit = {.tv_sec = 1};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+	struct sigaction restart = {.sa_handler = tick, .sa_flags = SA_RESTART};
+	sigaction(SIGALRM, &restart, NULL);
+	setitimer(ITIMER_REAL, &(struct itimerval){.it_value = {.tv_usec = 300 * 1000}}, NULL);
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	const char *first = outcome(connect(fd, (struct sockaddr *)&server, sizeof(server)));
+	printf("first=%s within_0.8s=%s\n", first, seconds_since(&start) < 0.8 ? "yes" : "no");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	const char *again = outcome(connect(fd, (struct sockaddr *)&server, sizeof(server)));
+	double waited = seconds_since(&start);
+	printf("again=%s waited_0.8-2s=%s\n", again, waited > 0.8 && waited < 2 ? "yes" : "no");
+	return 0;
+}
+
+static int twice(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	printf("first=%s\n", outcome(connect(fd, (struct sockaddr *)&server, sizeof(server))));
+	printf("again=%s\n", outcome(connect(fd, (struct sockaddr *)&server, sizeof(server))));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s http|http-nb|names|repeat|threads|fork ADDR PORT [N [M]]\n", argv[0]);
+		fprintf(stderr, "usage: %s http|http-nb|names|repeat|threads|fork|interrupted|twice ADDR PORT [N [M]]\n", argv[0]);
 		return 2;
 	}
 	server.sin_family = AF_INET;
@@ -294,6 +354,10 @@ int main(int argc, char **argv)
 		return threads(n, m);
 	if (strcmp(mode, "fork") == 0)
 		return forks(n, m);
+	if (strcmp(mode, "interrupted") == 0)
+		return interrupted();
+	if (strcmp(mode, "twice") == 0)
+		return twice();
 	fprintf(stderr, "%s: unknown mode\n", mode);
 	return 2;
 }

@@ -21,6 +21,8 @@
  *                                    ICMP error answers: each send reports the one before's
  *   udp hears PORT MS                bound to 0.0.0.0:PORT: prints each payload read for MS ms, by
  *                                    recv() with no address (what the socket lets in at all)
+ *   udp again ADDR PORT              200 times: send, recvfrom with the source, then recv() at once:
+ *                                    how often a datagram came twice
  *   udp waits ADDR PORT              blocking receives that end otherwise than by a datagram: a
  *                                    shutdown() from another thread, SO_RCVTIMEO under SA_RESTART
  *                                    signals; then a datagram into a buffer the kernel refuses in
@@ -463,6 +465,21 @@ static int hears(const char *port, const char *ms)
 	return 0;
 }
 
+static int again(const char *addr, const char *port)
+{
+	int fd = udp_socket(), twice = 0;
+	struct sockaddr_in to = address(addr, port), from;
+	char buf[16];
+	for (int i = 0; i < 200; i++) {
+		socklen_t len = sizeof(from);
+		sendto(fd, "d", 1, 0, (struct sockaddr *)&to, sizeof(to));
+		recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+		twice += recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0;
+	}
+	printf("twice=%d\n", twice);
+	return 0;
+}
+
 static int shut_fd;
 
 static void *shut_later(void *unused)
@@ -549,6 +566,8 @@ int main(int argc, char **argv)
 		return reuse(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "pending") == 0)
 		return pending(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "again") == 0)
+		return again(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "hears") == 0)
 		return hears(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "waits") == 0)
