@@ -154,7 +154,8 @@ enum mark { UNMARKED, MARK_SWAPPED, MARK_MAPPED };
 
 static enum mark mark_of(int fd)
 {
-	if (option(fd, SOL_SOCKET, SO_DOMAIN) != AF_INET6 || !option(fd, IPPROTO_IPV6, IPV6_RECVHOPOPTS))
+	/* IPv6 options read as 0 on any other socket (ENOPROTOOPT): no need to ask its family. */
+	if (!option(fd, IPPROTO_IPV6, IPV6_RECVHOPOPTS))
 		return UNMARKED;
 	if (option(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND))
 		return MARK_SWAPPED;
@@ -190,15 +191,48 @@ static void warn_unreachable(pid_t pid)
 		name, pid);
 }
 
+/* Pidfds of the program's threads, kept (by the main thread, the only one that asks): opening one
+ * for each call cost two system calls of the dozen a connect takes. A pidfd names its thread for
+ * good: when the thread is gone and its number taken by another, pidfd_getfd fails (ESRCH) and a
+ * new one is opened. Only PIDFD_THREAD's are kept: a thread group leader's pidfd would stand for
+ * another thread of that number. */
+static struct {
+	pid_t tid;
+	int pidfd;
+} pidfds[64];
+
+static int program_copy(pid_t tid, int fd)
+{
+	size_t slot = (size_t)tid % (sizeof(pidfds) / sizeof(pidfds[0]));
+	if (pidfds[slot].tid == tid) {
+		int copy = (int)syscall(SYS_pidfd_getfd, pidfds[slot].pidfd, fd, 0);
+		if (copy >= 0 || errno != ESRCH)
+			return copy;
+	}
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	bool kept = pidfd >= 0;
+	if (!kept && errno == EINVAL)
+		pidfd = thread_pidfd(tid);
+	int copy = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	int error = errno;
+	if (kept) {
+		if (pidfds[slot].tid)
+			close(pidfds[slot].pidfd);
+		pidfds[slot].tid = tid;
+		pidfds[slot].pidfd = pidfd;
+	} else if (pidfd >= 0) {
+		close(pidfd);
+	}
+	errno = error;
+	return copy;
+}
+
 /* The program's copy of a descriptor (-1 when the kernel gives none) and its mark. */
 static int program_socket(const struct call *c, int fd, enum mark *mark)
 {
-	int pidfd = thread_pidfd(c->pid);
-	int copy = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	if (copy < 0 && pidfd >= 0 && errno == EPERM)
+	int copy = program_copy(c->pid, fd);
+	if (copy < 0 && errno == EPERM)
 		warn_unreachable(c->pid); /* it made itself not dumpable since: its sockets are beyond reach */
-	if (pidfd >= 0)
-		close(pidfd);
 	*mark = copy < 0 ? UNMARKED : mark_of(copy);
 	return copy;
 }
@@ -353,11 +387,24 @@ static bool serve_socket(const struct call *c)
 	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->args[2]);
 	if (s < 0)
 		return false; /* the kernel says why for AF_INET too */
+	/* Dual-stack, so that the IPv4 way (mapped) stays open: the network's default unless
+	 * net.ipv6.bindv6only says otherwise (read once: a system call less per socket). */
+	static int v6only_default = -1;
+	if (v6only_default < 0) {
+		int value = 1; /* unknown: set it */
+		FILE *f = fopen("/proc/sys/net/ipv6/bindv6only", "re");
+		if (f && fscanf(f, "%d", &value) != 1)
+			value = 1;
+		if (f)
+			fclose(f);
+		v6only_default = value != 0;
+	}
 	int off = 0;
 	/* A UDP socket hears whoever sends to its port: native IPv6 is kept out, as from the preload's
 	 * (an AF_INET socket never has it, whatever call reads it). */
 	struct sock_fprog screen = screen_program();
-	if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 || !set_mark(s, MARK_SWAPPED) ||
+	if ((v6only_default && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0) ||
+	    !set_mark(s, MARK_SWAPPED) ||
 	    ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_DGRAM && screen.len &&
 	     setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &screen, sizeof(screen)) != 0)) {
 		close(s);
