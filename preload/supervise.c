@@ -429,6 +429,8 @@ static bool answer(const struct call *c, int64_t result)
 	return ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &r) == 0;
 }
 
+static const int64_t HANDED_ON = INT64_MIN; /* answered already, or left to a thread that answers */
+
 /* Work that waits (a blocking connect, send or receive) runs on a worker thread, so that the
  * program's other calls are served meanwhile. Workers stay for the next such work: a thread made
  * for each call doubled the cost of a connect. Each piece of work has a worker of its own, an
@@ -643,49 +645,104 @@ static int64_t way_reach(const struct way *w, attempt_fn reach, void *ctx, bool 
 	return way_after(w, first, reach(way_target(w, first), ctx), reach, ctx, connecting);
 }
 
-/* The blocking calls under way on workers (a connect, a receive), by the program's thread. A
- * thread makes one call at a time: a new one from a thread that has one under way means that one
- * ended, by a signal, and this is the call made again (SA_RESTART) or a new one. On a socket with
- * a timeout (SO_SNDTIMEO, SO_RCVTIMEO) the kernel makes no call again but answers EINTR
- * (signal(7)): so is this one answered. */
-static struct {
-	pid_t tid;
-	int fd;
-	bool timed;
-	uint64_t id;
-} waiting[64];
-static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The calls that wait on workers (a blocking connect, a blocking receive), by the program's thread
+ * and socket. A thread makes one call at a time: a new call from a thread that has one waiting, on
+ * the same socket, is that call made again after a signal (SA_RESTART), or made anew after EINTR.
+ * On a socket with a timeout (SO_SNDTIMEO, SO_RCVTIMEO) the kernel makes no call again but
+ * answers EINTR (signal(7)): so is this one answered, and the worker leaves (a program without
+ * SA_RESTART that calls again within CHECK_MS gets EINTR once more). Without a timeout the wait
+ * goes on: a connect's worker answers the new call (a worker per restart would pile up and race
+ * for the socket's end); a receive's leaves, and the new call waits on its own. A worker whose
+ * call ended and was not taken over leaves too. */
+enum { CHECK_MS = 20 }; /* how often a worker looks for its call's end */
 
-/* Whether the thread's earlier call on `fd`, a timed one, ended by a signal; it is forgotten. */
-static bool restarted_timed(const struct call *c)
+struct wait {
+	pid_t tid; /* 0: a free entry */
+	ino_t socket;
+	uint64_t id; /* the call answered when the wait ends */
+	bool left;   /* the worker leaves without answering */
+};
+static struct wait waits[64];
+static pthread_mutex_t waits_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ino_t socket_inode(int fd)
 {
-	bool restarted = false;
-	pthread_mutex_lock(&waiting_lock);
-	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++)
-		if (waiting[i].tid == c->pid) {
-			restarted = waiting[i].fd == (int)c->args[0] && waiting[i].timed;
-			waiting[i].tid = 0;
-		}
-	pthread_mutex_unlock(&waiting_lock);
-	return restarted;
+	struct stat st;
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
-/* A call waits on a worker (`on`), or no longer. */
-static void waiting_mark(const struct call *c, bool timed, bool on)
+/* A worker's wait begins (NULL when the table is full: it then cannot be taken over). */
+static struct wait *wait_begin(const struct call *c, ino_t socket)
 {
-	pthread_mutex_lock(&waiting_lock);
-	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++) {
-		if (on && !waiting[i].tid) {
-			waiting[i].tid = c->pid;
-			waiting[i].fd = (int)c->args[0];
-			waiting[i].timed = timed;
-			waiting[i].id = c->id;
-			break;
+	struct wait *w = NULL;
+	pthread_mutex_lock(&waits_lock);
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]) && !w; i++)
+		if (!waits[i].tid) {
+			w = &waits[i];
+			*w = (struct wait){.tid = c->pid, .socket = socket, .id = c->id};
 		}
-		if (!on && waiting[i].tid && waiting[i].id == c->id)
-			waiting[i].tid = 0;
+	pthread_mutex_unlock(&waits_lock);
+	return w;
+}
+
+enum taken { NOT_TAKEN, TAKEN_OVER, INTERRUPTED };
+
+/* A new blocking call on the socket `copy` against the wait of the thread's earlier one:
+ * INTERRUPTED (answer EINTR: the socket has the timeout `timeout`, SO_SNDTIMEO or SO_RCVTIMEO),
+ * TAKEN_OVER (a connect: the worker answers it), or NOT_TAKEN. The socket is looked at only when
+ * the thread has a wait: most calls cost no system call here. */
+static enum taken wait_take_over(const struct call *c, int copy, bool connecting, int timeout)
+{
+	enum taken taken = NOT_TAKEN;
+	ino_t socket = 0;
+	pthread_mutex_lock(&waits_lock);
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]) && taken == NOT_TAKEN; i++) {
+		struct wait *w = &waits[i];
+		if (w->tid != c->pid || w->left || (!socket && !(socket = socket_inode(copy))) || w->socket != socket)
+			continue;
+		struct timespec unused;
+		bool timed = timeout_end(copy, timeout, &unused);
+		if (connecting && !timed) {
+			w->id = c->id;
+			taken = TAKEN_OVER;
+		} else {
+			w->left = true;
+			taken = timed ? INTERRUPTED : NOT_TAKEN;
+		}
 	}
-	pthread_mutex_unlock(&waiting_lock);
+	pthread_mutex_unlock(&waits_lock);
+	return taken;
+}
+
+/* The call the wait answers now, or 0 when it is over: its call ended and no other took it over
+ * (the entry is freed then), or the worker is to leave. */
+static uint64_t wait_call(struct wait *w, const struct call *c)
+{
+	if (!w)
+		return ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c->id) == 0 ? c->id : 0;
+	pthread_mutex_lock(&waits_lock);
+	uint64_t id = w->left ? 0 : w->id;
+	if (id && ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+		id = 0;
+	if (!id)
+		w->tid = 0;
+	pthread_mutex_unlock(&waits_lock);
+	return id;
+}
+
+/* The wait ends with `result`, answered to the call that has it now (not when the worker is to
+ * leave, nor when the result was answered already: HANDED_ON). */
+static void wait_end(struct wait *w, const struct call *c, int64_t result)
+{
+	struct call now = *c;
+	if (w) {
+		pthread_mutex_lock(&waits_lock);
+		now.id = w->left ? 0 : w->id;
+		w->tid = 0;
+		pthread_mutex_unlock(&waits_lock);
+	}
+	if (now.id && result != HANDED_ON)
+		answer(&now, result);
 }
 
 /* One connect() of the program's, decided. */
@@ -694,6 +751,7 @@ struct connecting {
 	int copy;
 	struct way way;
 	enum method tried; /* the way of the last attempt */
+	bool already;	   /* the socket was connecting when the call came */
 };
 
 static int64_t reach_connect(const struct sockaddr_in6 *to, void *ctx)
@@ -705,8 +763,7 @@ static int64_t reach_connect(const struct sockaddr_in6 *to, void *ctx)
 
 /* A blocking connect is made here, as the program would make it, for at most a near network's
  * handshake (250 us, a timer's SIGALRM ending the wait: EINTR, the connect going on in the
- * kernel); one still under way then is waited for by a worker, which connects again as the
- * program would after EINTR, and so waits for the end, SO_SNDTIMEO and all. No flag of the
+ * kernel); one still under way then is waited for by a worker (connect_blocking). No flag of the
  * program's socket is touched. A worker for every blocking connect cost half the connect again. */
 static void no_restart(int sig)
 {
@@ -715,31 +772,47 @@ static void no_restart(int sig)
 
 static int64_t connect_near(struct connecting *w)
 {
-	static const struct itimerval near = {.it_value = {.tv_usec = 250}}, off = {0};
-	static bool ready;
-	if (!ready) {
-		struct sigaction interrupt = {.sa_handler = no_restart}; /* no SA_RESTART: connect returns EINTR */
-		sigaction(SIGALRM, &interrupt, NULL);
-		ready = true;
-	}
+	/* Again every 250 us until disarmed: a signal taken before the connect began (the thread
+	 * preempted) must not leave it waiting for minutes. */
+	static const struct itimerval near = {.it_interval = {.tv_usec = 250}, .it_value = {.tv_usec = 250}}, off = {0};
 	setitimer(ITIMER_REAL, &near, NULL);
 	int64_t result = way_reach(&w->way, reach_connect, w, true);
 	setitimer(ITIMER_REAL, &off, NULL);
 	return result;
 }
 
+/* A worker waits for the handshake's end in slices, so that it sees its call end (a signal) or
+ * be taken over, and SO_SNDTIMEO pass (EINPROGRESS, as the kernel answers a blocking connect that
+ * times out); then connects again, which returns at once with the outcome and leaves the socket
+ * connected as the program's own connect would. */
 static void *connect_blocking(void *arg)
 {
 	struct connecting *w = arg;
-	struct timespec unused;
-	waiting_mark(&w->call, timeout_end(w->copy, SO_SNDTIMEO, &unused), true);
-	int64_t result = reach_connect(way_target(&w->way, w->tried), w);
-	if (w->tried == way_first(&w->way))
-		result = way_after(&w->way, w->tried, result, reach_connect, w, true);
-	else
-		way_learn(&w->way, w->tried, result, true);
-	answer(&w->call, result);
-	waiting_mark(&w->call, false, false);
+	struct timespec end;
+	bool timed = timeout_end(w->copy, SO_SNDTIMEO, &end);
+	struct wait *wait = wait_begin(&w->call, socket_inode(w->copy));
+	for (;;) {
+		int64_t left = timed ? ms_until(&end) : CHECK_MS;
+		struct pollfd p = {.fd = w->copy, .events = POLLOUT};
+		int ready = poll(&p, 1, left < 0 ? 0 : left < CHECK_MS ? (int)left : CHECK_MS);
+		if (ready > 0) {
+			int64_t result = reach_connect(way_target(&w->way, w->tried), w);
+			if (w->tried == way_first(&w->way))
+				result = way_after(&w->way, w->tried, result, reach_connect, w, true);
+			else
+				way_learn(&w->way, w->tried, result, true);
+			wait_end(wait, &w->call, result);
+			break;
+		}
+		if (timed && ms_until(&end) <= 0) {
+			/* The kernel's answer to a blocking connect that times out: EINPROGRESS, or EALREADY
+			 * when the socket was connecting already. */
+			wait_end(wait, &w->call, w->already ? -EALREADY : -EINPROGRESS);
+			break;
+		}
+		if (!wait_call(wait, &w->call))
+			break; /* the program's call ended: the kernel goes on connecting, as after a signal */
+	}
 	close(w->copy);
 	free(w);
 	return NULL;
@@ -829,12 +902,23 @@ static enum served serve_connect(const struct call *c)
 		int type = socket_type(copy);
 		if (type == SOCK_DGRAM)
 			leave_other_way(copy, &w.way);
-		bool waits = type == SOCK_STREAM && blocking(copy), restarted = waits && restarted_timed(c);
-		if (restarted)
-			result = -EINTR;
-		else
-			result = waits ? connect_near(&w) : way_reach(&w.way, reach_connect, &w, true);
-		struct connecting *mine = waits && !restarted && result == -EINTR ? malloc(sizeof(*mine)) : NULL;
+		bool waits = type == SOCK_STREAM && blocking(copy);
+		enum taken taken = waits ? wait_take_over(c, copy, true, SO_SNDTIMEO) : NOT_TAKEN;
+		if (taken != NOT_TAKEN) {
+			if (taken == INTERRUPTED)
+				answer(c, -EINTR);
+			close(copy); /* else the worker waiting for this socket's handshake answers */
+			return ANSWERED;
+		}
+		if (waits) {
+			/* tcpi_state, the first byte of struct tcp_info: all that is asked. */
+			uint8_t state = TCP_CLOSE;
+			socklen_t len = sizeof(state);
+			getsockopt(copy, IPPROTO_TCP, TCP_INFO, &state, &len);
+			w.already = state != TCP_CLOSE;
+		}
+		result = waits ? connect_near(&w) : way_reach(&w.way, reach_connect, &w, true);
+		struct connecting *mine = waits && result == -EINTR ? malloc(sizeof(*mine)) : NULL;
 		if (mine) {
 			*mine = w;
 			if (run_on_worker(connect_blocking, mine))
@@ -903,7 +987,6 @@ static void *send_blocking(void *arg)
 	return NULL;
 }
 
-static const int64_t HANDED_ON = INT64_MIN; /* answered already, or left to a thread that answers */
 
 /* Sends without waiting; a blocking socket whose buffer is full waits in a thread, which takes
  * `s` and answers (HANDED_ON). */
@@ -1070,6 +1153,8 @@ struct receiving {
 	uint64_t name, name_len; /* where the source and its length go; 0: nowhere */
 	uint64_t msg;		 /* recvmsg's header, for its flags and control length; 0: recvfrom */
 	uint64_t len_at;	 /* recvmmsg: where the datagram's length goes (the call answered 1); 0 else */
+	bool timed;		 /* SO_RCVTIMEO: the wait ends at `end` */
+	struct timespec end;
 	uint64_t control;
 	size_t control_len;
 };
@@ -1140,26 +1225,21 @@ static int64_t receive_now(struct receiving *r)
 static void *receive_blocking(void *arg)
 {
 	struct receiving *r = arg;
-	struct timespec end;
-	bool timed = timeout_end(r->copy, SO_RCVTIMEO, &end);
-	waiting_mark(&r->call, timed, true);
+	struct wait *wait = wait_begin(&r->call, socket_inode(r->copy));
 	for (;;) {
-		enum { CHECK_MS = 20 }; /* how often a call's end is looked for */
-		int64_t left = timed ? ms_until(&end) : CHECK_MS;
+		int64_t left = r->timed ? ms_until(&r->end) : CHECK_MS;
 		struct pollfd p = {.fd = r->copy, .events = POLLIN | POLLRDHUP};
 		int ready = poll(&p, 1, left < 0 ? 0 : left < CHECK_MS ? (int)left : CHECK_MS);
-		if (ioctl(r->call.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &r->call.id) != 0)
+		if (!wait_call(wait, &r->call))
 			break;
 		int64_t result = ready > 0 ? receive_now(r) : -EAGAIN;
 		if (result == -EAGAIN && (p.revents & POLLRDHUP))
 			result = 0; /* shut down: the end of the stream, as the kernel says */
-		else if (result == -EAGAIN && !(timed && ms_until(&end) <= 0))
+		else if (result == -EAGAIN && !(r->timed && ms_until(&r->end) <= 0))
 			continue;
-		if (result != HANDED_ON)
-			answer(&r->call, result);
+		wait_end(wait, &r->call, result);
 		break;
 	}
-	waiting_mark(&r->call, timed, false);
 	receiving_free(r);
 	return NULL;
 }
@@ -1210,10 +1290,11 @@ static enum served serve_receive(const struct call *c)
 	if (r->room > DATAGRAM_MAX)
 		r->room = DATAGRAM_MAX;
 	bool waits = blocking(copy) && !(flags & MSG_DONTWAIT);
+	r->timed = waits && timeout_end(copy, SO_RCVTIMEO, &r->end);
 	int64_t result;
 	if (!r->to)
 		result = error ? error : -ENOBUFS;
-	else if (waits && restarted_timed(c))
+	else if (waits && wait_take_over(c, copy, false, SO_RCVTIMEO) == INTERRUPTED)
 		result = -EINTR;
 	else
 		result = receive_now(r);
@@ -1390,6 +1471,10 @@ int supervise(char **command, const struct config *cfg)
 		sigaction(passed[i], &pass, NULL);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
+	/* SIGALRM is the supervisor's own: its timer ends a blocking connect's first wait (no
+	 * SA_RESTART, so the connect returns EINTR; connect_near). */
+	struct sigaction interrupt = {.sa_handler = no_restart};
+	sigaction(SIGALRM, &interrupt, NULL);
 
 	if (listener >= 0) {
 		struct seccomp_notif_sizes sizes = {0};

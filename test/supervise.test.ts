@@ -218,12 +218,15 @@ describe('app mode: the supervisor, for Go and static programs', () => {
 
   it('answers connects interrupted by a signal, and made again, as the kernel (the preload) does', () => {
     // The router drops what goes to 198.18.0.1: a blocking connect there waits until a signal
-    // (SA_RESTART, with SO_SNDTIMEO: EINTR) or its timeout (EALREADY, the next time).
+    // (SA_RESTART, with SO_SNDTIMEO: EINTR) or its timeout (EINPROGRESS; EALREADY the next time);
+    // a socket closed after EINTR leaves nothing to the next one of that number.
     const silent = ['-6', 'route', 'add', 'blackhole', '2001:db8:64::c612:1/128']
     spawnSync('ip', ['-n', t.lab.ns('router'), ...silent])
     try {
       for (const [mode, address, port] of [
         ['interrupted', '198.18.0.1', '80'],
+        ['timeout', '198.18.0.1', '80'],
+        ['reused', '198.18.0.1', '80'],
         ['twice', LAB.serverIPv4, String(LAB.echoPort)],
       ]) {
         const preload = asNobody([join(BIN, 'client'), mode, address, port], [])
@@ -232,6 +235,9 @@ describe('app mode: the supervisor, for Go and static programs', () => {
       }
       const preload = asNobody([join(BIN, 'client'), 'interrupted', '198.18.0.1', '80'], [])
       assert.equal(preload.stdout, 'first=EINTR within_0.8s=yes\nagain=EALREADY waited_0.8-2s=yes\n')
+      // A connect restarted every 5 ms (SA_RESTART) neither holds the supervisor nor piles up workers.
+      const storm = asNobody([STATIC.glibc, 'storm', '198.18.0.1', '80'], [])
+      assert.equal(storm.stdout, 'others_served_within_0.5s=yes\n', storm.stderr)
     } finally {
       spawnSync('ip', ['-n', t.lab.ns('router'), ...silent.map((w) => (w === 'add' ? 'del' : w))])
     }
