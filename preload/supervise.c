@@ -54,11 +54,12 @@ static int sys_seccomp(unsigned op, unsigned flags, void *args)
 /* The calls handed over, filtered on their arguments so that the rest never leave the kernel:
  * socket() only for AF_INET TCP and UDP, sendto() and recvfrom() only with an address,
  * getsockopt() only for SO_DOMAIN. sendmsg(), recvmsg() and their mmsg forms keep their address in
- * memory the filter cannot read: all come. */
+ * memory the filter cannot read: all come. unshare() and setns(), rare, come so that a thread's
+ * network namespace is asked again (thread_network). */
 static int install_filter(void)
 {
-	enum { NOTIFY = 30, ALLOW = 31 }; /* the two returns, by index */
-	enum { ADDRESSED = 15, SOCKET = 19, GETSOCKOPT = 25 };
+	enum { NOTIFY = 32, ALLOW = 33 }; /* the two returns, by index */
+	enum { ADDRESSED = 17, SOCKET = 21, GETSOCKOPT = 27 };
 	const uint32_t arg4 = offsetof(struct seccomp_data, args[4]);
 #define TO(target, here) ((target) - (here) - 1)
 	struct sock_filter code[] = {
@@ -74,27 +75,29 @@ static int install_filter(void)
 		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvmsg, TO(NOTIFY, 9), 0),
 		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmmsg, TO(NOTIFY, 10), 0),
 		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvmmsg, TO(NOTIFY, 11), 0),
-		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, TO(ADDRESSED, 12), 0),
-		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvfrom, TO(ADDRESSED, 13), 0),
-		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, TO(SOCKET, 14), TO(GETSOCKOPT, 14)),
-		/* 15 ADDRESSED: the address argument, both halves */
+		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, TO(NOTIFY, 12), 0),
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_setns, TO(NOTIFY, 13), 0),
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, TO(ADDRESSED, 14), 0),
+		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvfrom, TO(ADDRESSED, 15), 0),
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, TO(SOCKET, 16), TO(GETSOCKOPT, 16)),
+		/* 17 ADDRESSED: the address argument, both halves */
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4),
-		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO(NOTIFY, 16)),
-		/* 17 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4 + 4),
-		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, TO(ALLOW, 18), TO(NOTIFY, 18)),
-		/* 19 SOCKET */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-		/* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 20)),
-		/* 21 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 22 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
-		/* 23 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 23), 0),
-		/* 24 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_DGRAM, TO(NOTIFY, 24), TO(ALLOW, 24)),
-		/* 25 GETSOCKOPT */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 25)),
-		/* 26 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 27 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 27)),
-		/* 28 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-		/* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 29), TO(ALLOW, 29)),
-		/* 30 NOTIFY */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		/* 31 ALLOW */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO(NOTIFY, 18)),
+		/* 19 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4 + 4),
+		/* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, TO(ALLOW, 20), TO(NOTIFY, 20)),
+		/* 21 SOCKET */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		/* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 22)),
+		/* 23 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 24 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
+		/* 25 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 25), 0),
+		/* 26 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_DGRAM, TO(NOTIFY, 26), TO(ALLOW, 26)),
+		/* 27 GETSOCKOPT */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 27)),
+		/* 28 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 29)),
+		/* 30 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		/* 31 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 31), TO(ALLOW, 31)),
+		/* 32 NOTIFY */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		/* 33 ALLOW */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 #undef TO
 	_Static_assert(sizeof(code) / sizeof(code[0]) == ALLOW + 1, "the returns are last");
@@ -199,7 +202,9 @@ static void warn_unreachable(pid_t pid)
 static struct {
 	pid_t tid;
 	int pidfd;
+	int network; /* same_network()'s answer for the thread; NETWORK_UNKNOWN until asked */
 } pidfds[64];
+enum { NETWORK_UNKNOWN = 2 };
 
 static int program_copy(pid_t tid, int fd)
 {
@@ -220,6 +225,7 @@ static int program_copy(pid_t tid, int fd)
 			close(pidfds[slot].pidfd);
 		pidfds[slot].tid = tid;
 		pidfds[slot].pidfd = pidfd;
+		pidfds[slot].network = NETWORK_UNKNOWN;
 	} else if (pidfd >= 0) {
 		close(pidfd);
 	}
@@ -374,12 +380,40 @@ static int same_network(pid_t tid)
 	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
+/* same_network(), kept with the thread's pidfd: a stat of /proc/TID/ns/net cost 5 us of every
+ * socket(). A thread changes its namespace only by unshare() or setns(), which the filter hands
+ * over so that the answer is forgotten (forget_network); a new thread has a new pidfd, and a
+ * pidfd whose thread is gone refuses a signal 0 (ESRCH), its number perhaps another's now. */
+static int thread_network(pid_t tid)
+{
+	size_t slot = (size_t)tid % (sizeof(pidfds) / sizeof(pidfds[0]));
+	if (pidfds[slot].tid == tid && pidfds[slot].network != NETWORK_UNKNOWN &&
+	    syscall(SYS_pidfd_send_signal, pidfds[slot].pidfd, 0, NULL, 0) == 0)
+		return pidfds[slot].network;
+	int network = same_network(tid), pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (pidfd >= 0) {
+		if (pidfds[slot].tid)
+			close(pidfds[slot].pidfd);
+		pidfds[slot].tid = tid;
+		pidfds[slot].pidfd = pidfd;
+		pidfds[slot].network = network;
+	}
+	return network;
+}
+
+static void forget_network(pid_t tid)
+{
+	size_t slot = (size_t)tid % (sizeof(pidfds) / sizeof(pidfds[0]));
+	if (pidfds[slot].tid == tid)
+		pidfds[slot].network = NETWORK_UNKNOWN;
+}
+
 /* socket(AF_INET, SOCK_STREAM or SOCK_DGRAM, ...): an AF_INET6 one installed in its place, the
  * descriptor flags asked for kept, answered in the same step (SECCOMP_ADDFD_FLAG_SEND). */
 static bool serve_socket(const struct call *c)
 {
 	int type = (int)c->args[1];
-	int network = same_network(c->pid);
+	int network = thread_network(c->pid);
 	if (network < 0)
 		warn_unreachable(c->pid);
 	if (network <= 0)
@@ -1390,6 +1424,11 @@ static void serve(const struct call *c)
 		break;
 	case SYS_bind:
 		ours = serve_bind(c, &result);
+		break;
+	case SYS_unshare:
+	case SYS_setns:
+		forget_network(c->pid); /* and the call goes on */
+		ours = false;
 		break;
 	default:
 		ours = false;

@@ -112,6 +112,9 @@ describe('app mode: the supervisor, for Go and static programs', () => {
     const r = asNobody(['unshare', '-rn', GO, 'tcp', SERVER], ['--supervise'])
     assert.equal(r.status, 1)
     assert.match(r.stdout, /network is unreachable/, 'as without tnat64: that namespace has no route')
+    // Nor one that leaves after the supervisor has seen its thread make a socket.
+    const later = asNobody([STATIC.glibc, 'unshared', LAB.serverIPv4, String(LAB.httpPort)], [])
+    assert.equal(later.stdout, 'connect=Network is unreachable\n', later.stderr)
   })
 
   it('falls back to IPv4 at once when NAT64 has no route', () => {

@@ -16,6 +16,9 @@
  *                              (same number) connected to the lab server 198.51.100.10:8000
  *   client storm   ADDR PORT   a thread's blocking connect restarted by a signal every 5 ms, while
  *                              the main thread connects to 198.51.100.10:8000 ten times
+ *   client unshared ADDR PORT  a socket made and closed, then a network namespace of its own
+ *                              (unshare, as an unprivileged user may with a user namespace), then
+ *                              connect: what the new namespace gives
  *
  * Output is `key=value` lines; exit 0 only when every connection and check succeeded. */
 #include <arpa/inet.h>
@@ -27,6 +30,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,6 +381,17 @@ static int storm(void)
 	return 0;
 }
 
+static int unshared(void)
+{
+	close(socket(AF_INET, SOCK_STREAM, 0));
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
+		return fail("unshare");
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int r = connect(fd, (struct sockaddr *)&server, sizeof(server));
+	printf("connect=%s\n", r == 0 ? "OK" : strerror(errno));
+	return 0;
+}
+
 static int twice(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -389,7 +404,7 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s http|http-nb|names|repeat|threads|fork|interrupted|twice|timeout|reused|storm ADDR PORT [N [M]]\n", argv[0]);
+		fprintf(stderr, "usage: %s http|http-nb|names|repeat|threads|fork|interrupted|twice|timeout|reused|storm|unshared ADDR PORT [N [M]]\n", argv[0]);
 		return 2;
 	}
 	server.sin_family = AF_INET;
@@ -434,6 +449,8 @@ int main(int argc, char **argv)
 		return reused();
 	if (strcmp(mode, "storm") == 0)
 		return storm();
+	if (strcmp(mode, "unshared") == 0)
+		return unshared();
 	fprintf(stderr, "%s: unknown mode\n", mode);
 	return 2;
 }
