@@ -912,7 +912,8 @@ static int destination_of(const struct config *cfg, int copy, enum mark mark, co
 
 /* connect(ours, sockaddr_in), or the program's AF_INET6 socket to an IPv4-mapped address: the
  * way's. A non-blocking socket answers at once (EINPROGRESS, as the program's own would), and UDP
- * never waits; a blocking TCP connect from a thread. */
+ * never waits; a blocking TCP connect here for a near handshake's time (connect_near), on a worker
+ * after that (connect_blocking); one made again while a worker waits for it is that worker's. */
 static enum served serve_connect(const struct call *c)
 {
 	/* Other families (AF_UNIX, ...) and AF_UNSPEC (a disconnect) are the kernel's, not looked at. */
