@@ -898,7 +898,8 @@ static bool read_name(const struct call *c, uint64_t at, uint64_t len, union nam
 
 /* The IPv4 destination of a connect or a send on a socket of the program's: 1 to serve it (in
  * `ipv4`), 0 to leave the call to the kernel, or -errno to answer, as an AF_INET socket refuses
- * another family (AF_UNSPEC is the kernel's: a disconnect, or udp_sendmsg's "AF_INET"). */
+ * another family. AF_UNSPEC is served as AF_INET, as udp_sendmsg reads it (a connect with it, a
+ * disconnect, never comes here). */
 static int destination_of(const struct config *cfg, int copy, enum mark mark, const union name_view *to, size_t n,
 			  struct sockaddr_in *ipv4)
 {
