@@ -54,12 +54,11 @@ static int sys_seccomp(unsigned op, unsigned flags, void *args)
 /* The calls handed over, filtered on their arguments so that the rest never leave the kernel:
  * socket() only for AF_INET TCP and UDP, sendto() and recvfrom() only with an address,
  * getsockopt() only for SO_DOMAIN. sendmsg(), recvmsg() and their mmsg forms keep their address in
- * memory the filter cannot read: all come. unshare() and setns(), rare, come so that a thread's
- * network namespace is asked again (thread_network). */
+ * memory the filter cannot read: all come. */
 static int install_filter(void)
 {
-	enum { NOTIFY = 32, ALLOW = 33 }; /* the two returns, by index */
-	enum { ADDRESSED = 17, SOCKET = 21, GETSOCKOPT = 27 };
+	enum { NOTIFY = 30, ALLOW = 31 }; /* the two returns, by index */
+	enum { ADDRESSED = 15, SOCKET = 19, GETSOCKOPT = 25 };
 	const uint32_t arg4 = offsetof(struct seccomp_data, args[4]);
 #define TO(target, here) ((target) - (here) - 1)
 	struct sock_filter code[] = {
@@ -75,29 +74,27 @@ static int install_filter(void)
 		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvmsg, TO(NOTIFY, 9), 0),
 		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmmsg, TO(NOTIFY, 10), 0),
 		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvmmsg, TO(NOTIFY, 11), 0),
-		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, TO(NOTIFY, 12), 0),
-		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_setns, TO(NOTIFY, 13), 0),
-		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, TO(ADDRESSED, 14), 0),
-		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvfrom, TO(ADDRESSED, 15), 0),
-		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, TO(SOCKET, 16), TO(GETSOCKOPT, 16)),
-		/* 17 ADDRESSED: the address argument, both halves */
+		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, TO(ADDRESSED, 12), 0),
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_recvfrom, TO(ADDRESSED, 13), 0),
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, TO(SOCKET, 14), TO(GETSOCKOPT, 14)),
+		/* 15 ADDRESSED: the address argument, both halves */
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4),
-		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO(NOTIFY, 18)),
-		/* 19 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4 + 4),
-		/* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, TO(ALLOW, 20), TO(NOTIFY, 20)),
-		/* 21 SOCKET */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-		/* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 22)),
-		/* 23 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 24 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
-		/* 25 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 25), 0),
-		/* 26 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_DGRAM, TO(NOTIFY, 26), TO(ALLOW, 26)),
-		/* 27 GETSOCKOPT */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 27)),
-		/* 28 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		/* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 29)),
-		/* 30 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-		/* 31 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 31), TO(ALLOW, 31)),
-		/* 32 NOTIFY */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		/* 33 ALLOW */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO(NOTIFY, 16)),
+		/* 17 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg4 + 4),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, TO(ALLOW, 18), TO(NOTIFY, 18)),
+		/* 19 SOCKET */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		/* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 0, TO(ALLOW, 20)),
+		/* 21 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 22 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t) ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
+		/* 23 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, TO(NOTIFY, 23), 0),
+		/* 24 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_DGRAM, TO(NOTIFY, 24), TO(ALLOW, 24)),
+		/* 25 GETSOCKOPT */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, TO(ALLOW, 25)),
+		/* 26 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		/* 27 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, TO(ALLOW, 27)),
+		/* 28 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		/* 29 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_DOMAIN, TO(NOTIFY, 29), TO(ALLOW, 29)),
+		/* 30 NOTIFY */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		/* 31 ALLOW */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 #undef TO
 	_Static_assert(sizeof(code) / sizeof(code[0]) == ALLOW + 1, "the returns are last");
@@ -202,9 +199,7 @@ static void warn_unreachable(pid_t pid)
 static struct {
 	pid_t tid;
 	int pidfd;
-	int network; /* same_network()'s answer for the thread; NETWORK_UNKNOWN until asked */
 } pidfds[64];
-enum { NETWORK_UNKNOWN = 2 };
 
 static int program_copy(pid_t tid, int fd)
 {
@@ -225,7 +220,6 @@ static int program_copy(pid_t tid, int fd)
 			close(pidfds[slot].pidfd);
 		pidfds[slot].tid = tid;
 		pidfds[slot].pidfd = pidfd;
-		pidfds[slot].network = NETWORK_UNKNOWN;
 	} else if (pidfd >= 0) {
 		close(pidfd);
 	}
@@ -265,10 +259,7 @@ static int swapped_socket(const struct call *c, int fd)
 
 static int socket_type(int fd)
 {
-	int type = 0;
-	socklen_t len = sizeof(type);
-	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-	return type;
+	return option(fd, SOL_SOCKET, SO_TYPE);
 }
 
 static bool blocking(int fd)
@@ -380,47 +371,22 @@ static int same_network(pid_t tid)
 	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
-/* same_network(), kept with the thread's pidfd: a stat of /proc/TID/ns/net cost 5 us of every
- * socket(). A thread changes its namespace only by unshare() or setns(), which the filter hands
- * over so that the answer is forgotten (forget_network); a new thread has a new pidfd, and a
- * pidfd whose thread is gone refuses a signal 0 (ESRCH), its number perhaps another's now. */
-static int thread_network(pid_t tid)
-{
-	size_t slot = (size_t)tid % (sizeof(pidfds) / sizeof(pidfds[0]));
-	if (pidfds[slot].tid == tid && pidfds[slot].network != NETWORK_UNKNOWN &&
-	    syscall(SYS_pidfd_send_signal, pidfds[slot].pidfd, 0, NULL, 0) == 0)
-		return pidfds[slot].network;
-	int network = same_network(tid), pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-	if (pidfd >= 0) {
-		if (pidfds[slot].tid)
-			close(pidfds[slot].pidfd);
-		pidfds[slot].tid = tid;
-		pidfds[slot].pidfd = pidfd;
-		pidfds[slot].network = network;
-	}
-	return network;
-}
-
-static void forget_network(pid_t tid)
-{
-	size_t slot = (size_t)tid % (sizeof(pidfds) / sizeof(pidfds[0]));
-	if (pidfds[slot].tid == tid)
-		pidfds[slot].network = NETWORK_UNKNOWN;
-}
+/* A call served here: answered (or left to a worker that answers), or not ours, for the kernel. */
+enum served { NOT_OURS, ANSWERED };
 
 /* socket(AF_INET, SOCK_STREAM or SOCK_DGRAM, ...): an AF_INET6 one installed in its place, the
  * descriptor flags asked for kept, answered in the same step (SECCOMP_ADDFD_FLAG_SEND). */
-static bool serve_socket(const struct call *c)
+static enum served serve_socket(const struct call *c)
 {
 	int type = (int)c->args[1];
-	int network = thread_network(c->pid);
+	int network = same_network(c->pid);
 	if (network < 0)
 		warn_unreachable(c->pid);
 	if (network <= 0)
-		return false;
+		return NOT_OURS;
 	int s = socket(AF_INET6, type | SOCK_CLOEXEC, (int)c->args[2]);
 	if (s < 0)
-		return false; /* the kernel says why for AF_INET too */
+		return NOT_OURS; /* the kernel says why for AF_INET too */
 	/* Dual-stack, so that the IPv4 way (mapped) stays open: the network's default unless
 	 * net.ipv6.bindv6only says otherwise (read once: a system call less per socket). */
 	static int v6only_default = -1;
@@ -442,7 +408,7 @@ static bool serve_socket(const struct call *c)
 	    ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_DGRAM && screen.len &&
 	     setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &screen, sizeof(screen)) != 0)) {
 		close(s);
-		return false;
+		return NOT_OURS;
 	}
 	struct seccomp_notif_addfd add = {
 		.id = c->id,
@@ -452,15 +418,16 @@ static bool serve_socket(const struct call *c)
 	};
 	int installed = ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
 	close(s);
-	return installed >= 0 || errno == ENOENT; /* ENOENT: the call is gone (a signal); nothing to answer */
+	/* ENOENT: the call is gone (a signal); nothing to answer. */
+	return installed >= 0 || errno == ENOENT ? ANSWERED : NOT_OURS;
 }
 
-/* Answers a call with its result: a count, or -errno for the program's errno; whether it was
- * answered (not when a signal ended the call meanwhile: ENOENT; it is made again or not at all). */
-static bool answer(const struct call *c, int64_t result)
+/* Answers a call with its result: a count, or -errno for the program's errno. ENOENT: a signal
+ * ended the call meanwhile; it is made again or not at all. */
+static void answer(const struct call *c, int64_t result)
 {
 	struct seccomp_notif_resp r = {.id = c->id, .val = result < 0 ? 0 : result, .error = result < 0 ? (int)result : 0};
-	return ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &r) == 0;
+	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
 }
 
 static const int64_t HANDED_ON = INT64_MIN; /* answered already, or left to a thread that answers */
@@ -553,36 +520,34 @@ static const struct {
  * same number, SECCOMP_ADDFD_FLAG_SETFD, with its options and flags), and the bind goes on in the
  * kernel: listen, accept and their names are the kernel's own IPv4 ones, and nothing is exposed
  * on IPv6. */
-static bool serve_bind(const struct call *c, int *result)
+static enum served serve_bind(const struct call *c)
 {
 	int fd = (int)c->args[0];
 	int copy = swapped_socket(c, fd);
 	if (copy < 0)
-		return false;
+		return NOT_OURS;
 	struct sockaddr_in local = {0};
 	size_t n = c->args[2] < sizeof(local) ? c->args[2] : sizeof(local);
 	if (c->args[2] > sizeof(struct sockaddr_storage)) { /* EINVAL, the kernel's, before the socket is looked at */
 		close(copy);
-		return false;
+		return NOT_OURS;
 	}
 	if (n && !read_memory(c, &local, c->args[1], n)) {
 		close(copy);
-		*result = -EFAULT;
-		return true;
+		answer(c, -EFAULT);
+		return ANSWERED;
 	}
 	if (n == sizeof(local) && local.sin_family == AF_INET && local.sin_addr.s_addr == htonl(INADDR_ANY) &&
 	    socket_type(copy) == SOCK_DGRAM) {
 		/* UDP on 0.0.0.0 (a resolver's socket, a client picking its port) stays ours, on [::]
 		 * dual-stack with the same port, so that its datagrams can go through NAT64. */
 		struct sockaddr_in6 all = {.sin6_family = AF_INET6, .sin6_port = local.sin_port};
-		*result = bind(copy, (const struct sockaddr *)&all, sizeof(all)) == 0 ? 0 : -errno;
+		answer(c, bind(copy, (const struct sockaddr *)&all, sizeof(all)) == 0 ? 0 : -errno);
 		close(copy);
-		return true;
+		return ANSWERED;
 	}
-	int flags = fcntl(copy, F_GETFL), protocol = 0;
-	socklen_t pl = sizeof(protocol);
-	getsockopt(copy, SOL_SOCKET, SO_PROTOCOL, &protocol, &pl);
-	int s = socket(AF_INET, socket_type(copy) | SOCK_CLOEXEC, protocol);
+	int flags = fcntl(copy, F_GETFL);
+	int s = socket(AF_INET, socket_type(copy) | SOCK_CLOEXEC, option(copy, SOL_SOCKET, SO_PROTOCOL));
 	if (s >= 0 && flags >= 0)
 		fcntl(s, F_SETFL, flags & O_NONBLOCK);
 	for (size_t i = 0; s >= 0 && i < sizeof(carried) / sizeof(carried[0]); i++) {
@@ -593,7 +558,7 @@ static bool serve_bind(const struct call *c, int *result)
 	}
 	close(copy);
 	if (s < 0)
-		return false;
+		return NOT_OURS;
 	/* The descriptor's close-on-exec flag is the program's: read it from its fdinfo. */
 	char path[64], line[64];
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)c->pid, fd);
@@ -612,7 +577,7 @@ static bool serve_bind(const struct call *c, int *result)
 	};
 	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
 	close(s);
-	return false; /* the bind itself goes on, on the socket now at that number */
+	return NOT_OURS; /* the bind itself goes on, on the socket now at that number */
 }
 
 /* Where an IPv4 destination goes: through NAT64 as the rules say, over IPv4 (mapped) otherwise;
@@ -851,8 +816,6 @@ static void *connect_blocking(void *arg)
 	free(w);
 	return NULL;
 }
-
-enum served { NOT_OURS, ANSWERED };
 
 /* A UDP socket connected one way keeps that way's local address when it connects again the
  * other (an AF_INET socket has no such trouble): it is disconnected first. */
@@ -1344,103 +1307,84 @@ static enum served serve_receive(const struct call *c)
 
 /* getpeername/getsockname(ours): the AF_INET name the program expects, with the kernel's length
  * rules (truncated to the buffer, the full length told). */
-static bool serve_name(const struct call *c, bool peer, int *result)
+static enum served serve_name(const struct call *c)
 {
+	bool peer = c->nr == SYS_getpeername;
 	enum mark mark;
 	int copy = our_socket(c, (int)c->args[0], peer, &mark);
 	if (copy < 0)
-		return false;
+		return NOT_OURS;
 	struct sockaddr_in6 real;
 	socklen_t real_len = sizeof(real);
 	int got = peer ? getpeername(copy, (struct sockaddr *)&real, &real_len)
 		       : getsockname(copy, (struct sockaddr *)&real, &real_len);
 	close(copy);
 	if (got != 0) {
-		*result = -errno;
-		return true;
+		answer(c, -errno);
+		return ANSWERED;
 	}
 	union name_view view;
 	socklen_t view_len = view_of(c->cfg, mark, &real, &view);
-	*result = write_name(c, c->args[1], c->args[2], &view, view_len);
-	return true;
+	answer(c, write_name(c, c->args[1], c->args[2], &view, view_len));
+	return ANSWERED;
 }
 
 /* getsockopt(ours, SOL_SOCKET, SO_DOMAIN): AF_INET, as the socket the program asked for says. */
-static bool serve_domain(const struct call *c, int *result)
+static enum served serve_domain(const struct call *c)
 {
 	int copy = swapped_socket(c, (int)c->args[0]);
 	if (copy < 0)
-		return false;
+		return NOT_OURS;
 	close(copy);
 	int len, domain = AF_INET;
 	if (!read_memory(c, &len, c->args[4], sizeof(len)))
-		return false; /* a bad pointer: the kernel says EFAULT */
+		return NOT_OURS; /* a bad pointer: the kernel says EFAULT */
 	if (len < 0) {
-		*result = -EINVAL;
-		return true;
+		answer(c, -EINVAL);
+		return ANSWERED;
 	}
 	socklen_t n = (size_t)len < sizeof(domain) ? (socklen_t)len : sizeof(domain);
-	*result = write_memory(c, c->args[3], &domain, n) && write_memory(c, c->args[4], &n, sizeof(n)) ? 0 : -EFAULT;
-	return true;
+	answer(c, write_memory(c, c->args[3], &domain, n) && write_memory(c, c->args[4], &n, sizeof(n)) ? 0 : -EFAULT);
+	return ANSWERED;
 }
 
 static void serve(const struct call *c)
 {
-	int result = 0;
-	bool ours;
+	enum served served = NOT_OURS;
 	switch (c->nr) {
 	case SYS_socket:
-		if (serve_socket(c))
-			return;
-		ours = false;
+		served = serve_socket(c);
 		break;
 	case SYS_connect:
-		if (serve_connect(c) == ANSWERED)
-			return;
-		ours = false;
+		served = serve_connect(c);
 		break;
 	case SYS_sendto:
 	case SYS_sendmsg:
-		if (serve_send(c) == ANSWERED)
-			return;
-		ours = false;
+		served = serve_send(c);
 		break;
 	case SYS_sendmmsg:
-		if (serve_sendmmsg(c) == ANSWERED)
-			return;
-		ours = false;
+		served = serve_sendmmsg(c);
 		break;
 	case SYS_recvfrom:
 	case SYS_recvmsg:
 	case SYS_recvmmsg:
-		if (serve_receive(c) == ANSWERED)
-			return;
-		ours = false;
+		served = serve_receive(c);
 		break;
 	case SYS_getpeername:
 	case SYS_getsockname:
-		ours = serve_name(c, c->nr == SYS_getpeername, &result);
+		served = serve_name(c);
 		break;
 	case SYS_getsockopt:
-		ours = serve_domain(c, &result);
+		served = serve_domain(c);
 		break;
 	case SYS_bind:
-		ours = serve_bind(c, &result);
+		served = serve_bind(c);
 		break;
-	case SYS_unshare:
-	case SYS_setns:
-		forget_network(c->pid); /* and the call goes on */
-		ours = false;
-		break;
-	default:
-		ours = false;
 	}
-	if (ours) {
-		answer(c, result);
-		return;
+	if (served == NOT_OURS) {
+		struct seccomp_notif_resp go_on = {.id = c->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+		ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &go_on);
 	}
-	struct seccomp_notif_resp go_on = {.id = c->id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
-	ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &go_on);
 }
 
 static pid_t child_pid;

@@ -33,6 +33,21 @@ function asNobody(command: string[], flags?: string[]): Run {
   })
 }
 
+/** `body` run while the lab's router has an IPv6 route of `kind` to `to` (blackhole: what goes
+ * there is dropped; unreachable: refused), removed afterwards whatever happens. */
+function withRouterRoute(kind: 'blackhole' | 'unreachable', to: string, body: () => void) {
+  const route = ['-6', 'route', 'add', kind, to]
+  spawnSync('ip', ['-n', t.lab.ns('router'), ...route])
+  try {
+    body()
+  } finally {
+    spawnSync('ip', ['-n', t.lab.ns('router'), ...route.map((w) => (w === 'add' ? 'del' : w))])
+  }
+}
+
+/** The NAT64 address of 198.18.0.1, which a blackhole route on the router makes silent. */
+const SILENT = '2001:db8:64::c612:1/128'
+
 describe('app mode: the supervisor, for Go and static programs', () => {
   it('serves Go with no privilege: it reaches the server through NAT64 and sees IPv4 addresses', () => {
     const bare = asNobody([GO, 'tcp', SERVER])
@@ -84,9 +99,7 @@ describe('app mode: the supervisor, for Go and static programs', () => {
 
   it('serves the rest of the tree while a blocking connect waits for an answer that never comes', () => {
     // The router drops what goes to 198.18.0.1 through NAT64: that connect waits for minutes.
-    const silent = ['-6', 'route', 'add', 'blackhole', '2001:db8:64::c612:1/128']
-    spawnSync('ip', ['-n', t.lab.ns('router'), ...silent])
-    try {
+    withRouterRoute('blackhole', SILENT, () => {
       const script = [
         `${STATIC.glibc} http 198.18.0.1 80 & sleep 0.5`,
         `${STATIC.glibc} http ${LAB.serverIPv4} ${LAB.httpPort}`,
@@ -94,9 +107,7 @@ describe('app mode: the supervisor, for Go and static programs', () => {
       ].join('; ')
       const r = asNobody(['sh', '-c', script], ['--supervise'])
       assert.match(keyValues(r.stdout).body ?? '', VIA_NAT64, r.stdout + r.stderr)
-    } finally {
-      spawnSync('ip', ['-n', t.lab.ns('router'), ...silent.map((w) => (w === 'add' ? 'del' : w))])
-    }
+    })
   })
 
   it('leaves servers their IPv4 sockets: bind, listen and accept as the kernel gives them', () => {
@@ -223,41 +234,36 @@ describe('app mode: the supervisor, for Go and static programs', () => {
     // The router drops what goes to 198.18.0.1: a blocking connect there waits until a signal
     // (SA_RESTART, with SO_SNDTIMEO: EINTR) or its timeout (EINPROGRESS; EALREADY the next time);
     // a socket closed after EINTR leaves nothing to the next one of that number.
-    const silent = ['-6', 'route', 'add', 'blackhole', '2001:db8:64::c612:1/128']
-    spawnSync('ip', ['-n', t.lab.ns('router'), ...silent])
-    try {
-      for (const [mode, address, port] of [
+    withRouterRoute('blackhole', SILENT, () => {
+      for (const [mode, ...args] of [
         ['interrupted', '198.18.0.1', '80'],
         ['timeout', '198.18.0.1', '80'],
-        ['reused', '198.18.0.1', '80'],
+        ['reused', '198.18.0.1', '80', LAB.serverIPv4, String(LAB.httpPort)],
         ['twice', LAB.serverIPv4, String(LAB.echoPort)],
       ]) {
-        const preload = asNobody([join(BIN, 'client'), mode, address, port], [])
-        const supervised = asNobody([STATIC.glibc, mode, address, port], [])
+        const preload = asNobody([join(BIN, 'client'), mode, ...args], [])
+        const supervised = asNobody([STATIC.glibc, mode, ...args], [])
         assert.equal(supervised.stdout, preload.stdout, mode)
       }
       const preload = asNobody([join(BIN, 'client'), 'interrupted', '198.18.0.1', '80'], [])
       assert.equal(preload.stdout, 'first=EINTR within_0.8s=yes\nagain=EALREADY waited_0.8-2s=yes\n')
       // A connect restarted every 5 ms (SA_RESTART) neither holds the supervisor nor piles up workers.
-      const storm = asNobody([STATIC.glibc, 'storm', '198.18.0.1', '80'], [])
+      const storm = asNobody(
+        [STATIC.glibc, 'storm', '198.18.0.1', '80', LAB.serverIPv4, String(LAB.httpPort)],
+        [],
+      )
       assert.equal(storm.stdout, 'others_served_within_0.5s=yes\n', storm.stderr)
-    } finally {
-      spawnSync('ip', ['-n', t.lab.ns('router'), ...silent.map((w) => (w === 'add' ? 'del' : w))])
-    }
+    })
   })
 
   it('falls back to IPv4 when NAT64 refuses a blocking connect after it started', () => {
     // The router answers "unreachable" for the server's NAT64 address: the handshake fails late.
-    const refuse = ['-6', 'route', 'add', 'unreachable', `${LAB.serverNat64}/128`]
-    spawnSync('ip', ['-n', t.lab.ns('router'), ...refuse])
     t.lab.setDirectIPv4(true)
-    try {
+    withRouterRoute('unreachable', `${LAB.serverNat64}/128`, () => {
       const r = asNobody([STATIC.glibc, 'http', LAB.serverIPv4, String(LAB.httpPort)], [])
       assert.equal(r.status, 0, r.stdout + r.stderr)
       assert.match(keyValues(r.stdout).body, VIA_IPV4)
-    } finally {
-      spawnSync('ip', ['-n', t.lab.ns('router'), ...refuse.map((w) => (w === 'add' ? 'del' : w))])
-    }
+    })
   })
 
   it('remembers a destination NAT64 timed out for: the next connect goes over IPv4 first', () => {

@@ -12,10 +12,10 @@
  *                              at 300 ms: what it returns and when; then the same connect again
  *   client twice   ADDR PORT   connect, then connect again: what each returns
  *   client timeout ADDR PORT   a blocking connect with SO_SNDTIMEO 1 s that times out, then again
- *   client reused  ADDR PORT   a connect a signal interrupts (EINTR), the socket closed, a new one
- *                              (same number) connected to the lab server 198.51.100.10:8000
- *   client storm   ADDR PORT   a thread's blocking connect restarted by a signal every 5 ms, while
- *                              the main thread connects to 198.51.100.10:8000 ten times
+ *   client reused  ADDR PORT ADDR2 PORT2  a connect a signal interrupts (EINTR), the socket closed,
+ *                              a new one (same number) connected to ADDR2:PORT2
+ *   client storm   ADDR PORT ADDR2 PORT2   a thread's blocking connect restarted by a signal every
+ *                              5 ms, while the main thread connects to ADDR2:PORT2 ten times
  *   client unshared ADDR PORT  a socket made and closed, then a network namespace of its own
  *                              (unshare, as an unprivileged user may with a user namespace), then
  *                              connect: what the new namespace gives
@@ -326,8 +326,8 @@ static int timeout(void)
 	return 0;
 }
 
-static const struct sockaddr_in lab_http = {.sin_family = AF_INET, .sin_port = 0x401f /* 8000 */,
-					    .sin_addr = {0x0a6433c6 /* 198.51.100.10 */}};
+/* The reachable server of the modes that also need one (ADDR2 PORT2). */
+static struct sockaddr_in lab_http;
 
 static int reused(void)
 {
@@ -445,6 +445,13 @@ int main(int argc, char **argv)
 		return twice();
 	if (strcmp(mode, "timeout") == 0)
 		return timeout();
+	if ((strcmp(mode, "reused") == 0 || strcmp(mode, "storm") == 0) &&
+	    (argc < 6 || inet_pton(AF_INET, argv[4], &lab_http.sin_addr) != 1)) {
+		fprintf(stderr, "%s: ADDR PORT ADDR2 PORT2\n", mode);
+		return 2;
+	}
+	lab_http.sin_family = AF_INET;
+	lab_http.sin_port = argc > 5 ? htons((uint16_t)atoi(argv[5])) : 0;
 	if (strcmp(mode, "reused") == 0)
 		return reused();
 	if (strcmp(mode, "storm") == 0)
