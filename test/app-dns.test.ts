@@ -195,7 +195,7 @@ describe('app mode: the resolver state', () => {
       const r = app([RESOLVE, 'lookups', NAME, '2000', ...(mode ? [mode] : [])], retries)
       assert.equal(r.status, 0, r.stderr)
       const out = keyValues(r.stdout)
-      assert.equal(out.lookups, '2000/2000')
+      assert.equal(out.lookups, '2000/2000', out.first_failure)
       assert.ok(Number(out.rss_growth_kb) < 256, out.rss_growth_kb)
       assert.equal(out.fds_growth, '0')
       assert.equal(out.nameserver, `AF_INET ${ADDRESS}:${LAB.dns.port}`)

@@ -30,7 +30,7 @@ import { AddressError } from './address.js'
 import { procStat } from './command-line.js'
 import { privateDir, RUN_DIR, removeIfEmpty, runDir } from './dirs.js'
 import { CommandFailure, UsageError } from './errors.js'
-import { LAB_SERVER_SCRIPT, RA_TOOL } from './paths.js'
+import { LAB_CHECKSUM_MEND, LAB_SERVER_SCRIPT, RA_TOOL } from './paths.js'
 import { parsePrefix } from './rfc6052.js'
 import { IPV4ONLY_ARPA } from './rfc7050.js'
 
@@ -335,6 +335,22 @@ export class Lab {
     )
     this.exec('router', ['tayga', '-c', conf, '--mktun'])
     this.ip('router', ['link', 'set', 'nat64', 'up'])
+    // What tayga writes passes the lab's mend of its zero UDP checksums (bpf/lab-udp6-checksum.bpf.c).
+    this.exec('router', ['tc', 'qdisc', 'add', 'dev', 'nat64', 'clsact'])
+    this.exec('router', [
+      'tc',
+      'filter',
+      'add',
+      'dev',
+      'nat64',
+      'ingress',
+      'bpf',
+      'direct-action',
+      'object-file',
+      LAB_CHECKSUM_MEND,
+      'section',
+      'tc',
+    ])
     this.ip('router', ['route', 'add', LAB.pool, 'dev', 'nat64'])
     this.ip('router', ['route', 'add', LAB.nat64Prefix, 'dev', 'nat64'])
     this.setTayga(true)

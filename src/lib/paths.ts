@@ -11,3 +11,5 @@ export const LAB_SERVER_SCRIPT = join(PACKAGE_ROOT, 'dist', 'lab', 'server.js')
 export const APP_LAUNCHER = join(PACKAGE_ROOT, 'preload', 'tnat64-app')
 /** The router advertisement tool (ra/tnat64-ra.c): sends and receives PREF64 options (RFC 8781). */
 export const RA_TOOL = join(PACKAGE_ROOT, 'ra', 'tnat64-ra')
+/** The lab router's mend of tayga's zero UDP checksums (bpf/lab-udp6-checksum.bpf.c). */
+export const LAB_CHECKSUM_MEND = join(PACKAGE_ROOT, 'bpf', 'lab-udp6-checksum.bpf.o')

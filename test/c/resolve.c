@@ -82,12 +82,19 @@ static int lookups(const char *name, int count, bool stayopen)
 	printf("first=%s\n", first);
 	long rss = 0;
 	int fds = open_fds(), ok = 0;
+	const char *failed = NULL;
 	for (int i = 0; i < count; i++) {
-		ok += first_ipv4(name, text) == text;
+		const char *answer = first_ipv4(name, text);
+		if (answer == text)
+			ok++;
+		else if (!failed)
+			failed = answer;
 		if (i == count / 10)
 			rss = rss_kb();
 	}
 	printf("lookups=%d/%d\n", ok, count);
+	if (failed)
+		printf("first_failure=%s\n", failed);
 	printf("rss_growth_kb=%ld\n", rss_kb() - rss);
 	printf("fds_growth=%d\n", open_fds() - fds);
 	print_nameserver("nameserver");
