@@ -10,10 +10,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { TNAT64_CLI } from '../src/lib/paths.js'
 import { assertRoot, isAlive, ROOT } from './helpers.js'
 
 const CMSG = join(ROOT, 'test', 'c', 'bin', 'cmsg')
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const PREFIX = '2001:db8:64::/96'
 const SERVER = '198.51.100.10'
 /** Beyond the server, through its IPv6 routes: a link of MTU 1280, no route, prohibited. */
@@ -111,7 +111,7 @@ after(() => {
 
 /** `cmsg ARGS` in the client, under `tnat64 app` or not; its output, which must show success. */
 function run(args: string[], library: boolean): string {
-  const app = library ? [TNAT64, 'app', '--config', conf, '--'] : []
+  const app = library ? [TNAT64_CLI, 'app', '--config', conf, '--'] : []
   const r = spawnSync('ip', ['netns', 'exec', NS.client, ...app, CMSG, ...args], {
     encoding: 'utf8',
     timeout: 30_000,

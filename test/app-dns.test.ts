@@ -7,10 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LAB, LAB_RESOLV_CONF } from '../src/lib/lab.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
 import { AppLab, keyValues, type Run, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
 import { PYTHON, ROOT } from './helpers.js'
 
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const RESOLVE = join(ROOT, 'test', 'c', 'bin', 'resolve')
 const NAME = LAB.dns.server
 const ADDRESS = LAB.serverIPv4
@@ -49,7 +49,7 @@ function app(
   env: Record<string, string> = {},
   conf = t.conf,
 ) {
-  return inClient([TNAT64, 'app', '--config', conf, '--', ...command], resolvConf, env)
+  return inClient([TNAT64_CLI, 'app', '--config', conf, '--', ...command], resolvConf, env)
 }
 
 let logs = 0

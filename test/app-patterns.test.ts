@@ -7,14 +7,13 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSy
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LAB } from '../src/lib/lab.js'
-import { PRELOAD_LIBRARY } from '../src/lib/paths.js'
+import { PRELOAD_LIBRARY, TNAT64_CLI } from '../src/lib/paths.js'
 import { AppLab, keyValues, type Run, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
 import { PYTHON, ROOT } from './helpers.js'
 
 const PATTERNS = join(ROOT, 'test', 'c', 'bin', 'patterns')
 /** libtnat64.so built to cache descriptors 0-63 only (test/c/Makefile). */
 const SMALL_REGISTRY_LIBRARY = join(ROOT, 'test', 'c', 'bin', 'small-registry', 'libtnat64.so')
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const LOCAL = { address: '127.0.0.1', http: 8080, echo: 7007 }
 const SERVER = LAB.serverIPv4
 
@@ -387,7 +386,7 @@ describe('the configuration is read at load', () => {
       [
         'sh',
         '-c',
-        `cd ${t.dir} && ${TNAT64} app --config tnat64.conf -- sh -c 'cd / && exec ${PYTHON} -c "$0"' '${script}'`,
+        `cd ${t.dir} && ${TNAT64_CLI} app --config tnat64.conf -- sh -c 'cd / && exec ${PYTHON} -c "$0"' '${script}'`,
       ],
       { check: false },
     )

@@ -7,12 +7,11 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LAB } from '../src/lib/lab.js'
-import { PRELOAD_LIBRARY } from '../src/lib/paths.js'
+import { DEMO_JAVA_CLIENT, PRELOAD_LIBRARY, TNAT64_CLI } from '../src/lib/paths.js'
 import { AppLab, keyValues, type Run, VIA_NAT64 } from './app-lab.js'
 import { PYTHON, ROOT } from './helpers.js'
 
 const UDP = join(ROOT, 'test', 'c', 'bin', 'udp')
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const SERVER = LAB.serverIPv4
 const ECHO = String(LAB.echoPort)
 const LOCAL = { address: '127.0.0.1', http: 8081, echo: 7008 }
@@ -367,9 +366,9 @@ describe("app mode: the program's own AF_INET6 sockets to IPv4-mapped addresses"
   })
 
   it('Java (dual-stack sockets) works under tnat64 app, with no privilege', () => {
-    const java = ['java', join(ROOT, 'test', 'java', 'Client.java'), `http://${SERVER}:${LAB.httpPort}/`]
+    const java = ['java', DEMO_JAVA_CLIENT, `http://${SERVER}:${LAB.httpPort}/`]
     assert.notEqual(t.inClient(java).status, 0)
-    const r = t.inClient([TNAT64, 'app', '--config', t.conf, '--', ...java])
+    const r = t.inClient([TNAT64_CLI, 'app', '--config', t.conf, '--', ...java])
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, VIA_NAT64)
   })

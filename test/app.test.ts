@@ -5,11 +5,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LAB } from '../src/lib/lab.js'
-import { PRELOAD_LIBRARY } from '../src/lib/paths.js'
+import { PRELOAD_LIBRARY, TNAT64_CLI } from '../src/lib/paths.js'
 import { AppLab, keyValues, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
 import { FIXTURES, PYTHON, ROOT } from './helpers.js'
 
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const CLIENT = join(ROOT, 'test', 'c', 'bin', 'client')
 const URL = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
 
@@ -17,7 +16,7 @@ const t = new AppLab('app')
 
 /** CMD under `tnat64 app --config CONF`, in the client namespace. */
 function app(command: string[], env: Record<string, string> = {}, flags = ['--config', t.conf]) {
-  return t.inClient([TNAT64, 'app', ...flags, '--', ...command], env)
+  return t.inClient([TNAT64_CLI, 'app', ...flags, '--', ...command], env)
 }
 
 /** Connects an AF_INET socket and tells which family the kernel really holds (it lists the
@@ -91,7 +90,7 @@ describe('app mode: IPv4-only programs through NAT64', () => {
 
   it('takes the prefix from --prefix without a configuration file, and exec keeps the preload', () => {
     const r = t.inClient(
-      [TNAT64, 'app', '--prefix', LAB.nat64Prefix, 'sh', '-c', `exec curl -sS --max-time 5 ${URL}`],
+      [TNAT64_CLI, 'app', '--prefix', LAB.nat64Prefix, 'sh', '-c', `exec curl -sS --max-time 5 ${URL}`],
       {
         TNAT64_CONF_FILE: '',
       },

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import * as layout from '../src/lib/bpf/layout.js'
+import { BPF_OBJECT } from '../src/lib/paths.js'
 import { cDefineNumber, ROOT } from './helpers.js'
 
 interface BtfType {
@@ -20,7 +21,7 @@ interface BtfType {
   vars?: { type_id: number; offset: number; size: number }[]
 }
 
-const OBJECT = join(ROOT, 'bpf', 'tnat64.bpf.o')
+const OBJECT = BPF_OBJECT
 const HEADER = readFileSync(join(ROOT, 'bpf', 'tnat64.h'), 'utf8')
 
 function btf(): BtfType[] {

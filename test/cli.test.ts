@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { configFileInForce, NO_CONFIG_FILE } from '../src/lib/config.js'
 import { DEFAULT_CONFIG_FILE } from '../src/lib/defaults.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
 import { FIXTURES, ROOT, rfc6052Vectors, tnat64 } from './helpers.js'
 
 const fixture = (name: string) => join(FIXTURES, 'config', `${name}.conf`)
@@ -269,7 +270,7 @@ describe('tnat64 app (no lab needed)', () => {
 
   it('passes the exit status and the terminating signal through', () => {
     assert.equal(tnat64(['app', '--', 'sh', '-c', 'exit 7']).status, 7)
-    const killed = spawnSync(join(ROOT, 'bin', 'tnat64'), ['app', '--', 'sh', '-c', 'kill -TERM $$'])
+    const killed = spawnSync(TNAT64_CLI, ['app', '--', 'sh', '-c', 'kill -TERM $$'])
     assert.equal(killed.signal, 'SIGTERM')
   })
 

@@ -10,9 +10,9 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
 import { LAB, LAB_DNS64_RESOLV_CONF, LAB_RESOLV_CONF, Lab } from '../src/lib/lab.js'
-import { assertRoot, freshLabName, ROOT } from './helpers.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
+import { assertRoot, freshLabName } from './helpers.js'
 
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const OTHER_PREFIX = '2001:db8:46::/96'
 const URL = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
 
@@ -38,7 +38,7 @@ function discover(): {
   found: { source: string; prefix: string; router?: string; interface?: string }[]
   notes: { source: string; text: string }[]
 } {
-  const r = client([TNAT64, 'discover', '--json', '--wait', '2'])
+  const r = client([TNAT64_CLI, 'discover', '--json', '--wait', '2'])
   assert.equal(r.status, 0, r.stderr)
   return JSON.parse(r.stdout)
 }
@@ -82,7 +82,7 @@ describe('discovery in the lab', () => {
   after(() => {
     for (const w of watchers) w.kill('SIGKILL')
     for (const name of [cgroup, bystander]) {
-      spawnSync(TNAT64, ['detach', '--cgroup', name], { encoding: 'utf8' })
+      spawnSync(TNAT64_CLI, ['detach', '--cgroup', name], { encoding: 'utf8' })
       const path = join(cgroup2Mount(), name)
       if (!existsSync(path)) continue
       for (const pid of readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
@@ -135,7 +135,7 @@ describe('discovery in the lab', () => {
       `dns64 ${OTHER_PREFIX}`,
       `pref64 ${LAB.nat64Prefix}`,
     ])
-    const human = client([TNAT64, 'discover', '--wait', '2'])
+    const human = client([TNAT64_CLI, 'discover', '--wait', '2'])
     assert.match(human.stdout, new RegExp(`^prefix in force: ${LAB.nat64Prefix} \\(PREF64 from fe80::`, 'm'))
     assert.match(human.stdout, new RegExp(`^found: ${OTHER_PREFIX}  DNS64`, 'm'))
   })
@@ -146,7 +146,9 @@ describe('discovery in the lab', () => {
     await lab.setDns64(false)
     const listen = spawn(
       ...spawnArgs(
-        lab.inNs('client', [TNAT64, 'discover', '--json', '--wait', '3'], { resolvConf: LAB_RESOLV_CONF }),
+        lab.inNs('client', [TNAT64_CLI, 'discover', '--json', '--wait', '3'], {
+          resolvConf: LAB_RESOLV_CONF,
+        }),
       ),
     )
     const out = collect(listen)
@@ -170,7 +172,7 @@ describe('discovery in the lab', () => {
   it('tnat64 app reaches the server with no prefix given: a DNS64 lookup of its own, then its cache', async () => {
     lab.setPref64(false)
     await lab.setDns64(LAB.nat64Prefix)
-    const r = client([TNAT64, 'app', '--debug', 'curl', '-sS', '--max-time', '5', URL])
+    const r = client([TNAT64_CLI, 'app', '--debug', 'curl', '-sS', '--max-time', '5', URL])
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /hello 192\.0\.2\.\d+/, 'through the NAT64 pool')
     assert.match(r.stderr, /NAT64 prefix 2001:db8:64::\/96, discovered by DNS64/)
@@ -180,7 +182,7 @@ describe('discovery in the lab', () => {
     )
     // The cached answer serves the next run, the resolver stopped.
     await lab.setDns64(false)
-    const again = client([TNAT64, 'app', 'curl', '-sS', '--max-time', '5', URL])
+    const again = client([TNAT64_CLI, 'app', 'curl', '-sS', '--max-time', '5', URL])
     assert.equal(again.status, 0, again.stderr)
     rmSync(join(home, 'tnat64'), { recursive: true, force: true })
   })
@@ -191,9 +193,9 @@ describe('discovery in the lab', () => {
     // Its own /run, so the state file of this test is seen by no other test's commands.
     const script = [
       'mount -t tmpfs tmpfs /run',
-      `${TNAT64} discover --watch > /dev/null & watcher=$!`,
+      `${TNAT64_CLI} discover --watch > /dev/null & watcher=$!`,
       'for i in $(seq 100); do [ -s /run/tnat64-discovery ] && grep -q "^in-force 2001" /run/tnat64-discovery && break; sleep 0.1; done',
-      `su nobody -s /bin/sh -c '${TNAT64} app curl -sS --max-time 5 ${URL}'`,
+      `su nobody -s /bin/sh -c '${TNAT64_CLI} app curl -sS --max-time 5 ${URL}'`,
       'status=$?; stat -c %a /run/tnat64-discovery; kill -TERM $watcher; wait $watcher',
       '[ ! -e /run/tnat64-discovery ] || { echo "the state outlived its watcher"; exit 1; }; exit $status',
     ].join('; ')
@@ -221,7 +223,7 @@ describe('discovery in the lab', () => {
     assert.equal(before.status, 0, before.out)
     assert.match(before.out, /hello 192\.0\.2\.\d+/)
     assert.doesNotMatch(log.stdout(), /withdrawn/, 'DNS64 saying nothing at the start withdraws nothing')
-    assert.equal(client([TNAT64, 'attach', '--cgroup', bystander, '--prefix', LAB.nat64Prefix]).status, 0)
+    assert.equal(client([TNAT64_CLI, 'attach', '--cgroup', bystander, '--prefix', LAB.nat64Prefix]).status, 0)
 
     // The router stops announcing and says so: lifetime 0.
     lab.setPref64(false)
@@ -231,7 +233,7 @@ describe('discovery in the lab', () => {
     assert.notEqual(withdrawn.status, 0, withdrawn.out)
     assert.match(withdrawn.out, /error 101/, 'untouched: the mapped address has no route (ENETUNREACH)')
     // The cgroup's own rules say so, whatever else refreshes: another cgroup with that prefix keeps it.
-    assert.equal(client([TNAT64, 'refresh']).status, 0)
+    assert.equal(client([TNAT64_CLI, 'refresh']).status, 0)
     assert.notEqual(mappedConnect().status, 0, 'still withdrawn after tnat64 refresh')
     assert.equal(defaultPrefixOf(cgroup), undefined)
     assert.equal(mappedConnect(bystander).status, 0, 'a cgroup given the prefix keeps it')
@@ -260,7 +262,7 @@ describe('discovery in the lab', () => {
     lab.setPref64(LAB.nat64Prefix)
     const { watch, log } = attachWatch()
     await waitFor(log.stdout, /2001:db8:64::\/96 reachable/)
-    assert.equal(client([TNAT64, 'detach', '--cgroup', cgroup]).status, 0)
+    assert.equal(client([TNAT64_CLI, 'detach', '--cgroup', cgroup]).status, 0)
     lab.setPref64(OTHER_PREFIX)
     lab.advertiseOnce({ prefixes: [{ prefix: LAB.nat64Prefix, lifetime: 0 }] })
     const code = await new Promise((r) => watch.on('close', r))
@@ -268,7 +270,7 @@ describe('discovery in the lab', () => {
     assert.match(log.stderr(), /was detached: nothing left to follow/)
     assert.equal(defaultPrefixOf(cgroup), undefined)
     assert.ok(
-      !JSON.parse(client([TNAT64, 'status', '--json']).stdout).attached.some(
+      !JSON.parse(client([TNAT64_CLI, 'status', '--json']).stdout).attached.some(
         (a: { path: string }) => a.path === join(cgroup2Mount(), cgroup),
       ),
       'still detached',
@@ -295,15 +297,15 @@ describe('discovery in the lab', () => {
   it('discover --watch: a second watcher is refused, a /run it cannot write ends it in one line, and the listener dies with it', () => {
     const script = [
       'mount -t tmpfs tmpfs /run',
-      `${TNAT64} discover --watch > /dev/null 2>&1 & first=$!`,
+      `${TNAT64_CLI} discover --watch > /dev/null 2>&1 & first=$!`,
       'for i in $(seq 100); do [ -s /run/tnat64-discovery ] && break; sleep 0.1; done',
-      `${TNAT64} discover --watch; echo "second: $?"`,
+      `${TNAT64_CLI} discover --watch; echo "second: $?"`,
       // SIGKILL: the watcher cannot clean up, but its listener must not outlive it.
       'listener=$(pgrep -P $first -x tnat64-ra); kill -KILL $first; sleep 0.3',
       // Gone, or a zombie that nobody reaps in this pid namespace.
       'case "$(ps -o stat= -p $listener)" in ""|Z*) echo "listener gone";; *) echo "listener left";; esac',
       'mount -o remount,ro /run',
-      `${TNAT64} discover --watch; echo "read-only: $?"`,
+      `${TNAT64_CLI} discover --watch; echo "read-only: $?"`,
     ].join('; ')
     const [cmd, ...args] = lab.inNs('client', ['sh', '-c', script], { resolvConf: LAB_RESOLV_CONF })
     const r = spawnSync('unshare', ['--mount', '--propagation', 'private', cmd, ...args], {
@@ -320,7 +322,7 @@ describe('discovery in the lab', () => {
 
 /** `tnat64 attach --cgroup CGROUP --watch`, no prefix given, in the client; killed in after() at the latest. */
 function attachWatch(): { watch: ChildProcess; log: ReturnType<typeof collect> } {
-  const [cmd, ...args] = lab.inNs('client', [TNAT64, 'attach', '--cgroup', cgroup, '--watch'], {
+  const [cmd, ...args] = lab.inNs('client', [TNAT64_CLI, 'attach', '--cgroup', cgroup, '--watch'], {
     resolvConf: LAB_RESOLV_CONF,
   })
   const watch = spawn(cmd, args, { env: { ...process.env, TNAT64_CONF_FILE: '' } })
@@ -330,7 +332,7 @@ function attachWatch(): { watch: ChildProcess; log: ReturnType<typeof collect> }
 
 /** A cgroup's default prefix as `tnat64 status` reads it from the kernel. */
 function defaultPrefixOf(name: string): string | undefined {
-  const status = JSON.parse(client([TNAT64, 'status', '--json']).stdout)
+  const status = JSON.parse(client([TNAT64_CLI, 'status', '--json']).stdout)
   return (
     status.attached.find((a: { path: string }) => a.path === join(cgroup2Mount(), name))?.defaultPrefix ??
     undefined

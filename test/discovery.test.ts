@@ -26,11 +26,10 @@ import {
   type Watcher,
   writeState,
 } from '../src/lib/discovery/state.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
 import { PREFIX_LENGTHS, parsePrefix, synthesize } from '../src/lib/rfc6052.js'
 import { IPV4ONLY_ADDRESSES } from '../src/lib/rfc7050.js'
 import { ROOT } from './helpers.js'
-
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 
 const AAAA = 28
 const PREFIXES: Record<number, string> = {
@@ -359,7 +358,7 @@ describe('tnat64 app: the discovered prefix', () => {
         '-c',
         script,
         'sh',
-        TNAT64,
+        TNAT64_CLI,
         'app',
         ...args,
         'sh',
@@ -409,7 +408,7 @@ describe('tnat64 app: the discovered prefix', () => {
 
   it('refuses an in-force line with anything after its expiry', () => {
     writeCache(`${state('2001:db8:64::/96', now() + 100).trimEnd()}junk\n`)
-    const r = spawnSync('unshare', ['-n', TNAT64, 'app', 'sh', '-c', 'echo "[$TNAT64_PREFIX]"'], {
+    const r = spawnSync('unshare', ['-n', TNAT64_CLI, 'app', 'sh', '-c', 'echo "[$TNAT64_PREFIX]"'], {
       encoding: 'utf8',
       env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: home },
     })
@@ -420,7 +419,7 @@ describe('tnat64 app: the discovered prefix', () => {
     rmSync(cache, { force: true })
     const good = join(home, 'good.conf')
     writeFileSync(good, 'local = 10.0.0.0/8\n')
-    const r = spawnSync('unshare', ['-n', TNAT64, 'app', '--config', good, 'true'], {
+    const r = spawnSync('unshare', ['-n', TNAT64_CLI, 'app', '--config', good, 'true'], {
       encoding: 'utf8',
       env: { ...process.env, TNAT64_CONF_FILE: join(home, 'missing.conf'), XDG_CACHE_HOME: home },
     })
@@ -432,7 +431,7 @@ describe('tnat64 app: the discovered prefix', () => {
   it('never hangs on a FIFO in place of a state file', () => {
     rmSync(cache, { force: true })
     spawnSync('mkfifo', ['-m', '600', cache])
-    const r = spawnSync('unshare', ['-n', TNAT64, 'app', 'true'], {
+    const r = spawnSync('unshare', ['-n', TNAT64_CLI, 'app', 'true'], {
       encoding: 'utf8',
       timeout: 10_000,
       env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: home },
@@ -463,7 +462,7 @@ describe('tnat64 app: the discovered prefix', () => {
   it('looks DNS64 up when nothing fresh is known, says once that nothing was found, and caches that', () => {
     writeCache(state('2001:db8:64::/96', now() - 1))
     // No network at all: the lookup fails at once, and nothing outside is ever asked.
-    const first = spawnSync('unshare', ['-n', TNAT64, 'app', 'sh', '-c', 'echo "[$TNAT64_PREFIX]"'], {
+    const first = spawnSync('unshare', ['-n', TNAT64_CLI, 'app', 'sh', '-c', 'echo "[$TNAT64_PREFIX]"'], {
       encoding: 'utf8',
       env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: home },
     })
@@ -473,7 +472,7 @@ describe('tnat64 app: the discovered prefix', () => {
       /^tnat64: no NAT64 prefix discovered \(ipv4only\.arpa AAAA: .*\); the well-known prefix 64:ff9b::\/96 is used\n$/,
     )
     assert.match(readFileSync(cache, 'utf8'), /^in-force none - \d+$/m)
-    const second = spawnSync('unshare', ['-n', TNAT64, 'app', 'true'], {
+    const second = spawnSync('unshare', ['-n', TNAT64_CLI, 'app', 'true'], {
       encoding: 'utf8',
       env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: home },
     })

@@ -10,7 +10,8 @@ import { prefixInForce } from '../src/lib/discovery/discover.js'
 import type { DiscoveryState } from '../src/lib/discovery/state.js'
 import { type DoctorReport, prefixChecks } from '../src/lib/doctor.js'
 import { LAB, LAB_DNS64_RESOLV_CONF, LAB_RESOLV_CONF, Lab } from '../src/lib/lab.js'
-import { assertRoot, freshLabName, ROOT } from './helpers.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
+import { assertRoot, freshLabName } from './helpers.js'
 
 /** The healthy client's resolv.conf: the lab's DNS through NAT64. */
 const NAT64_RESOLV_CONF = `nameserver ${LAB.serverNat64}\n`
@@ -49,7 +50,7 @@ describe('tnat64 doctor in the lab', () => {
   })
 
   function doctor(args: string[], resolvConf = NAT64_RESOLV_CONF): Doctor {
-    const command = ['env', 'TNAT64_CONF_FILE=', join(ROOT, 'bin', 'tnat64'), 'doctor', ...args]
+    const command = ['env', 'TNAT64_CONF_FILE=', TNAT64_CLI, 'doctor', ...args]
     const r = lab.exec('client', command, { check: false, resolvConf, timeoutMs: 60_000 })
     const lines = r.stdout.split('\n')
     return {

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { TNAT64_CLI } from '../src/lib/paths.js'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const FIXTURES = join(ROOT, 'test', 'fixtures')
@@ -110,7 +111,7 @@ export const NO_DISCOVERY_CACHE = (() => {
 process.env.XDG_CACHE_HOME = NO_DISCOVERY_CACHE
 
 export function tnat64(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): CliResult {
-  const result = spawnSync(join(ROOT, 'bin', 'tnat64'), args, {
+  const result = spawnSync(TNAT64_CLI, args, {
     cwd,
     encoding: 'utf8',
     env: { ...process.env, TNAT64_CONF_FILE: '', XDG_CACHE_HOME: NO_DISCOVERY_CACHE, ...env },

@@ -29,11 +29,11 @@ import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
 import { BPFFS, indexKey, LINK_DIR, PIN_DIR, withMap } from '../src/lib/kernel/pins.js'
 import { cgroupsWithRules } from '../src/lib/kernel/rules.js'
 import { LAB, Lab } from '../src/lib/lab.js'
+import { BPF_OBJECT, DEMO_JAVA_CLIENT, TNAT64_CLI } from '../src/lib/paths.js'
 import { parsePrefix, synthesize } from '../src/lib/rfc6052.js'
 import { assertRoot, configFixtures, freshLabName, PYTHON, ROOT, rfc6052Vectors } from './helpers.js'
 
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
-const JAVA_CLIENT = join(ROOT, 'test', 'java', 'Client.java')
+const JAVA_CLIENT = DEMO_JAVA_CLIENT
 const MAPPED = `::ffff:${LAB.serverIPv4}`
 const VIA_NAT64 = /hello 192\.0\.2\.(1[3-9]\d|2[0-5]\d) port \d+/
 const VIA_IPV4 = /hello 203\.0\.113\.2 port \d+/
@@ -79,7 +79,7 @@ function inCgroup(cgroup: string | undefined, argv: string[]): SpawnSyncReturns<
 
 /** The CLI in the client's namespace (its routes decide reachability), with bpffs still visible. */
 function cli(args: string[]): SpawnSyncReturns<string> {
-  return spawnSync('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64, ...args], {
+  return spawnSync('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, ...args], {
     encoding: 'utf8',
     timeout: 60_000,
   })
@@ -279,7 +279,7 @@ before(async () => {
 })
 
 after(() => {
-  spawnSync(TNAT64, ['detach', '--all'])
+  spawnSync(TNAT64_CLI, ['detach', '--all'])
   for (const name of cgroups) removeCgroupDir(name)
   lab?.down()
 })
@@ -343,7 +343,7 @@ describe('kernel mode: attached cgroup', () => {
   it('lets app mode work inside the cgroup, fallback included', () => {
     const app = () =>
       inCgroup(cgroup, [
-        TNAT64,
+        TNAT64_CLI,
         'app',
         '--prefix',
         LAB.nat64Prefix,
@@ -384,7 +384,7 @@ describe('kernel mode: attached cgroup', () => {
     )
     assert.notEqual(read.status, 0)
     for (const args of [['prefix', 'add', '2001:db8:bad::/96', '--all'], ['status'], ['upgrade']]) {
-      const r = spawnSync(nobody[0], [...nobody.slice(1), TNAT64, ...args], { encoding: 'utf8' })
+      const r = spawnSync(nobody[0], [...nobody.slice(1), TNAT64_CLI, ...args], { encoding: 'utf8' })
       failsWith(r, 1, /^tnat64: kernel mode needs root/)
     }
   })
@@ -396,7 +396,7 @@ describe('kernel mode: attached cgroup', () => {
     )
     const holder = new Holder(cgroup, ECHO_HOLDER)
     await holder.waitFor('ready')
-    ok(spawnSync(TNAT64, ['detach', '--cgroup', cgroup], { encoding: 'utf8' }))
+    ok(spawnSync(TNAT64_CLI, ['detach', '--cgroup', cgroup], { encoding: 'utf8' }))
     // Without the programs the open socket's peer is what the kernel connected it to.
     assert.equal(await holder.finish(), `ready\nstill here ${LAB.serverNat64}\n`)
     await nothingOfOursInTheKernel()
@@ -627,7 +627,7 @@ describe('kernel mode: each cgroup keeps its own configuration; the maps are the
 
   it('a refresh in another network namespace changes only that namespace’s reachability', () => {
     // A new namespace has no routes at all: every prefix is unreachable there, and only there.
-    ok(spawnSync('unshare', ['-n', TNAT64, 'refresh'], { encoding: 'utf8' }))
+    ok(spawnSync('unshare', ['-n', TNAT64_CLI, 'refresh'], { encoding: 'utf8' }))
     assert.match(ok(tcp(first, MAPPED)).stdout, VIA_NAT64)
     const status = JSON.parse(ok(cli(['status', '--json'])).stdout)
     assert.ok(status.prefixes.every((p: { reachable: boolean }) => p.reachable))
@@ -661,16 +661,16 @@ t = threading.Thread(target=hold); t.start(); t.join()
     await holder.waitFor('tid')
     const tid = /tid (\d+)/.exec(holder.output)?.[1]
     const mine = () => JSON.parse(ok(cli(['status', '--json'])).stdout).namespaces.length
-    ok(spawnSync('nsenter', [`--net=/proc/${tid}/ns/net`, TNAT64, 'refresh'], { encoding: 'utf8' }))
+    ok(spawnSync('nsenter', [`--net=/proc/${tid}/ns/net`, TNAT64_CLI, 'refresh'], { encoding: 'utf8' }))
     const held = mine()
     ok(cli(['refresh']))
     assert.equal(mine(), held, 'a namespace held by a thread stays')
     // From a pid namespace of its own, the CLI cannot see every namespace: it forgets none.
-    ok(spawnSync('unshare', ['-n', TNAT64, 'refresh'], { encoding: 'utf8' }))
+    ok(spawnSync('unshare', ['-n', TNAT64_CLI, 'refresh'], { encoding: 'utf8' }))
     ok(
       spawnSync(
         'nsenter',
-        [`--net=${lab.nsPath('client')}`, 'unshare', '-p', '-f', '--mount-proc', TNAT64, 'refresh'],
+        [`--net=${lab.nsPath('client')}`, 'unshare', '-p', '-f', '--mount-proc', TNAT64_CLI, 'refresh'],
         {
           encoding: 'utf8',
         },
@@ -738,10 +738,10 @@ for i in range(35000):
 
 describe('kernel mode: administrators, other users, upgrades', () => {
   beforeEach(() => {
-    spawnSync(TNAT64, ['detach', '--all'])
+    spawnSync(TNAT64_CLI, ['detach', '--all'])
   })
   after(() => {
-    spawnSync(TNAT64, ['detach', '--all'])
+    spawnSync(TNAT64_CLI, ['detach', '--all'])
   })
 
   it('serialises concurrent administrators: kernel, pins and status agree afterwards', async () => {
@@ -761,7 +761,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
       commands.map(
         (args) =>
           new Promise<{ args: string[]; code: number | null; stderr: string }>((done) => {
-            const child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64, ...args])
+            const child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, ...args])
             let stderr = ''
             child.stderr.on('data', (b) => {
               stderr += b
@@ -806,7 +806,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
       [
         ['detach', '--cgroup', names[1]],
         ['attach', '--cgroup', names[2]],
-      ].map((args) => new Promise<number | null>((done) => spawn(TNAT64, args).on('exit', done))),
+      ].map((args) => new Promise<number | null>((done) => spawn(TNAT64_CLI, args).on('exit', done))),
     )
     assert.deepEqual(race, [0, 0])
     assert.deepEqual(readdirSync(LINK_DIR), [`cg${cgroupId(names[2])}`])
@@ -841,7 +841,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
   it('mounts bpffs 0700 when it has to', () => {
     const cgroup = makeCgroup('mount')
     // A private mount namespace without bpffs: the CLI mounts its own there, which goes with it.
-    const script = `umount -l /sys/fs/bpf 2>/dev/null; ${TNAT64} attach --cgroup ${cgroup} >/dev/null && stat -c %a /sys/fs/bpf && ${TNAT64} detach --all >/dev/null`
+    const script = `umount -l /sys/fs/bpf 2>/dev/null; ${TNAT64_CLI} attach --cgroup ${cgroup} >/dev/null && stat -c %a /sys/fs/bpf && ${TNAT64_CLI} detach --all >/dev/null`
     const r = ok(
       spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8' }),
     )
@@ -904,7 +904,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
     await new Promise<void>((r) => locker.stdout.once('data', () => r()))
     const run = (args: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-        const child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64, ...args])
+        const child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, ...args])
         let stdout = ''
         let stderr = ''
         child.stdout.on('data', (b) => {
@@ -934,7 +934,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
       'sh',
       [
         '-c',
-        `unshare --pid --fork ${TNAT64} run -- sleep 1 & unshare --pid --fork ${TNAT64} run -- sleep 1; s=$?; wait $!; echo $s $?`,
+        `unshare --pid --fork ${TNAT64_CLI} run -- sleep 1 & unshare --pid --fork ${TNAT64_CLI} run -- sleep 1; s=$?; wait $!; echo $s $?`,
       ],
       { encoding: 'utf8' },
     )
@@ -989,7 +989,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
     const held = makeCgroup('held')
     const progs = join('/sys/fs/bpf', `t64-exclusive-${process.pid}`) // bpftool pins only on bpffs
     ok(
-      spawnSync('bpftool', ['prog', 'loadall', join(ROOT, 'bpf', 'tnat64.bpf.o'), progs], {
+      spawnSync('bpftool', ['prog', 'loadall', BPF_OBJECT, progs], {
         encoding: 'utf8',
       }),
     )
@@ -1016,7 +1016,7 @@ describe('kernel mode: administrators, other users, upgrades', () => {
     ok(cli(['detach', '--all']))
 
     const r = spawnSync(
-      TNAT64,
+      TNAT64_CLI,
       ['run', '--prefix', LAB.nat64Prefix, '--', 'sh', '-c', 'sleep 3 >/dev/null 2>&1 </dev/null & exit 0'],
       {
         encoding: 'utf8',
@@ -1071,7 +1071,7 @@ describe('kernel mode: --watch and faults', () => {
     readonly ended: Promise<number | null>
 
     constructor() {
-      this.child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64, 'refresh', '--watch'])
+      this.child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, 'refresh', '--watch'])
       this.child.stdout?.on('data', (b) => {
         this.stdout += b
       })
@@ -1225,23 +1225,23 @@ describe('kernel mode: the RFC 6052 vectors through the real program', () => {
 describe('kernel mode: bad input', () => {
   it('a missing cgroup, a bad prefix: one line, exit 2; a non-root caller: one line, exit 1', () => {
     failsWith(
-      spawnSync(TNAT64, ['attach', '--cgroup', 'no-such-cgroup-t64'], { encoding: 'utf8' }),
+      spawnSync(TNAT64_CLI, ['attach', '--cgroup', 'no-such-cgroup-t64'], { encoding: 'utf8' }),
       2,
       /^tnat64: --cgroup no-such-cgroup-t64: no such cgroup/,
     )
     failsWith(
-      spawnSync(TNAT64, ['attach', '--cgroup', 'x', '--prefix', '2001:db8::/33'], { encoding: 'utf8' }),
+      spawnSync(TNAT64_CLI, ['attach', '--cgroup', 'x', '--prefix', '2001:db8::/33'], { encoding: 'utf8' }),
       2,
       /prefix/,
     )
     failsWith(
-      spawnSync(TNAT64, ['cache', 'set', '1.2.3', '--method', 'ipv4', '--all'], { encoding: 'utf8' }),
+      spawnSync(TNAT64_CLI, ['cache', 'set', '1.2.3', '--method', 'ipv4', '--all'], { encoding: 'utf8' }),
       2,
       /^tnat64: /,
     )
     const nobody = spawnSync(
       'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', TNAT64, 'attach', '--cgroup', '.'],
+      ['--reuid=65534', '--regid=65534', '--clear-groups', TNAT64_CLI, 'attach', '--cgroup', '.'],
       {
         encoding: 'utf8',
       },

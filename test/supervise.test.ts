@@ -7,10 +7,10 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LAB, LAB_RESOLV_CONF } from '../src/lib/lab.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
 import { AppLab, keyValues, type Run, VIA_IPV4, VIA_NAT64 } from './app-lab.js'
 import { ROOT } from './helpers.js'
 
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const BIN = join(ROOT, 'test', 'c', 'bin')
 const GO = join(BIN, 'dial')
 const STATIC = { glibc: join(BIN, 'client-static'), musl: join(BIN, 'client-musl') }
@@ -23,7 +23,7 @@ const t = new AppLab('sup')
  * with a PATH nobody may search (root's may hold directories nobody cannot enter: EACCES), and
  * the lab's IPv4 resolver in its resolv.conf. */
 function asNobody(command: string[], flags?: string[]): Run {
-  const app = flags ? [TNAT64, 'app', '--config', t.conf, ...flags, '--'] : []
+  const app = flags ? [TNAT64_CLI, 'app', '--config', t.conf, ...flags, '--'] : []
   const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
   const env = ['env', 'PATH=/usr/local/bin:/usr/bin:/bin']
   return t.lab.exec('client', [...env, ...nobody, ...app, ...command], {
@@ -316,7 +316,7 @@ describe('app mode: the supervisor, for Go and static programs', () => {
   it('passes the exit status and a terminating signal through; a missing command is one line', () => {
     assert.equal(asNobody(['sh', '-c', 'exit 7'], ['--supervise']).status, 7)
     // The launcher ends by the program's signal: the shell around it tells which.
-    const app = [TNAT64, 'app', '--config', t.conf, '--supervise', '--', 'sh', '-c', 'kill -TERM $$']
+    const app = [TNAT64_CLI, 'app', '--config', t.conf, '--supervise', '--', 'sh', '-c', 'kill -TERM $$']
     const killed = asNobody(['sh', '-c', '"$@"; echo "status=$?"', 'sh', ...app])
     assert.equal(keyValues(killed.stdout).status, String(128 + 15))
     const missing = asNobody(['no-such-command-t64'], ['--supervise'])

@@ -11,12 +11,10 @@ import { writeUserCache } from '../lib/discovery/state.js'
 import { CommandFailure, reportError } from '../lib/errors.js'
 import { setPins } from '../lib/kernel/cache.js'
 import { requireKernelPrivilege } from '../lib/kernel/pins.js'
-import { attachedCgroups, counters } from '../lib/kernel/stats.js'
-import { APP_LAUNCHER, PACKAGE_ROOT, PRELOAD_LIBRARY } from '../lib/paths.js'
+import { attachedCgroups, BPF_STATS_SYSCTL, counters } from '../lib/kernel/stats.js'
+import { APP_LAUNCHER, PACKAGE_ROOT, PRELOAD_LIBRARY, TNAT64_CLI } from '../lib/paths.js'
 import { BenchNet, CLIENT, CLIENT_STATIC, NET } from './net.js'
 import { failed, type Measure, renderMarkdown, renderSvg, summarize, type Target } from './report.js'
-
-const TNAT64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
 
 const PLANS = {
   quick: {
@@ -327,7 +325,7 @@ function instructions(net: BenchNet, plan: Plan): Measure[] {
 
 /** bpf_stats run counts and times of the programs, over the kernel-mode connects of this run. */
 function kernelCost(net: BenchNet, plan: Plan): Measure[] {
-  const sysctl = '/proc/sys/kernel/bpf_stats_enabled'
+  const sysctl = BPF_STATS_SYSCTL
   const was = readFileSync(sysctl, 'utf8').trim()
   writeFileSync(sysctl, '1')
   const before = new Map(attachedCgroups()[0].programs.map((p) => [p.program, p]))
@@ -416,14 +414,14 @@ function startUp(net: BenchNet, plan: Plan): Measure[] {
   const discovered: number[] = []
   try {
     for (let i = 0; i < plan.starts; i++) {
-      given.push(wallMs([TNAT64, 'app', '--prefix', NET.prefix, '--', 'true']))
-      discovered.push(wallMs([TNAT64, 'app', '--', 'true'], { XDG_CACHE_HOME: cache }))
+      given.push(wallMs([TNAT64_CLI, 'app', '--prefix', NET.prefix, '--', 'true']))
+      discovered.push(wallMs([TNAT64_CLI, 'app', '--', 'true'], { XDG_CACHE_HOME: cache }))
     }
   } finally {
     rmSync(cache, { recursive: true, force: true })
   }
   const bare = times(['true'])
-  const inNs = ['nsenter', `--net=${net.nsPath}`, TNAT64]
+  const inNs = ['nsenter', `--net=${net.nsPath}`, TNAT64_CLI]
   const extra = `${net.cgroup}-extra`
   spawnSync('mkdir', [join(net.cgroupPath, '..', extra)])
   const attach: number[] = []
@@ -431,7 +429,7 @@ function startUp(net: BenchNet, plan: Plan): Measure[] {
   try {
     for (let i = 0; i < plan.starts; i++) {
       attach.push(wallMs([...inNs, 'attach', '--cgroup', extra, '--prefix', NET.prefix]))
-      detach.push(wallMs([TNAT64, 'detach', '--cgroup', extra]))
+      detach.push(wallMs([TNAT64_CLI, 'detach', '--cgroup', extra]))
     }
   } finally {
     spawnSync('rmdir', [join(net.cgroupPath, '..', extra)])
@@ -452,10 +450,10 @@ function startUp(net: BenchNet, plan: Plan): Measure[] {
       undefined,
       { group: 'start', target: { absolute: 10, what: 'at most 10 ms' } },
     ),
-    summarize('tnat64 translate 192.0.2.33', 'ms', times([TNAT64, 'translate', '192.0.2.33']), node, {
+    summarize('tnat64 translate 192.0.2.33', 'ms', times([TNAT64_CLI, 'translate', '192.0.2.33']), node, {
       group: 'start',
     }),
-    summarize('tnat64 status', 'ms', times([TNAT64, 'status']), node, { group: 'start' }),
+    summarize('tnat64 status', 'ms', times([TNAT64_CLI, 'status']), node, { group: 'start' }),
     summarize('tnat64 attach (another cgroup)', 'ms', attach, node, { group: 'start' }),
     summarize('tnat64 detach (that cgroup)', 'ms', detach, node, { group: 'start' }),
   ]
@@ -469,9 +467,9 @@ function mapScale(net: BenchNet, plan: Plan): Measure[] {
   )
   const file = join(net.stateDir, 'scale.conf')
   writeFileSync(file, `nat64_prefix = ${NET.prefix}\n${locals.join('\n')}\n`)
-  const inNs = ['nsenter', `--net=${net.nsPath}`, TNAT64]
+  const inNs = ['nsenter', `--net=${net.nsPath}`, TNAT64_CLI]
   const load = wallMs([...inNs, 'attach', '--cgroup', net.cgroup, '--config', file])
-  const list = wallMs([TNAT64, 'status', '--json'])
+  const list = wallMs([TNAT64_CLI, 'status', '--json'])
   const destinations = Array.from(
     { length: n },
     (_, i) => `100.${64 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255}`,
@@ -479,8 +477,8 @@ function mapScale(net: BenchNet, plan: Plan): Measure[] {
   const start = process.hrtime.bigint()
   setPins({ cgroup: net.cgroup }, destinations, 'ipv4')
   const cacheLoad = Number(process.hrtime.bigint() - start) / 1e6
-  const cacheList = wallMs([TNAT64, 'cache', 'list', '--json'])
-  spawnSync(TNAT64, ['cache', 'flush', '--all'])
+  const cacheList = wallMs([TNAT64_CLI, 'cache', 'list', '--json'])
+  spawnSync(TNAT64_CLI, ['cache', 'flush', '--all'])
   spawnSync(inNs[0], [...inNs.slice(1), 'attach', '--cgroup', net.cgroup, '--prefix', NET.prefix])
   log('map scale: done')
   const one = (name: string, value: number) => summarize(name, 'ms', [value], undefined, { group: 'scale' })
@@ -505,7 +503,7 @@ async function main(): Promise<void> {
     await net.up()
     const attach = spawnSync(
       'nsenter',
-      [`--net=${net.nsPath}`, TNAT64, 'attach', '--cgroup', net.cgroup, '--prefix', NET.prefix],
+      [`--net=${net.nsPath}`, TNAT64_CLI, 'attach', '--cgroup', net.cgroup, '--prefix', NET.prefix],
       {
         encoding: 'utf8',
       },
@@ -522,7 +520,7 @@ async function main(): Promise<void> {
     measures.push(...startUp(net, plan))
     measures.push(...mapScale(net, plan))
   } finally {
-    spawnSync(TNAT64, ['detach', '--cgroup', net.cgroup])
+    spawnSync(TNAT64_CLI, ['detach', '--cgroup', net.cgroup])
     net.down()
   }
   const machine = {

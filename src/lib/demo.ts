@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import { STANDIN_IPV4 } from './defaults.js'
 import { LAB, LAB_DNS64_RESOLV_CONF, LAB_RESOLV_CONF, type Lab } from './lab.js'
-import { PACKAGE_ROOT } from './paths.js'
+import { DEMO_JAVA_CLIENT, TNAT64_CLI } from './paths.js'
 
 export interface DemoStep {
   readonly title: string
@@ -17,12 +17,12 @@ export async function runDemo(lab: Lab, onStep: (step: DemoStep) => void): Promi
   await lab.up({ directIPv4: false })
   const ipv4Url = `http://${LAB.serverIPv4}:${LAB.httpPort}/`
   const nat64Url = `http://[${LAB.serverNat64}]:${LAB.httpPort}/`
-  const tnat64 = join(PACKAGE_ROOT, 'bin', 'tnat64')
+  const tnat64 = TNAT64_CLI
   // No prefix anywhere: the lab's router advertises it (PREF64) and its resolver is a DNS64. The
   // launcher's cached DNS64 answer is the demo's own, never the user's.
   const cache = `XDG_CACHE_HOME=${join(lab.stateDir, 'cache')}`
   const app = ['env', cache, tnat64, 'app', '--']
-  const java = ['java', join(PACKAGE_ROOT, 'test', 'java', 'Client.java'), ipv4Url]
+  const java = ['java', DEMO_JAVA_CLIENT, ipv4Url]
   const resolve = ['getent', 'ahosts', LAB.dns.server]
   // Each step: its title, its command, whether it should succeed, and the client's resolv.conf.
   const plan: [string, string[], boolean, string?][] = [

@@ -4,8 +4,14 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** The CLI's entry point, what a user runs as `tnat64`. */
+export const TNAT64_CLI = join(PACKAGE_ROOT, 'bin', 'tnat64')
 /** libtnat64.so, always by absolute path: nothing is ever loaded from the current directory. */
 export const PRELOAD_LIBRARY = join(PACKAGE_ROOT, 'preload', 'libtnat64.so')
+/** The demo's IPv4-only Java client (`java Client.java URL`), which the tests run too. */
+export const DEMO_JAVA_CLIENT = join(PACKAGE_ROOT, 'demo', 'Client.java')
+/** Kernel mode's BPF object (bpf/tnat64.bpf.c). */
+export const BPF_OBJECT = join(PACKAGE_ROOT, 'bpf', 'tnat64.bpf.o')
 export const LAB_SERVER_SCRIPT = join(PACKAGE_ROOT, 'dist', 'lab', 'server.js')
 /** The launcher behind `tnat64 app` (preload/tnat64-app.c). */
 export const APP_LAUNCHER = join(PACKAGE_ROOT, 'preload', 'tnat64-app')

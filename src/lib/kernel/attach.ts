@@ -18,10 +18,10 @@ import { LoadedObject } from '../bpf/libbpf.js'
 import { type Config, formatConfig, loadConfig, parseConfig, withDefaultPrefix } from '../config.js'
 import { RUN_DIR, runDir } from '../dirs.js'
 import { CommandFailure, UsageError } from '../errors.js'
+import { BPF_OBJECT } from '../paths.js'
 import { prefixArgument } from '../translate.js'
 import { type Cgroup, cgroup2Mount, findCgroupById, resolveCgroup } from './cgroup.js'
 import {
-  BPF_OBJECT,
   indexKey,
   isBpffsMounted,
   isLoaded,

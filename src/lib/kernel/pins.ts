@@ -17,12 +17,10 @@ import { PinnedMap, possibleCpus } from '../bpf/libbpf.js'
 import { flock } from '../bpf/native.js'
 import { checkPrivateDir, privateDir, RUN_DIR, runDir } from '../dirs.js'
 import { CommandFailure } from '../errors.js'
-import { PACKAGE_ROOT } from '../paths.js'
 
 export const BPFFS = '/sys/fs/bpf'
 export const PIN_DIR = join(BPFFS, 'tnat64')
 export const LINK_DIR = join(PIN_DIR, 'links')
-export const BPF_OBJECT = join(PACKAGE_ROOT, 'bpf', 'tnat64.bpf.o')
 const LOCK_FILE = join(RUN_DIR, 'lock')
 
 export const MAP_NAMES = Object.values(MAPS).map((m) => m.name)

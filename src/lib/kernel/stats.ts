@@ -10,6 +10,9 @@ import { indexKey, isLoaded, linkDir, requireLoaded, withLock, withMap } from '.
 import { type PrefixState, prefixStates, unreachableByNamespace } from './reachability.js'
 import { type KernelRule, prefixTable, readRules } from './rules.js'
 
+/** Whether the kernel counts BPF programs' run time (a cost on every call while on). */
+export const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled'
+
 export function counters(): Record<CounterName, number> {
   return withMap(
     MAPS.counters,
@@ -52,7 +55,7 @@ function bpftool<T>(args: string[]): T {
 }
 
 export function bpfStatsEnabled(): boolean {
-  return readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() === '1'
+  return readFileSync(BPF_STATS_SYSCTL, 'utf8').trim() === '1'
 }
 
 function programStats(id: bigint, programs: Map<number, BpftoolProg>): ProgramStats[] {
