@@ -126,7 +126,8 @@ function flagItem(flag: ManifestFlag): string[] {
 }
 
 function commandSection(command: ManifestCommand): string[] {
-  const lines = [`.SS "${BIN} ${roff(words(command.id))}"`, prose(command.summary ?? '')]
+  const summary = (command.summary ?? '').replace(/([^.])$/, '$1.')
+  const lines = [`.SS "${BIN} ${roff(words(command.id))}"`, prose(summary)]
   lines.push('.PP', ...synopsis(command))
   lines.push(...paragraphs(command.description))
   for (const [name, arg] of Object.entries(command.args)) {
