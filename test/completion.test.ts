@@ -91,6 +91,8 @@ describe('tnat64 completion bash', () => {
     assert.deepEqual(sorted(bash(file, 'cache', 'set', '1.2.3.4', '--method', '')), ['ipv4', 'nat64'])
     // --method=n: bash splits the word at '='.
     assert.deepEqual(bash(file, 'cache', 'set', '--method', '=', 'n'), ['nat64'])
+    // After '--' the words are the command's: no flag of ours.
+    assert.deepEqual(bash(file, 'run', '--', 'curl', '--'), [])
   })
 
   it('completes cgroups, prefixes in force and files', () => {
@@ -105,13 +107,13 @@ describe('tnat64 completion bash', () => {
 })
 
 describe('tnat64 completion zsh', () => {
-  /** _tnat64 with compadd and zsh's file completers replaced by ones that print. */
+  /** _tnat64 with compadd and zsh's own completers replaced by ones that print. */
   function zsh(file: string, ...words: string[]): string[] {
     const r = spawnSync(
       'zsh',
       [
         '-fc',
-        `compdef() { :; }; compadd() { shift $(( \${@[(i)--]} )); print -l -- "$@"; }; _files() { print @files; }; source "$1"; shift; words=("$@"); CURRENT=$#; _tnat64`,
+        `compdef() { :; }; compadd() { shift $(( \${@[(i)--]} )); print -l -- "$@"; }; _files() { print @files; }; _default() { print @default; }; source "$1"; shift; words=("$@"); CURRENT=$#; _tnat64`,
         'zsh',
         file,
         BIN,
@@ -135,6 +137,7 @@ describe('tnat64 completion zsh', () => {
     assert.deepEqual(sorted(zsh(file, 'cache', '')), ['flush', 'list', 'set'])
     assert.deepEqual(sorted(zsh(file, 'attach', '--')), sorted(flagsOf('attach')))
     assert.deepEqual(sorted(zsh(file, 'cache', 'set', '--method', '')), ['ipv4', 'nat64'])
+    assert.deepEqual(zsh(file, 'run', '--', 'curl', '--'), ['@default'])
     assert.ok(zsh(file, 'attach', '--cgroup', '').includes(cgroup))
     assert.deepEqual(zsh(file, 'config', 'check', ''), ['@files'])
   })
@@ -167,6 +170,7 @@ describe('tnat64 completion fish', () => {
     assert.deepEqual(sorted(fish(file, 'tnat64 cache ')), ['flush', 'list', 'set'])
     assert.deepEqual(sorted(fish(file, 'tnat64 attach --')), sorted(flagsOf('attach')))
     assert.deepEqual(sorted(fish(file, 'tnat64 cache set --method ')), ['ipv4', 'nat64'])
+    assert.deepEqual(fish(file, 'tnat64 run -- curl --pr'), [])
     assert.deepEqual(fish(file, `tnat64 attach --cgroup ${cgroup}`), [cgroup])
     assert.ok(fish(file, 'tnat64 translate --prefix ').includes(WELL_KNOWN_PREFIX))
   })

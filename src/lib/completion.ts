@@ -168,12 +168,14 @@ function decider(m: ReturnType<typeof model>, fn: string): string {
 ${fn}() {
   local cur=$1 cmd='' next word prev=''
   shift
+  REPLY=''
+  # After '--' the words are a command line of its own (tnat64 run -- CMD ...): not ours.
+  for word in "$@"; do [[ $word == -- ]] && return; done
   for word in "$@"; do
     next=\${cmd:+$cmd:}$word
     case ' ${ids} ' in *" $next "*) cmd=$next ;; *) break ;; esac
   done
   for word in "$@"; do prev=$word; done
-  REPLY=''
   case "$cmd $prev" in
 ${flagCases.join('\n')}
   esac
@@ -253,8 +255,13 @@ function fishScript(m: ReturnType<typeof model>, bin: string): string {
     `# fish completion for ${bin}, made by \`${bin} completion fish\` from the commands' own definitions.`,
     `# Load it with: ${bin} completion fish | source  (or save it as ~/.config/fish/completions/${bin}.fish)`,
     `set -g __tnat64_ids ${ids.map(fq).join(' ')}`,
-    '# The command the words so far name (cache:set), or nothing yet.',
+    "# The command the words so far name (cache:set), nothing yet, or '--' once the words after it",
+    '# are a command line of its own (tnat64 run -- CMD ...).',
     'function __tnat64_command',
+    '    if contains -- -- (commandline -opc)',
+    '        echo --',
+    '        return',
+    '    end',
     "    set -l cmd ''",
     '    for word in (commandline -opc)[2..-1]',
     '        set -l next $word',
@@ -269,6 +276,7 @@ function fishScript(m: ReturnType<typeof model>, bin: string): string {
     '    test "$cmd" = "$argv[1]"',
     'end',
     `complete -c ${bin} -f`,
+    `complete -c ${bin} -n '__tnat64_is --' -F`,
   ]
   for (const t of ['', ...m.topics])
     for (const c of m.children(t))
