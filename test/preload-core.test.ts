@@ -45,6 +45,7 @@ describe('preload/defaults.h and src/lib/defaults.ts', () => {
     assert.equal(string('TNAT64_ENV_CONF_FILE'), defaults.ENV_CONF_FILE)
     assert.equal(string('TNAT64_ENV_PREFIX'), defaults.ENV_PREFIX)
     assert.equal(string('TNAT64_ENV_DEBUG'), defaults.ENV_DEBUG)
+    assert.equal(string('TNAT64_ENV_DEBUG_FILE'), defaults.ENV_DEBUG_FILE)
     assert.equal(string('TNAT64_STANDIN_IPV4'), defaults.STANDIN_IPV4)
     assert.equal(string('TNAT64_DISCOVERY_STATE_FILE'), defaults.DISCOVERY_STATE_FILE)
     assert.equal(string('TNAT64_USER_CACHE_NAME'), defaults.USER_CACHE_NAME)

@@ -8,6 +8,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/tnat64.conf'
 export const ENV_CONF_FILE = 'TNAT64_CONF_FILE'
 export const ENV_PREFIX = 'TNAT64_PREFIX'
 export const ENV_DEBUG = 'TNAT64_DEBUG'
+export const ENV_DEBUG_FILE = 'TNAT64_DEBUG_FILE'
 
 /** RFC 6052's well-known prefix: used when nothing else is configured; must not carry non-global addresses (§3.1). */
 export const WELL_KNOWN_PREFIX = '64:ff9b::/96'
