@@ -121,7 +121,7 @@ export function families(s: Status): Family[] {
   family(
     'tnat64_prefix_reachable',
     'gauge',
-    'Whether this network namespace reaches each NAT64 prefix of the rules (1) or not (0), by where the prefix came from: config, pref64, dns64, well-known.',
+    'Whether this network namespace reaches each NAT64 prefix of the rules (1) or not (0), by where the prefix came from: config, pref64, dns64, well-known (unknown: the saved configuration of its cgroup is gone).',
     s.prefixes.flatMap((p) =>
       p.origins.map((source) => ({ labels: { prefix: p.prefix, source }, value: p.reachable ? 1 : 0 })),
     ),
