@@ -36,7 +36,7 @@ export default class Status extends KernelCommand {
     for (const o of s.orphans)
       this.log(`rules of cgroup ${o.id} without programs (an attach was killed): ${o.clear}`)
     this.log(
-      `prefixes (this namespace): ${s.prefixes.map((p) => `${p.prefix} ${p.reachable ? 'reachable' : 'unreachable'}`).join(', ') || '(none)'}`,
+      `prefixes (this namespace): ${s.prefixes.map((p) => `${p.prefix} ${p.reachable ? 'reachable' : 'unreachable'} (${p.origins.join(', ')})`).join(', ') || '(none)'}`,
     )
     for (const n of s.namespaces)
       this.log(

@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { AddressError } from './address.js'
 import { CONFIG_MAX_BYTES, DEFAULT_CONFIG_FILE, ENV_CONF_FILE, WELL_KNOWN_PREFIX } from './defaults.js'
+import type { Source } from './discovery/state.js'
 import {
   alwaysIPv4Net,
   type Ipv4Net,
@@ -59,6 +60,8 @@ export interface Config {
    * well-known prefix.
    */
   readonly withdrawn?: boolean
+  /** Kernel mode's alone: the discovery source that gave the default prefix (none: configured). */
+  readonly discovered?: Source
 }
 
 export interface ParseResult {

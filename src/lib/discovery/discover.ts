@@ -348,7 +348,9 @@ export async function currentDiscovery(options: { waitMs?: number; dns64?: boole
 
 /** The configuration with a discovered prefix as its default; one given or configured stays. */
 export function withPrefixInForce(config: Config, inForce: PrefixInForce): Config {
-  return inForce.found ? withDefaultPrefix(config, parsePrefix(inForce.prefix)) : config
+  return inForce.found
+    ? { ...withDefaultPrefix(config, parsePrefix(inForce.prefix)), discovered: inForce.found.source }
+    : config
 }
 
 /**

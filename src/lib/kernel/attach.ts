@@ -17,6 +17,7 @@ import { CGROUP_VARIABLE, LAYOUTS, MAPS, PROGRAMS, REVERSE_SLOTS } from '../bpf/
 import { LoadedObject } from '../bpf/libbpf.js'
 import { type Config, formatConfig, loadConfig, parseConfig, withDefaultPrefix } from '../config.js'
 import { RUN_DIR, runDir } from '../dirs.js'
+import type { Source } from '../discovery/state.js'
 import { CommandFailure, UsageError } from '../errors.js'
 import { BPF_OBJECT } from '../paths.js'
 import { prefixArgument } from '../translate.js'
@@ -74,13 +75,22 @@ const STATE_PATH_LINE = /^# cgroup (.*)$/m
 const WITHDRAWN_LINE =
   '# withdrawn: no default prefix (discovery withdrew it); destinations outside the paths go untouched'
 
+/** Config.discovered: which source gave the default prefix, for `tnat64 metrics`. */
+const DISCOVERED_LINE = /^# default prefix discovered by (pref64|dns64)$/m
+
 export function saveConfig(cgroup: { id: bigint; path: string }, config: Config): void {
   runDir()
   const file = stateFile(cgroup.id)
   const temporary = `${file}.${process.pid}.new`
+  const notes = [
+    ...(config.withdrawn ? [WITHDRAWN_LINE] : []),
+    ...(config.discovered && config.defaultPrefix
+      ? [`# default prefix discovered by ${config.discovered}`]
+      : []),
+  ]
   const text = formatConfig(
     config,
-    `tnat64 kernel mode: the rules of one cgroup (tnat64 prefix edits them)\n# cgroup ${cgroup.path}${config.withdrawn ? `\n${WITHDRAWN_LINE}` : ''}`,
+    `tnat64 kernel mode: the rules of one cgroup (tnat64 prefix edits them)\n# cgroup ${cgroup.path}${notes.map((n) => `\n${n}`).join('')}`,
   )
   // O_EXCL never follows a symlink; rename(2) replaces the name itself, never a link's target.
   rmSync(temporary, { force: true }) // left by a crash
@@ -100,7 +110,11 @@ export function savedConfig(cgroupId: bigint): { config: Config; path?: string }
   if (errors.length > 0)
     throw new CommandFailure(`${file} is damaged: ${errors[0].message} (attach the cgroup again)`)
   const withdrawn = text.split('\n').includes(WITHDRAWN_LINE)
-  return { config: withdrawn ? { ...config, withdrawn } : config, path: STATE_PATH_LINE.exec(text)?.[1] }
+  const discovered = DISCOVERED_LINE.exec(text)?.[1] as Source | undefined
+  return {
+    config: { ...config, ...(withdrawn ? { withdrawn } : {}), ...(discovered ? { discovered } : {}) },
+    path: STATE_PATH_LINE.exec(text)?.[1],
+  }
 }
 
 /** The path a cgroup had when it was attached (for one that has since been removed). */

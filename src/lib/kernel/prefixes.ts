@@ -31,7 +31,7 @@ function editConfigs(flags: Target, edit: (config: Config) => Config | undefined
 export function addPrefix(flags: Target, prefix: Nat64Prefix, subnets: Ipv4Net[]): string[] {
   return editConfigs(flags, (config) =>
     subnets.length === 0
-      ? { ...config, defaultPrefix: { value: prefix, line: 0 } }
+      ? { ...config, defaultPrefix: { value: prefix, line: 0 }, discovered: undefined }
       : {
           ...config,
           paths: [
@@ -57,7 +57,9 @@ export function removePrefix(flags: Target, prefix: Nat64Prefix): string[] {
     const paths = config.paths.filter((p) => p.prefix.value.text !== prefix.text)
     const isDefault = config.defaultPrefix?.value.text === prefix.text
     if (!isDefault && paths.length === config.paths.length) return undefined
-    return { ...config, paths, defaultPrefix: isDefault ? undefined : config.defaultPrefix }
+    return isDefault
+      ? { ...config, paths, defaultPrefix: undefined, discovered: undefined }
+      : { ...config, paths }
   })
   if (changed.length === 0) throw new CommandFailure(`no rule of the cgroups named uses ${prefix.text}`)
   return changed

@@ -4,8 +4,9 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { COUNTERS, type CounterName, MAPS } from '../bpf/layout.js'
+import type { Source } from '../discovery/state.js'
 import { CommandFailure } from '../errors.js'
-import { attachedIds, describeCgroup, orphanIds } from './attach.js'
+import { attachedIds, describeCgroup, orphanIds, savedConfig } from './attach.js'
 import { indexKey, isLoaded, linkDir, requireLoaded, withLock, withMap } from './pins.js'
 import { type PrefixState, prefixStates, unreachableByNamespace } from './reachability.js'
 import { type KernelRule, prefixTable, readRules } from './rules.js'
@@ -107,11 +108,37 @@ export function attachedCgroups(): AttachedCgroup[] {
   })
 }
 
+/** Where a prefix in the rules came from: a configuration (a file, --prefix, `prefix add`), the
+ * discovery source that gave a default, or the well-known prefix for want of either. */
+export type PrefixOrigin = 'config' | Source | 'well-known' | 'unknown'
+
+/** A path's prefix is configured; a default's origin is saved with the cgroup's configuration
+ * (`unknown` when that file is gone). */
+function prefixOrigins(cgroups: readonly AttachedCgroup[]): Map<string, Set<PrefixOrigin>> {
+  const origins = new Map<string, Set<PrefixOrigin>>()
+  for (const cgroup of cgroups) {
+    let defaultOrigin: PrefixOrigin = 'unknown'
+    try {
+      const { config } = savedConfig(BigInt(cgroup.id))
+      defaultOrigin = config.discovered ?? (config.defaultPrefix ? 'config' : 'well-known')
+    } catch {
+      // missing or damaged: the rules still work, their default's origin is unknown
+    }
+    for (const rule of cgroup.rules) {
+      if (rule.action !== 'nat64' || rule.prefix === undefined) continue
+      const set = origins.get(rule.prefix) ?? new Set()
+      origins.set(rule.prefix, set)
+      set.add(rule.prefix === cgroup.defaultPrefix ? defaultOrigin : 'config')
+    }
+  }
+  return origins
+}
+
 export interface Status {
   readonly loaded: boolean
   readonly attached: AttachedCgroup[]
-  /** Prefixes in use and whether this network namespace reaches them. */
-  readonly prefixes: PrefixState[]
+  /** Prefixes in use, whether this network namespace reaches them, and where they came from. */
+  readonly prefixes: (PrefixState & { origins: PrefixOrigin[] })[]
   /** Namespaces that were refreshed, with the prefixes each cannot reach. */
   readonly namespaces: { netns: string; unreachable: string[] }[]
   /** Rules left without links by an attach that was killed, and the command that clears each. */
@@ -133,10 +160,15 @@ export function status(): Status {
       }
     requireLoaded()
     const names = new Map(prefixTable().map((p) => [p.id, p.prefix]))
+    const attached = attachedCgroups()
+    const origins = prefixOrigins(attached)
     return {
       loaded: true,
-      attached: attachedCgroups(),
-      prefixes: prefixStates(),
+      attached,
+      prefixes: prefixStates().map((p) => ({
+        ...p,
+        origins: [...(origins.get(p.prefix) ?? ['unknown'])].sort(),
+      })),
       namespaces: unreachableByNamespace().map((n) => ({
         netns: n.netns,
         unreachable: n.unreachable.map((id) => names.get(id) ?? `#${id}`),
