@@ -10,9 +10,9 @@ import { ENV_CONF_FILE, ENV_PREFIX, USER_CACHE_NAME } from '../lib/defaults.js'
 import { writeUserCache } from '../lib/discovery/state.js'
 import { CommandFailure, reportError } from '../lib/errors.js'
 import { setPins } from '../lib/kernel/cache.js'
-import { requireKernelPrivilege } from '../lib/kernel/pins.js'
 import { attachedCgroups, BPF_STATS_SYSCTL, counters } from '../lib/kernel/stats.js'
 import { APP_LAUNCHER, PACKAGE_ROOT, PRELOAD_LIBRARY, TNAT64_CLI } from '../lib/paths.js'
+import { requireRoot } from '../lib/privilege.js'
 import { BenchNet, CLIENT, CLIENT_STATIC, NET } from './net.js'
 import { failed, type Measure, renderMarkdown, renderSvg, summarize, type Target } from './report.js'
 
@@ -495,7 +495,7 @@ async function main(): Promise<void> {
   const quick = values.quick ?? false
   const plan = quick ? PLANS.quick : PLANS.full
   const out = values.out ?? join(PACKAGE_ROOT, 'benchmarks', quick ? 'quick' : '')
-  requireKernelPrivilege()
+  requireRoot('kernel')
   const net = new BenchNet()
   const started = Date.now()
   const measures: Measure[] = []

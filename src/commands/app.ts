@@ -1,15 +1,11 @@
-import { Command, Flags } from '@oclif/core'
+import { Flags } from '@oclif/core'
+import { BaseCommand, configFlags } from '../lib/command.js'
 import { exitAs, runCommand } from '../lib/command-line.js'
-import {
-  CONFIG_FLAG_HELP,
-  DEFAULT_CONFIG_FILE,
-  DISCOVERY_STATE_FILE,
-  ENV_CONF_FILE,
-  ENV_PREFIX,
-} from '../lib/defaults.js'
+import { DEFAULT_CONFIG_FILE, DISCOVERY_STATE_FILE, ENV_CONF_FILE, ENV_PREFIX } from '../lib/defaults.js'
 import { APP_LAUNCHER } from '../lib/paths.js'
 
-export default class App extends Command {
+export default class App extends BaseCommand {
+  static override enableJsonFlag = false
   static override summary =
     'Run an IPv4-only program so that it reaches IPv4 destinations through NAT64 (no privilege)'
   static override description =
@@ -28,11 +24,7 @@ With no --prefix, no $${ENV_PREFIX} and no nat64_prefix in the configuration, th
   ]
   static override strict = false
   static override flags = {
-    config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
-    prefix: Flags.string({
-      char: 'p',
-      description: "default NAT64 prefix, replacing the configuration's (e.g. 2001:db8:64::/96)",
-    }),
+    ...configFlags,
     debug: Flags.boolean({
       char: 'd',
       description: 'log each connection decision on stderr (TNAT64_DEBUG=1; 2 for more)',

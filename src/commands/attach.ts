@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core'
+import { configFlags } from '../lib/command.js'
 import type { Config } from '../lib/config.js'
 import {
   kernelConfig,
@@ -11,7 +12,7 @@ import type { DiscoveryState } from '../lib/discovery/state.js'
 import { CommandFailure } from '../lib/errors.js'
 import { type AttachResult, attach, configFromFlags, isAttached } from '../lib/kernel/attach.js'
 import { type Cgroup, resolveCgroup } from '../lib/kernel/cgroup.js'
-import { configFlags, KernelCommand } from '../lib/kernel/command.js'
+import { KernelCommand } from '../lib/kernel/command.js'
 import { followRoutes } from '../lib/kernel/reachability.js'
 import { timestamp } from '../lib/log.js'
 

@@ -1,8 +1,10 @@
-import { Args, Command, Flags } from '@oclif/core'
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../lib/command.js'
 import { completionScript, completionValues, SHELLS, VALUE_KINDS, type ValueKind } from '../lib/completion.js'
 import { UsageError } from '../lib/errors.js'
 
-export default class Completion extends Command {
+export default class Completion extends BaseCommand {
+  static override enableJsonFlag = false
   static override summary = 'Print a shell completion script: commands, flags and their values'
   static override description =
     "The script is made from the commands this tnat64 has, so it never lags behind them. It completes commands and topics (cache list), flags, the options of flags that have them, configuration files, cgroups under the cgroup2 mount for --cgroup, and the prefixes in force for --prefix (kernel mode's as root, the discovered ones, the well-known one), which it asks of tnat64 as it completes."

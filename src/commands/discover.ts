@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
+import { BaseCommand, configFlags } from '../lib/command.js'
 import { loadConfig } from '../lib/config.js'
-import { CONFIG_FLAG_HELP, DISCOVERY_STATE_FILE, ENV_PREFIX } from '../lib/defaults.js'
+import { DISCOVERY_STATE_FILE } from '../lib/defaults.js'
 import {
   currentDiscovery,
   DEFAULT_WAIT_MS,
@@ -13,8 +14,8 @@ import {
 } from '../lib/discovery/discover.js'
 import { type DiscoveryState, formatState, nowSeconds, writeUserCache } from '../lib/discovery/state.js'
 import { UsageError } from '../lib/errors.js'
-import { JsonCommand } from '../lib/json-command.js'
 import { timestamp } from '../lib/log.js'
+import { isRoot } from '../lib/privilege.js'
 
 export interface DiscoverReport {
   readonly inForce: PrefixInForce
@@ -24,7 +25,7 @@ export interface DiscoverReport {
   readonly watched: boolean
 }
 
-export default class Discover extends JsonCommand {
+export default class Discover extends BaseCommand {
   static override summary =
     'Find the NAT64 prefix: router advertisements (PREF64, RFC 8781) and DNS64 (RFC 7050)'
   static override description =
@@ -48,11 +49,7 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
         'look DNS64 up and keep the answer in your cache for its TTL (what tnat64 app does on its own)',
       exclusive: ['json'],
     }),
-    config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
-    prefix: Flags.string({
-      char: 'p',
-      description: `a default NAT64 prefix, which wins over anything discovered (also $${ENV_PREFIX})`,
-    }),
+    ...configFlags,
   }
 
   async run(): Promise<DiscoverReport | undefined> {
@@ -71,7 +68,7 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
     const given = givenPrefix(flags.prefix)
     const { config } = loadConfig(flags.config)
     if (flags.watch) {
-      const root = process.geteuid?.() === 0
+      const root = isRoot()
       const watch = watchDiscovery(
         (state, why) =>
           this.log(`${timestamp()} ${why}: ${summary(prefixInForce(given, config, state), state)}`),

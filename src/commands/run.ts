@@ -1,13 +1,13 @@
-import { Command } from '@oclif/core'
+import { BaseCommand, configFlags } from '../lib/command.js'
 import { exitAs, splitCommand, valueFlags } from '../lib/command-line.js'
 import { kernelConfig } from '../lib/discovery/discover.js'
 import { UsageError } from '../lib/errors.js'
 import { configFromFlags } from '../lib/kernel/attach.js'
-import { configFlags } from '../lib/kernel/command.js'
-import { requireKernelPrivilege } from '../lib/kernel/pins.js'
 import { runInCgroup } from '../lib/kernel/run.js'
 
-export default class Run extends Command {
+export default class Run extends BaseCommand {
+  static override root = 'kernel' as const
+  static override enableJsonFlag = false
   static override summary =
     'Run one command in a fresh cgroup served by kernel mode, and clean up after it (root)'
   static override description =
@@ -22,7 +22,6 @@ export default class Run extends Command {
     const { flags } = await this.parse(Run, own)
     const configured = configFromFlags(flags)
     if (command.length === 0) throw new UsageError('run: no command given (tnat64 run -- CMD [ARGS...])')
-    requireKernelPrivilege()
     const { config } = await kernelConfig(configured, flags.prefix !== undefined)
     exitAs(await runInCgroup(command, config, (line) => process.stderr.write(`tnat64: ${line}\n`)))
   }

@@ -1,9 +1,10 @@
-import { Args, Command, Flags } from '@oclif/core'
+import { Args } from '@oclif/core'
+import { BaseCommand, configFlags } from '../lib/command.js'
 import { loadConfig } from '../lib/config.js'
-import { CONFIG_FLAG_HELP, WELL_KNOWN_PREFIX } from '../lib/defaults.js'
-import { prefixArgument, translate } from '../lib/translate.js'
+import { WELL_KNOWN_PREFIX } from '../lib/defaults.js'
+import { prefixArgument, type Translation, translate } from '../lib/translate.js'
 
-export default class Translate extends Command {
+export default class Translate extends BaseCommand {
   static override summary = 'Translate an IPv4 address to its NAT64 address, or a NAT64 address back to IPv4'
   static override description =
     `An IPv4 address is embedded in the prefix (RFC 6052); an IPv6 address inside the prefix gives back the IPv4 address it carries.
@@ -19,28 +20,15 @@ The prefix is --prefix, else the one the configuration gives the destination, el
       description: 'an IPv4 address, or an IPv6 address inside the prefix',
     }),
   }
-  static override flags = {
-    prefix: Flags.string({
-      char: 'p',
-      description: 'NAT64 prefix, e.g. 2001:db8:64::/96 (lengths 32, 40, 48, 56, 64, 96)',
-    }),
-    config: Flags.string({
-      char: 'c',
-      description: CONFIG_FLAG_HELP,
-    }),
-    json: Flags.boolean({ description: 'print the result as JSON' }),
-  }
+  static override flags = configFlags
 
-  async run(): Promise<void> {
+  async run(): Promise<Translation> {
     const { args, flags } = await this.parse(Translate)
     const explicit = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix)
     const { config } = loadConfig(flags.config)
     const result = translate(args.address, config, explicit)
-    if (flags.json) {
-      this.log(JSON.stringify(result, null, 2))
-      return
-    }
     for (const warning of result.warnings) this.logToStderr(`warning: ${warning}`)
     this.log(result.output)
+    return result
   }
 }

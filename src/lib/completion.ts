@@ -7,6 +7,7 @@ import { WELL_KNOWN_PREFIX } from './defaults.js'
 import { readHostState } from './discovery/state.js'
 import { UsageError } from './errors.js'
 import { cgroup2Mount } from './kernel/cgroup.js'
+import { isRoot } from './privilege.js'
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const
 export type Shell = (typeof SHELLS)[number]
@@ -334,7 +335,7 @@ function cgroupNames(): string[] {
 /** The prefixes in force: kernel mode's (as root, when attached), discovered ones, the well-known one. */
 async function prefixesInForce(): Promise<string[]> {
   const found = new Set<string>()
-  if (process.geteuid?.() === 0) {
+  if (isRoot()) {
     try {
       // Loaded only here: it brings libbpf, which only root's completion can use.
       const { isLoaded } = await import('./kernel/pins.js')

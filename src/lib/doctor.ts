@@ -20,9 +20,10 @@ import { chooseFound, type DiscoveryState, type Found, nowSeconds } from './disc
 import { UsageError } from './errors.js'
 import { attachedIds, describeCgroup } from './kernel/attach.js'
 import { cgroup2Mount } from './kernel/cgroup.js'
-import { BPFFS, isBpffsMounted, requireKernelPrivilege } from './kernel/pins.js'
+import { BPFFS, isBpffsMounted } from './kernel/pins.js'
 import { addressInside, delivers, routeTo } from './kernel/reachability.js'
 import { PRELOAD_LIBRARY } from './paths.js'
+import { requireRoot } from './privilege.js'
 import { isWithinPrefix, parsePrefix, synthesize } from './rfc6052.js'
 
 export type Status = 'ok' | 'warn' | 'fail' | 'info'
@@ -429,7 +430,7 @@ function kernelChecks(): Check[] {
   )
   let root = true
   try {
-    requireKernelPrivilege()
+    requireRoot('kernel')
   } catch (e) {
     root = false
     checks.push({ name: 'root', status: 'info', detail: `${(e as Error).message}: app mode does not` })

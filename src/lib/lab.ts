@@ -31,6 +31,7 @@ import { procStat } from './command-line.js'
 import { privateDir, RUN_DIR, removeIfEmpty, runDir } from './dirs.js'
 import { CommandFailure, UsageError } from './errors.js'
 import { LAB_CHECKSUM_MEND, LAB_SERVER_SCRIPT, RA_TOOL } from './paths.js'
+import { requireRoot } from './privilege.js'
 import { parsePrefix } from './rfc6052.js'
 import { IPV4ONLY_ARPA } from './rfc7050.js'
 
@@ -226,7 +227,7 @@ export class Lab {
    * `options` and its normal state: NAT64 routes on, advertiser and resolver as asked.
    */
   async up(options: LabOptions = {}): Promise<LabStatus> {
-    requireRoot('the lab')
+    requireRoot('lab')
     const pref64 = options.pref64 === false ? false : checkedPrefix('PREF64', options.pref64)
     const dns64 = options.dns64 === false ? false : checkedPrefix('DNS64', options.dns64)
     const before = this.status()
@@ -640,8 +641,4 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-export function requireRoot(what: string): void {
-  if (process.getuid?.() !== 0) throw new CommandFailure(`${what} needs root (network namespaces, tayga)`)
 }

@@ -1,9 +1,10 @@
-import { Args, Command, Flags } from '@oclif/core'
+import { Args } from '@oclif/core'
+import { BaseCommand } from '../../lib/command.js'
 import { configFileInForce, NO_CONFIG_FILE } from '../../lib/config.js'
-import { checkConfigFile } from '../../lib/config-report.js'
+import { type CheckReport, checkConfigFile } from '../../lib/config-report.js'
 import { CONFIG_FLAG_HELP } from '../../lib/defaults.js'
 
-export default class ConfigCheck extends Command {
+export default class ConfigCheck extends BaseCommand {
   static override summary = 'Check a configuration file and list every problem with its line'
   static override description =
     'Exits 0 when the file is valid (warnings go to stderr) or when no file is in force (then the defaults are), 1 when it has errors, each printed as file:line: problem; a file named that does not exist is an error.'
@@ -16,27 +17,20 @@ export default class ConfigCheck extends Command {
       description: CONFIG_FLAG_HELP,
     }),
   }
-  static override flags = {
-    json: Flags.boolean({ description: 'print the result as JSON' }),
-  }
-
-  async run(): Promise<void> {
-    const { args, flags } = await this.parse(ConfigCheck)
+  async run(): Promise<CheckReport> {
+    const { args } = await this.parse(ConfigCheck)
     const report = checkConfigFile(configFileInForce(args.file))
-    if (flags.json) {
-      this.log(JSON.stringify(report, null, 2))
-    } else {
-      for (const error of report.errors) this.logToStderr(error)
-      for (const warning of report.warnings)
-        this.logToStderr(warning.replace(/^([^:]*:\d+): /, '$1: warning: '))
-      if (report.file === null) this.log(`configuration file: ${NO_CONFIG_FILE}`)
-      else if (report.summary) {
-        const { defaultPrefix, locals, paths } = report.summary
-        this.log(
-          `${report.file}: OK (default prefix ${defaultPrefix ?? 'none'}, ${locals} local network${locals === 1 ? '' : 's'}, ${paths} path${paths === 1 ? '' : 's'})`,
-        )
-      }
+    for (const error of report.errors) this.logToStderr(error)
+    for (const warning of report.warnings)
+      this.logToStderr(warning.replace(/^([^:]*:\d+): /, '$1: warning: '))
+    if (report.file === null) this.log(`configuration file: ${NO_CONFIG_FILE}`)
+    else if (report.summary) {
+      const { defaultPrefix, locals, paths } = report.summary
+      this.log(
+        `${report.file}: OK (default prefix ${defaultPrefix ?? 'none'}, ${locals} local network${locals === 1 ? '' : 's'}, ${paths} path${paths === 1 ? '' : 's'})`,
+      )
     }
-    if (!report.valid) this.exit(1)
+    if (!report.valid) process.exitCode = 1
+    return report
   }
 }

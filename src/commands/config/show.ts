@@ -1,9 +1,15 @@
-import { Command, Flags } from '@oclif/core'
+import { Flags } from '@oclif/core'
+import { BaseCommand, configFlags } from '../../lib/command.js'
 import { loadConfig, NO_CONFIG_FILE } from '../../lib/config.js'
-import { parseDestination, showHost, summarize } from '../../lib/config-report.js'
-import { CONFIG_FLAG_HELP } from '../../lib/defaults.js'
+import {
+  type ConfigSummary,
+  type HostReport,
+  parseDestination,
+  showHost,
+  summarize,
+} from '../../lib/config-report.js'
 
-export default class ConfigShow extends Command {
+export default class ConfigShow extends BaseCommand {
   static override summary =
     'Show the configuration in force, or which rule and NAT64 address a destination gets'
   static override examples = [
@@ -13,20 +19,15 @@ export default class ConfigShow extends Command {
   ]
   static override flags = {
     host: Flags.string({ char: 'H', description: 'destination IPv4[:port] to resolve' }),
-    config: Flags.string({
-      char: 'c',
-      description: CONFIG_FLAG_HELP,
-    }),
-    json: Flags.boolean({ description: 'print the result as JSON' }),
+    config: configFlags.config,
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<ConfigSummary | HostReport> {
     const { flags } = await this.parse(ConfigShow)
     const destination = flags.host === undefined ? undefined : parseDestination(flags.host)
     const { config, warnings } = loadConfig(flags.config)
     if (destination) {
       const report = showHost(config, destination)
-      if (flags.json) return this.log(JSON.stringify(report, null, 2))
       for (const warning of report.warnings) this.logToStderr(`warning: ${warning}`)
       this.log(`destination: ${report.destination}`)
       this.log(`rule:        ${report.rule}`)
@@ -34,10 +35,9 @@ export default class ConfigShow extends Command {
         `method:      ${report.method === 'nat64' ? `NAT64 through ${report.prefix}` : 'IPv4, directly'}`,
       )
       this.log(`connect to:  ${report.connectTo}`)
-      return
+      return report
     }
     const summary = summarize(config)
-    if (flags.json) return this.log(JSON.stringify(summary, null, 2))
     for (const warning of warnings)
       this.logToStderr(`${warning.file}:${warning.line}: warning: ${warning.message}`)
     this.log(`file:           ${summary.file ?? NO_CONFIG_FILE}`)
@@ -46,5 +46,6 @@ export default class ConfigShow extends Command {
     for (const path of summary.paths) {
       this.log(`path (line ${path.line}): ${path.subnets.join(', ')} -> ${path.prefix}`)
     }
+    return summary
   }
 }

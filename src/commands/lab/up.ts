@@ -1,10 +1,12 @@
-import { Command, Flags } from '@oclif/core'
-import { LAB, Lab } from '../../lib/lab.js'
+import { Flags } from '@oclif/core'
+import { BaseCommand, labNameFlag } from '../../lib/command.js'
+import { LAB, Lab, type LabStatus } from '../../lib/lab.js'
 
 /** A --pref64 or --dns64 value: a prefix, `none` for the service off, absent for the lab's default. */
 const prefixOrNone = (value: string | undefined) => (value === 'none' ? false : value)
 
-export default class LabUp extends Command {
+export default class LabUp extends BaseCommand {
+  static override root = 'lab' as const
   static override summary =
     'Bring the lab up: an IPv6-only client, a tayga NAT64 router and an IPv4-only server'
   static override description =
@@ -16,7 +18,7 @@ Run a program in the client with nsenter --net=/run/netns/NAME-cli PROGRAM (ip n
     `nsenter --net=/run/netns/tnat64lab-cli curl -g http://[${LAB.serverNat64}]:${LAB.httpPort}/`,
   ]
   static override flags = {
-    name: Flags.string({ description: 'lab name, the prefix of its namespaces', default: 'tnat64lab' }),
+    name: labNameFlag,
     'direct-ipv4': Flags.boolean({
       description: 'also give the client a direct IPv4 path to the server',
       allowNo: true,
@@ -29,15 +31,13 @@ Run a program in the client with nsenter --net=/run/netns/NAME-cli PROGRAM (ip n
       description: `the prefix the DNS64 resolver synthesizes with, or none [default: ${LAB.nat64Prefix}]`,
       helpValue: 'PREFIX|none',
     }),
-    json: Flags.boolean({ description: 'print the status as JSON' }),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<LabStatus> {
     const { flags } = await this.parse(LabUp)
     const pref64 = prefixOrNone(flags.pref64)
     const dns64 = prefixOrNone(flags.dns64)
     const status = await new Lab(flags.name).up({ directIPv4: flags['direct-ipv4'], pref64, dns64 })
-    if (flags.json) return this.log(JSON.stringify(status, null, 2))
     this.log(
       `lab ${status.name} is up: client ${LAB.clientIPv6} -> NAT64 ${LAB.nat64Prefix} -> server ${LAB.serverIPv4}`,
     )
@@ -51,5 +51,6 @@ Run a program in the client with nsenter --net=/run/netns/NAME-cli PROGRAM (ip n
     this.log(
       `  router advertisements on ${LAB.ra.interface}: ${pref64 === false ? 'off' : `PREF64 ${pref64 ?? LAB.nat64Prefix}`}`,
     )
+    return status
   }
 }

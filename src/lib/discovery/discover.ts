@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { type Config, withDefaultPrefix } from '../config.js'
 import { DISCOVERY_STATE_FILE, ENV_PREFIX, WELL_KNOWN_PREFIX } from '../defaults.js'
 import { CommandFailure } from '../errors.js'
+import { isRoot } from '../privilege.js'
 import { parsePrefix } from '../rfc6052.js'
 import { prefixArgument } from '../translate.js'
 import { type Dns64Lookup, FAILURE_TTL, lookupDns64 } from './dns64.js'
@@ -338,7 +339,7 @@ export async function currentDiscovery(options: { waitMs?: number; dns64?: boole
 }> {
   const host = readHostState(DISCOVERY_STATE_FILE)
   if (host) return { state: host, watched: true }
-  const root = process.geteuid?.() === 0
+  const root = isRoot()
   const waitMs = options.waitMs ?? (root ? DEFAULT_WAIT_MS : 0)
   const state = await discoverOnce({ waitMs, solicit: root, dns64: options.dns64 ?? true })
   const why = root ? 'not listened for (--wait 0)' : PREF64_NEEDS_ROOT

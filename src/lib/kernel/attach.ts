@@ -20,6 +20,7 @@ import { RUN_DIR, runDir } from '../dirs.js'
 import type { Source } from '../discovery/state.js'
 import { CommandFailure, UsageError } from '../errors.js'
 import { BPF_OBJECT } from '../paths.js'
+import { requireRoot } from '../privilege.js'
 import { prefixArgument } from '../translate.js'
 import { type Cgroup, cgroup2Mount, findCgroupById, resolveCgroup } from './cgroup.js'
 import {
@@ -32,7 +33,6 @@ import {
   openMap,
   PIN_DIR,
   pinDir,
-  requireKernelPrivilege,
   withLock,
   withMap,
 } from './pins.js'
@@ -155,7 +155,7 @@ export interface AttachResult {
  * rules replaced; every other cgroup keeps its own.
  */
 export function attach(cgroup: Cgroup, config: Config): AttachResult {
-  requireKernelPrivilege()
+  requireRoot('kernel')
   if (!existsSync(BPF_OBJECT)) throw new CommandFailure(`${BPF_OBJECT} is not built (run: npm run build)`)
   return withLock(true, () => {
     pinDir('links')
@@ -216,7 +216,7 @@ function attachPrograms(object: LoadedObject, cgroup: Cgroup): void {
 
 /** Replaces the programs of every attached cgroup with this build's, in place. */
 export function upgrade(): string[] {
-  requireKernelPrivilege()
+  requireRoot('kernel')
   return withLock(true, () => {
     checkPins()
     const ids = attachedIds()
@@ -269,7 +269,7 @@ function freeReverseRecords(cgroupId: bigint): void {
 
 /** Detaches the cgroup that --cgroup PATH or --id ID names; returns the path it had. */
 export function detachNamed(target: { cgroup?: string; id?: string }): string {
-  requireKernelPrivilege()
+  requireRoot('kernel')
   return withLock(true, () => {
     const known = knownIds()
     let id: bigint
@@ -286,7 +286,7 @@ export function detachNamed(target: { cgroup?: string; id?: string }): string {
 /** Detaches one cgroup (or clears what a killed attach left of it); with none left attached,
  * removes the maps and the pin directory as well. */
 export function detach(cgroupId: bigint): boolean {
-  requireKernelPrivilege()
+  requireRoot('kernel')
   return withLock(true, () => {
     const dir = linkDir(cgroupId)
     const was = existsSync(dir) || knownIds().includes(cgroupId)
@@ -307,7 +307,7 @@ export function orphanIds(): bigint[] {
 
 /** Detaches every cgroup and removes every pin, the directory and the saved rules. */
 export function detachAll(): number {
-  requireKernelPrivilege()
+  requireRoot('kernel')
   return withLock(true, () => {
     const ids = attachedIds()
     removeAll()

@@ -1,12 +1,11 @@
-// The base of every kernel-mode command: `--json` (JsonCommand), `--debug`
-// (libbpf's own messages, the verifier's among them, as they come), and root checked first.
+// The base of every kernel-mode command: root, and `--debug` (libbpf's own messages, the
+// verifier's among them, as they come).
 import { Flags } from '@oclif/core'
 import { showLibbpfMessages } from '../bpf/libbpf.js'
-import { CONFIG_FLAG_HELP } from '../defaults.js'
-import { JsonCommand } from '../json-command.js'
-import { requireKernelPrivilege } from './pins.js'
+import { BaseCommand } from '../command.js'
 
-export abstract class KernelCommand extends JsonCommand {
+export abstract class KernelCommand extends BaseCommand {
+  static override root = 'kernel' as const
   static override baseFlags = {
     debug: Flags.boolean({ description: "print libbpf's messages (the verifier's among them) on stderr" }),
   }
@@ -16,7 +15,6 @@ export abstract class KernelCommand extends JsonCommand {
     const end = this.argv.indexOf('--')
     const own = end < 0 ? this.argv : this.argv.slice(0, end)
     if (own.includes('--debug')) showLibbpfMessages((line) => process.stderr.write(`${line}\n`))
-    requireKernelPrivilege()
   }
 }
 
@@ -28,9 +26,4 @@ export const targetFlags = {
     exactlyOne: ['cgroup', 'all'],
   }),
   all: Flags.boolean({ description: 'every attached cgroup', exactlyOne: ['cgroup', 'all'] }),
-}
-
-export const configFlags = {
-  config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
-  prefix: Flags.string({ char: 'p', description: "default NAT64 prefix, replacing the configuration's" }),
 }

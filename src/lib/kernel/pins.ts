@@ -17,6 +17,7 @@ import { PinnedMap, possibleCpus } from '../bpf/libbpf.js'
 import { flock } from '../bpf/native.js'
 import { checkPrivateDir, privateDir, RUN_DIR, runDir } from '../dirs.js'
 import { CommandFailure } from '../errors.js'
+import { requireRoot } from '../privilege.js'
 
 export const BPFFS = '/sys/fs/bpf'
 export const PIN_DIR = join(BPFFS, 'tnat64')
@@ -24,11 +25,6 @@ export const LINK_DIR = join(PIN_DIR, 'links')
 const LOCK_FILE = join(RUN_DIR, 'lock')
 
 export const MAP_NAMES = Object.values(MAPS).map((m) => m.name)
-
-export function requireKernelPrivilege(): void {
-  if (process.geteuid?.() !== 0)
-    throw new CommandFailure('kernel mode needs root (CAP_BPF, CAP_NET_ADMIN, cgroup writes)')
-}
 
 export function isBpffsMounted(): boolean {
   return readFileSync('/proc/mounts', 'utf8')
@@ -59,7 +55,7 @@ export function isLoaded(): boolean {
 }
 
 export function requireLoaded(): void {
-  requireKernelPrivilege()
+  requireRoot('kernel')
   if (!isLoaded())
     throw new CommandFailure('kernel mode is not attached anywhere (tnat64 attach --cgroup PATH)')
   checkPrivateDir(PIN_DIR)
@@ -98,7 +94,7 @@ let held: 'shared' | 'exclusive' | undefined
 export function withLock<T>(exclusive: boolean, change: () => T): T {
   if (held === 'exclusive' || (held === 'shared' && !exclusive)) return change() // already ours
   if (held === 'shared') throw new Error('withLock: an exclusive lock inside a shared one')
-  requireKernelPrivilege()
+  requireRoot('kernel')
   runDir()
   for (;;) {
     const fd = openSync(LOCK_FILE, fs.O_RDWR | fs.O_CREAT | fs.O_NOFOLLOW, 0o600)
