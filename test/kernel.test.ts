@@ -1070,8 +1070,14 @@ describe('kernel mode: --watch and faults', () => {
     stderr = ''
     readonly ended: Promise<number | null>
 
-    constructor() {
-      this.child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, 'refresh', '--watch'])
+    constructor(...more: string[]) {
+      this.child = spawn('nsenter', [
+        `--net=${lab.nsPath('client')}`,
+        TNAT64_CLI,
+        'refresh',
+        '--watch',
+        ...more,
+      ])
       this.child.stdout?.on('data', (b) => {
         this.stdout += b
       })
@@ -1119,12 +1125,39 @@ describe('kernel mode: --watch and faults', () => {
       watch.child.kill('SIGTERM')
     }
     assert.equal(await watch.ended, 0)
+    // A service's log: each line stamped, the stop said.
+    const lines = watch.stdout.trimEnd().split('\n')
+    for (const line of lines) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \S/)
+    assert.match(lines[lines.length - 1], / stopping on SIGTERM$/)
+  })
+
+  it('--log-format json: one object a line, with its time, the prefixes, and the stop', async () => {
+    const watch = new Watch('--log-format', 'json')
+    for (let t = 0; t < 5000 && !watch.stdout.includes('\n'); t += 50)
+      await new Promise((r) => setTimeout(r, 50))
+    watch.child.kill('SIGTERM')
+    assert.equal(await watch.ended, 0, watch.stderr)
+    const events = watch.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+    assert.equal(events[0].event, 'reachability', watch.stdout)
+    assert.deepEqual(
+      events[0].prefixes.map((p: { prefix: string }) => p.prefix),
+      [LAB.nat64Prefix],
+    )
+    assert.match(events[0].time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+    assert.deepEqual(
+      { event: events.at(-1).event, signal: events.at(-1).signal },
+      { event: 'stopping', signal: 'SIGTERM' },
+    )
   })
 
   it('stops with one line and a non-zero exit when its route monitor dies, or kernel mode goes', async () => {
     const watch = new Watch()
     await watch.settles(/reachable$/)
-    const monitor = spawnSync('pgrep', ['-f', '^ip -6 monitor route$'], { encoding: 'utf8' })
+    // Its own monitor only: other tests' watchers run beside it.
+    const monitor = spawnSync('pgrep', ['-P', String(watch.child.pid), '-x', 'ip'], { encoding: 'utf8' })
       .stdout.trim()
       .split('\n')
     for (const pid of monitor.filter(Boolean)) process.kill(Number(pid), 'SIGKILL')

@@ -208,7 +208,7 @@ describe('tnat64-attach@.service at work (no systemd here: its shell lines, its 
     for (let i = 0; i < 300 && !/reachable/.test(out); i++) await new Promise((r) => setTimeout(r, 50))
     assert.match(
       out,
-      new RegExp(`^updated .*/${cgroup}: [\\s\\S]*${PREFIX.replace(/[/]/g, '\\/')} (un)?reachable`),
+      new RegExp(`^\\S+Z updated .*/${cgroup}: [\\s\\S]*${PREFIX.replace(/[/]/g, '\\/')} (un)?reachable`),
     )
     watch.kill('SIGTERM')
     assert.equal(await exited, 0)

@@ -14,7 +14,7 @@ import { type AttachResult, attach, configFromFlags, isAttached } from '../lib/k
 import { type Cgroup, resolveCgroup } from '../lib/kernel/cgroup.js'
 import { KernelCommand } from '../lib/kernel/command.js'
 import { followRoutes } from '../lib/kernel/reachability.js'
-import { timestamp } from '../lib/log.js'
+import { type EventLog, eventLog, logFormatFlag } from '../lib/log.js'
 
 export default class Attach extends KernelCommand {
   static override summary =
@@ -39,6 +39,7 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
       description: 'stay in the foreground and follow route changes (and discovery, when it gave the prefix)',
       exclusive: ['json'],
     }),
+    'log-format': logFormatFlag,
   }
 
   async run(): Promise<AttachResult & { defaultPrefix: PrefixInForce }> {
@@ -47,20 +48,23 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
     const cgroup = resolveCgroup(flags.cgroup)
     const { config, inForce, state } = await kernelConfig(configured, flags.prefix !== undefined)
     const result = attach(cgroup, config)
-    this.log(
+    // Following, every line is an event of a service's log: stamped, and in --log-format.
+    const log: EventLog = flags.watch ? eventLog(flags['log-format']) : (line) => this.log(line)
+    log(
       `${result.newlyAttached ? 'attached to' : 'updated'} ${result.cgroup}: ${result.rules} rules, ${result.prefixes} prefix${result.prefixes === 1 ? '' : 'es'}; default prefix ${inForce.prefix} (${inForce.from})`,
+      { event: result.newlyAttached ? 'attached' : 'updated', ...result, defaultPrefix: inForce },
     )
-    if (flags.watch) await this.follow(cgroup, configured, state && { inForce, state })
+    if (flags.watch) await this.follow(log, cgroup, configured, state && { inForce, state })
     return { ...result, defaultPrefix: inForce }
   }
 
   /** Follows routes, and discovery when it gave the prefix, until SIGTERM. */
   private async follow(
+    log: EventLog,
     cgroup: Cgroup,
     configured: Config,
     discovered: { inForce: PrefixInForce; state: DiscoveryState } | undefined,
   ): Promise<void> {
-    const log = (line: string) => this.log(`${timestamp()} ${line}`)
     if (!discovered) return followRoutes(log)
     let applied = discovered.inForce
     let withdrawn = false
@@ -79,7 +83,10 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
           const next = prefixInForce(undefined, configured, state)
           if (next.found && (next.prefix !== applied.prefix || withdrawn)) {
             apply(withPrefixInForce(configured, next))
-            log(`default prefix ${next.prefix} (${next.from})`)
+            log(`default prefix ${next.prefix} (${next.from})`, {
+              event: 'default-prefix',
+              defaultPrefix: next,
+            })
             applied = next
             withdrawn = false
           } else if (!next.found && applied.found && !withdrawn) {
@@ -87,6 +94,7 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
             apply({ ...configured, withdrawn: true })
             log(
               `default prefix ${applied.prefix} withdrawn: no discovered prefix holds now (destinations go out untouched)`,
+              { event: 'withdrawn', prefix: applied.prefix },
             )
             withdrawn = true
           }

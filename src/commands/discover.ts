@@ -14,7 +14,7 @@ import {
 } from '../lib/discovery/discover.js'
 import { type DiscoveryState, formatState, nowSeconds, writeUserCache } from '../lib/discovery/state.js'
 import { UsageError } from '../lib/errors.js'
-import { timestamp } from '../lib/log.js'
+import { eventLog, logFormatFlag, untilStopped } from '../lib/log.js'
 import { isRoot } from '../lib/privilege.js'
 
 export interface DiscoverReport {
@@ -41,6 +41,7 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
       description: `stay in the foreground and follow changes; as root, keep ${DISCOVERY_STATE_FILE} for every user`,
       exclusive: ['json', 'cache'],
     }),
+    'log-format': logFormatFlag,
     wait: Flags.string({
       description: `seconds to listen for a router advertisement (default ${DEFAULT_WAIT_MS / 1000} as root, 0 otherwise)`,
     }),
@@ -69,15 +70,20 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
     const { config } = loadConfig(flags.config)
     if (flags.watch) {
       const root = isRoot()
+      const log = eventLog(flags['log-format'])
       const watch = watchDiscovery(
-        (state, why) =>
-          this.log(`${timestamp()} ${why}: ${summary(prefixInForce(given, config, state), state)}`),
+        (state, why) => {
+          const inForce = prefixInForce(given, config, state)
+          log(`${why}: ${summary(inForce, state)}`, { event: 'discovery', why, inForce, found: state.found })
+        },
         { solicit: root, dns64: true, stateFile: root ? DISCOVERY_STATE_FILE : undefined },
       )
-      const stop = () => watch.stop()
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
-      await watch.ended
+      const signal = await Promise.race([untilStopped(), watch.ended.then(() => undefined)])
+      if (signal) {
+        log(`stopping on ${signal}`, { event: 'stopping', signal })
+        watch.stop()
+        await watch.ended
+      }
       return undefined
     }
     const { state, watched } = await currentDiscovery({ waitMs })

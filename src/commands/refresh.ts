@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 import { KernelCommand } from '../lib/kernel/command.js'
 import { followRoutes, type PrefixState, refreshReachability } from '../lib/kernel/reachability.js'
+import { eventLog, logFormatFlag } from '../lib/log.js'
 
 export default class Refresh extends KernelCommand {
   static override summary = "Recompute each NAT64 prefix's reachability from this namespace's routes (root)"
@@ -11,12 +12,13 @@ export default class Refresh extends KernelCommand {
       description: 'stay in the foreground and follow route changes',
       exclusive: ['json'],
     }),
+    'log-format': logFormatFlag,
   }
 
   async run(): Promise<PrefixState[]> {
     const { flags } = await this.parse(Refresh)
     if (flags.watch) {
-      await followRoutes((line) => this.log(line))
+      await followRoutes(eventLog(flags['log-format']))
       return []
     }
     const states = refreshReachability()

@@ -14,6 +14,7 @@ import {
 import type { PinnedMap } from '../bpf/libbpf.js'
 import { netnsCookie, netnsCookiesOf } from '../bpf/native.js'
 import { CommandFailure } from '../errors.js'
+import type { EventLog } from '../log.js'
 import { indexKey, isLoaded, requireLoaded, withLock, withMap } from './pins.js'
 import { prefixTable } from './rules.js'
 
@@ -242,7 +243,7 @@ export interface WatchOptions {
  * route monitor dies, or the kernel is detached under it, it stops with an error (exit non-zero);
  * lost netlink messages (ENOBUFS) trigger a full refresh.
  */
-export async function followRoutes(log: (line: string) => void, options: WatchOptions = {}): Promise<void> {
+export async function followRoutes(log: EventLog, options: WatchOptions = {}): Promise<void> {
   const settleMs = options.settleMs ?? 100
   const resyncMs = options.resyncMs ?? 30_000
   const monitor = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -259,10 +260,9 @@ export async function followRoutes(log: (line: string) => void, options: WatchOp
   const report = () => {
     try {
       if (!isLoaded()) return fail('kernel mode was detached: nothing left to watch')
-      const line = refreshReachability()
-        .map((s) => `${s.prefix} ${s.reachable ? 'reachable' : 'unreachable'}`)
-        .join(', ')
-      if (line !== last) log(line || '(no prefixes)')
+      const prefixes = refreshReachability()
+      const line = prefixes.map((s) => `${s.prefix} ${s.reachable ? 'reachable' : 'unreachable'}`).join(', ')
+      if (line !== last) log(line || '(no prefixes)', { event: 'reachability', prefixes })
       last = line
     } catch (e) {
       fail(
@@ -287,7 +287,10 @@ export async function followRoutes(log: (line: string) => void, options: WatchOp
   monitor.on('exit', (code, signal) =>
     fail(`ip monitor ended (${signal ?? `exit ${code}`}): route changes are no longer followed`),
   )
-  const stop = () => finish()
+  const stop = (signal: NodeJS.Signals) => {
+    log(`stopping on ${signal}`, { event: 'stopping', signal })
+    finish()
+  }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   const resync = setInterval(report, resyncMs)
