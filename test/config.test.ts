@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseIPv4 } from '../src/lib/address.js'
 import {
-  ConfigError,
   EMPTY_CONFIG,
   loadConfig,
   parseConfig,
@@ -14,7 +13,7 @@ import {
   withDefaultPrefix,
 } from '../src/lib/config.js'
 import { CONFIG_MAX_BYTES, DEFAULT_CONFIG_FILE } from '../src/lib/defaults.js'
-import { UsageError } from '../src/lib/errors.js'
+import { ConfigError, UsageError } from '../src/lib/errors.js'
 import { parsePrefix } from '../src/lib/rfc6052.js'
 import { translate } from '../src/lib/translate.js'
 import { configFixtures } from './helpers.js'

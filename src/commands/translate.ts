@@ -1,8 +1,7 @@
 import { Args } from '@oclif/core'
 import { BaseCommand, configFlags } from '../lib/command.js'
-import { loadConfig } from '../lib/config.js'
 import { WELL_KNOWN_PREFIX } from '../lib/defaults.js'
-import { prefixArgument, type Translation, translate } from '../lib/translate.js'
+import { type Translation, translateCommand } from '../lib/translate.js'
 
 export default class Translate extends BaseCommand {
   static override summary = 'Translate an IPv4 address to its NAT64 address, or a NAT64 address back to IPv4'
@@ -24,11 +23,6 @@ The prefix is --prefix, else the one the configuration gives the destination, el
 
   async run(): Promise<Translation> {
     const { args, flags } = await this.parse(Translate)
-    const explicit = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix)
-    const { config } = loadConfig(flags.config)
-    const result = translate(args.address, config, explicit)
-    for (const warning of result.warnings) this.logToStderr(`warning: ${warning}`)
-    this.log(result.output)
-    return result
+    return translateCommand(args.address, flags, this)
   }
 }

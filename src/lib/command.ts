@@ -3,7 +3,7 @@
 // of errors.ts also under --json, and the flags several commands share, defined once.
 import { Command, Flags, type Interfaces } from '@oclif/core'
 import { CONFIG_FLAG_HELP, ENV_PREFIX } from './defaults.js'
-import { reportError } from './errors.js'
+import { reportFailure } from './errors.js'
 import { type RootNeed, requireRoot } from './privilege.js'
 
 type FlagOutput = Interfaces.OutputFlags<Interfaces.FlagInput>
@@ -25,14 +25,10 @@ export abstract class BaseCommand extends Command {
     return parsed
   }
 
-  /** With --json a failure is also one small object on stdout (oclif would serialise its whole
-   * parse state), beside the usual line on stderr and the usual exit code. */
+  /** Under --json a failure is reported here, in its JSON form too; otherwise by main(). */
   protected override async catch(error: Error): Promise<void> {
     if (!this.jsonEnabled()) throw error
-    const { lines, exitCode } = reportError(error)
-    for (const line of lines) process.stderr.write(`${line}\n`)
-    this.logJson({ error: { message: lines.join('\n').replace(/^tnat64: /, ''), exitCode } })
-    process.exitCode = exitCode
+    reportFailure(error, true)
   }
 }
 

@@ -2,16 +2,17 @@
 import { AddressError, formatIPv6, parseIPv4 } from './address.js'
 import {
   type Config,
-  type ConfigIssue,
   EMPTY_CONFIG,
-  formatIssue,
+  loadConfig,
+  NO_CONFIG_FILE,
   type Rule,
   readConfigFile,
   resolve,
 } from './config.js'
 import { ENV_PREFIX } from './defaults.js'
-import { UsageError } from './errors.js'
+import { type ConfigIssue, formatIssue, UsageError } from './errors.js'
 import { ALWAYS_IPV4_NETS } from './ipv4net.js'
+import type { Output } from './output.js'
 import { synthesize } from './rfc6052.js'
 
 export interface CheckReport {
@@ -134,4 +135,31 @@ export function summarize(config: Config): ConfigSummary {
       line: p.line,
     })),
   }
+}
+
+/** `tnat64 config show [--host]`: the configuration in force, or one destination's rule, printed. */
+export function showConfig(
+  flags: { host?: string; config?: string },
+  out: Output,
+): ConfigSummary | HostReport {
+  const destination = flags.host === undefined ? undefined : parseDestination(flags.host)
+  const { config, warnings } = loadConfig(flags.config)
+  if (destination) {
+    const report = showHost(config, destination)
+    for (const warning of report.warnings) out.logToStderr(`warning: ${warning}`)
+    out.log(`destination: ${report.destination}`)
+    out.log(`rule:        ${report.rule}`)
+    out.log(`method:      ${report.method === 'nat64' ? `NAT64 through ${report.prefix}` : 'IPv4, directly'}`)
+    out.log(`connect to:  ${report.connectTo}`)
+    return report
+  }
+  const summary = summarize(config)
+  for (const warning of warnings)
+    out.logToStderr(`${warning.file}:${warning.line}: warning: ${warning.message}`)
+  out.log(`file:           ${summary.file ?? NO_CONFIG_FILE}`)
+  out.log(`default prefix: ${summary.defaultPrefix ?? 'none'}`)
+  out.log(`local:          ${summary.local.join(', ')}`)
+  for (const path of summary.paths)
+    out.log(`path (line ${path.line}): ${path.subnets.join(', ')} -> ${path.prefix}`)
+  return summary
 }

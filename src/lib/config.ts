@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { AddressError } from './address.js'
 import { CONFIG_MAX_BYTES, DEFAULT_CONFIG_FILE, ENV_CONF_FILE, WELL_KNOWN_PREFIX } from './defaults.js'
 import type { Source } from './discovery/state.js'
+import { ConfigError, type ConfigIssue } from './errors.js'
 import {
   alwaysIPv4Net,
   type Ipv4Net,
@@ -25,17 +26,6 @@ import {
   parseIpv4Net,
 } from './ipv4net.js'
 import { isWellKnownPrefix, isWithinPrefix, type Nat64Prefix, parsePrefix } from './rfc6052.js'
-
-export interface ConfigIssue {
-  readonly file: string
-  readonly line: number
-  readonly message: string
-}
-
-/** `file:line: problem`, or `file: problem` for the file as a whole (line 0). */
-export function formatIssue(issue: ConfigIssue): string {
-  return issue.line > 0 ? `${issue.file}:${issue.line}: ${issue.message}` : `${issue.file}: ${issue.message}`
-}
 
 export interface Located<T> {
   readonly value: T
@@ -68,12 +58,6 @@ export interface ParseResult {
   readonly config: Config
   readonly errors: ConfigIssue[]
   readonly warnings: ConfigIssue[]
-}
-
-export class ConfigError extends Error {
-  constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map(formatIssue).join('\n'))
-  }
 }
 
 export const EMPTY_CONFIG: Config = { locals: [], paths: [] }

@@ -1,5 +1,24 @@
 // The CLI's error policy: bad input exits 2 with one line naming the problem, a failure exits 1.
-import { ConfigError, formatIssue } from './config.js'
+import { ENV_DEBUG } from './defaults.js'
+
+/** A problem of a configuration file, at its line (0: the file as a whole). */
+export interface ConfigIssue {
+  readonly file: string
+  readonly line: number
+  readonly message: string
+}
+
+/** `file:line: problem`, or `file: problem` for the file as a whole (line 0). */
+export function formatIssue(issue: ConfigIssue): string {
+  return issue.line > 0 ? `${issue.file}:${issue.line}: ${issue.message}` : `${issue.file}: ${issue.message}`
+}
+
+/** Every error of a configuration file at once: exit 2, one `file:line: problem` line each. */
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'))
+  }
+}
 
 /** Bad input that the user can fix: a malformed argument, an address outside the prefix, ... */
 export class UsageError extends Error {}
@@ -47,6 +66,23 @@ export function reportError(error: unknown): Report {
     return { lines: [`tnat64: ${message} (see --help)`], exitCode: 2 }
   }
   return { lines: [`tnat64: error: ${message}`], exitCode: 1 }
+}
+
+/**
+ * Says what went wrong, by the policy above: its lines on stderr, and under --json also one small
+ * object on stdout (oclif would serialise its whole parse state); with $TNAT64_DEBUG the stack of
+ * an unexpected failure. Sets the exit code.
+ */
+export function reportFailure(error: unknown, json: boolean): void {
+  const { lines, exitCode } = reportError(error)
+  for (const line of lines) process.stderr.write(`${line}\n`)
+  if (json) {
+    const message = lines.join('\n').replace(/^tnat64: /, '')
+    process.stdout.write(`${JSON.stringify({ error: { message, exitCode } }, null, 2)}\n`)
+  }
+  if (process.env[ENV_DEBUG] && error instanceof Error && exitCode === 1)
+    process.stderr.write(`${error.stack}\n`)
+  process.exitCode = exitCode
 }
 
 /** oclif spreads a parse error over lines ("Missing 1 required arg:", the argument, "See more help"). */

@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** The commands' definitions as the build records them (scripts/manifest.mjs): oclif's, and src/direct.ts's. */
+export const MANIFEST = join(PACKAGE_ROOT, 'oclif.manifest.json')
 /** The CLI's entry point, what a user runs as `tnat64`. */
 export const TNAT64_CLI = join(PACKAGE_ROOT, 'bin', 'tnat64')
 /** libtnat64.so, always by absolute path: nothing is ever loaded from the current directory. */

@@ -1,8 +1,23 @@
 // `tnat64 translate`: one address either way across RFC 6052, with the prefix chosen as the config says.
-import ipaddr from 'ipaddr.js'
-import { AddressError, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js'
-import { BUILTIN_PREFIX, type Config, mostSpecificPrefix, prefixesInUse, resolve } from './config.js'
+import {
+  AddressError,
+  formatIPv4,
+  formatIPv6,
+  isIPv4Text,
+  isIPv6Text,
+  parseIPv4,
+  parseIPv6,
+} from './address.js'
+import {
+  BUILTIN_PREFIX,
+  type Config,
+  loadConfig,
+  mostSpecificPrefix,
+  prefixesInUse,
+  resolve,
+} from './config.js'
 import { UsageError } from './errors.js'
+import type { Output } from './output.js'
 import { extract, type Nat64Prefix, parsePrefix, synthesize, wellKnownPrefixWarning } from './rfc6052.js'
 
 export interface Translation {
@@ -88,12 +103,25 @@ function extractFrom(ipv6: Uint8Array, input: string, config: Config, explicit?:
 
 export function translate(address: string, config: Config, explicit?: Nat64Prefix): Translation {
   try {
-    if (ipaddr.IPv4.isValidFourPartDecimal(address))
-      return embed(parseIPv4(address), address, config, explicit)
-    if (ipaddr.IPv6.isValid(address)) return extractFrom(parseIPv6(address), address, config, explicit)
+    if (isIPv4Text(address)) return embed(parseIPv4(address), address, config, explicit)
+    if (isIPv6Text(address)) return extractFrom(parseIPv6(address), address, config, explicit)
   } catch (e) {
     if (e instanceof AddressError) throw new UsageError(e.message)
     throw e
   }
   throw new UsageError(`'${address}' is neither an IPv4 address (a.b.c.d) nor an IPv6 address`)
+}
+
+/** `tnat64 translate ADDRESS`: the result printed, its warnings on stderr. */
+export function translateCommand(
+  address: string,
+  flags: { prefix?: string; config?: string },
+  out: Output,
+): Translation {
+  const explicit = flags.prefix === undefined ? undefined : prefixArgument(flags.prefix)
+  const { config } = loadConfig(flags.config)
+  const result = translate(address, config, explicit)
+  for (const warning of result.warnings) out.logToStderr(`warning: ${warning}`)
+  out.log(result.output)
+  return result
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { COUNTERS, type CounterName, MAPS } from '../bpf/layout.js'
 import type { Source } from '../discovery/state.js'
 import { CommandFailure } from '../errors.js'
+import type { Output } from '../output.js'
 import { attachedIds, describeCgroup, orphanIds, savedConfig } from './attach.js'
 import { indexKey, isLoaded, linkDir, requireLoaded, withLock, withMap } from './pins.js'
 import { type PrefixState, prefixStates, unreachableByNamespace } from './reachability.js'
@@ -148,16 +149,17 @@ export interface Status {
 }
 
 export function status(): Status {
+  // Not loaded needs no lock: the answer is as true as one read just before an attach took it.
+  if (!isLoaded())
+    return {
+      loaded: false,
+      attached: [],
+      prefixes: [],
+      namespaces: [],
+      orphans: [],
+      bpfStatsEnabled: bpfStatsEnabled(),
+    }
   return withLock(false, () => {
-    if (!isLoaded())
-      return {
-        loaded: false,
-        attached: [],
-        prefixes: [],
-        namespaces: [],
-        orphans: [],
-        bpfStatsEnabled: bpfStatsEnabled(),
-      }
     requireLoaded()
     const names = new Map(prefixTable().map((p) => [p.id, p.prefix]))
     const attached = attachedCgroups()
@@ -178,4 +180,47 @@ export function status(): Status {
       bpfStatsEnabled: bpfStatsEnabled(),
     }
   })
+}
+
+/** `tnat64 status`: kernel mode's state, printed. */
+export function showStatus(out: Output): Status {
+  const s = status()
+  if (!s.loaded) {
+    out.log('kernel mode: not attached anywhere')
+    return s
+  }
+  out.log(`attached cgroups: ${s.attached.length}`)
+  for (const cgroup of s.attached) {
+    const name = cgroup.removed
+      ? `${cgroup.path ?? `cgroup ${cgroup.id}`} (removed while attached: ${cgroup.clear})`
+      : cgroup.path
+    out.log(`  ${name}`)
+    const named = cgroup.rules.filter((r) => r.net !== '0.0.0.0/0' && !r.pinned)
+    out.log(`    default ${cgroup.defaultPrefix ?? '(none)'}; ${cgroup.rules.length} rules`)
+    for (const r of named.filter((r) => r.action === 'nat64' && r.prefix !== cgroup.defaultPrefix))
+      out.log(`    ${r.net} -> ${r.prefix}`)
+    const pins = cgroup.rules.filter((r) => r.pinned)
+    if (pins.length > 0)
+      out.log(`    pins: ${pins.map((p) => `${p.net.replace(/\/32$/, '')} ${p.action}`).join(', ')}`)
+    for (const p of cgroup.programs) {
+      const time = p.nsPerCall === undefined ? '' : `, ${p.nsPerCall} ns/call`
+      out.log(`    ${p.program}: ${p.runCount} runs${time}`)
+    }
+  }
+  if (!s.bpfStatsEnabled) out.log('  (run times: sysctl -w kernel.bpf_stats_enabled=1)')
+  for (const o of s.orphans)
+    out.log(`rules of cgroup ${o.id} without programs (an attach was killed): ${o.clear}`)
+  out.log(
+    `prefixes (this namespace): ${s.prefixes.map((p) => `${p.prefix} ${p.reachable ? 'reachable' : 'unreachable'} (${p.origins.join(', ')})`).join(', ') || '(none)'}`,
+  )
+  for (const n of s.namespaces)
+    out.log(
+      `namespace ${n.netns}: ${n.unreachable.length > 0 ? `cannot reach ${n.unreachable.join(', ')}` : 'reaches every prefix'}`,
+    )
+  out.log(
+    `counters: ${Object.entries(s.counters ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  )
+  return s
 }
