@@ -277,7 +277,11 @@ static __always_inline void monitor_report(const struct reverse_record *record, 
 	event->cgroup = tnat64_cgroup;
 	event->pid = bpf_get_current_pid_tgid() >> 32;
 	event->outcome = outcome;
-	__builtin_memcpy(event->nat64, record->nat64, sizeof(event->nat64));
+	/* Read only when written: the common path never zeroes record->nat64 for this. */
+	if (outcome == COUNT_REWRITTEN)
+		__builtin_memcpy(event->nat64, record->nat64, sizeof(event->nat64));
+	else
+		__builtin_memset(event->nat64, 0, sizeof(event->nat64));
 	__builtin_memcpy(event->ipv4, record->ipv4, 4);
 	event->port = record->port;
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
@@ -309,7 +313,10 @@ int tnat64_connect6(struct bpf_sock_addr *ctx)
 	__u32 words[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], 0};
 	if (!addr6_is_v4_mapped(words))
 		return PROCEED;
-	struct reverse_record record = {.cgroup = tnat64_cgroup, .port = ctx->user_port};
+	/* record.nat64 is written by a rewrite and read only after one: not zeroed on every call. */
+	struct reverse_record record;
+	record.cgroup = tnat64_cgroup;
+	record.port = ctx->user_port;
 	__u32 ipv4 = ctx->user_ip6[3];
 	__builtin_memcpy(record.ipv4, &ipv4, 4);
 	enum counter outcome = sock6_xlate_fwd(ctx, &record);

@@ -92,9 +92,11 @@ export async function monitor(
   const lockFd = lockMonitor()
   const maps: PinnedMap[] = []
   let reader: RingReader | undefined
-  const lease = openMap(MAPS.monitor)
-  maps.push(lease)
+  let lease: PinnedMap | undefined
   try {
+    lease = openMap(MAPS.monitor)
+    maps.push(lease)
+    const leaseMap = lease
     const events = openMap(MAPS.events)
     maps.push(events)
     const droppedMap = openMap(MAPS.monitorDropped)
@@ -151,7 +153,7 @@ export async function monitor(
           { lapsedMs: Number((now - until) / 1_000_000n) },
         )
       until = now + BigInt(MONITOR_LEASE_MS) * 1_000_000n
-      lease.update(LEASE_KEY, encodeLease(until))
+      leaseMap.update(LEASE_KEY, encodeLease(until))
     }
     const reportDrops = () => {
       const dropped = droppedEvents(droppedMap) - droppedAtStart
@@ -192,7 +194,7 @@ export async function monitor(
       clearInterval(timer)
     }
     if (failure) throw failure
-    lease.update(LEASE_KEY, encodeLease(0n))
+    leaseMap.update(LEASE_KEY, encodeLease(0n))
     reader.consume()
     reportDrops()
     const summary = { shown, dropped: Number(droppedShown) }
@@ -201,7 +203,7 @@ export async function monitor(
   } finally {
     // Ours to clear: no other monitor runs while we hold the lock (a no-op after a clean stop).
     try {
-      lease.update(LEASE_KEY, encodeLease(0n))
+      lease?.update(LEASE_KEY, encodeLease(0n))
     } catch {
       // the first failure is the one to report
     }
