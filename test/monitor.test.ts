@@ -83,8 +83,10 @@ class Monitor {
   stderr = ''
   readonly exited: Promise<number | null>
 
-  constructor(...args: string[]) {
-    this.child = spawn(TNAT64, ['monitor', ...args])
+  /** `wrapper`: argv that runs the monitor (as its one child, given with --fork). */
+  constructor(args: string[] = [], wrapper: string[] = []) {
+    const [command, ...rest] = [...wrapper, TNAT64, 'monitor', ...args]
+    this.child = spawn(command, rest)
     monitors.push(this.child)
     this.child.stdout?.on('data', (b) => {
       this.stdout += b
@@ -114,8 +116,8 @@ class Monitor {
   }
 }
 
-async function started(...args: string[]): Promise<Monitor> {
-  const monitor = new Monitor(...args)
+async function started(args: string[] = [], wrapper: string[] = []): Promise<Monitor> {
+  const monitor = new Monitor(args, wrapper)
   await monitor.waitFor((l) => l.includes('monitoring connect6 decisions'), 'the first line')
   return monitor
 }
@@ -193,7 +195,7 @@ after(async () => {
 
 describe('tnat64 monitor', () => {
   it('shows a connect with its pid, command, cgroup, destination, outcome and NAT64 address (JSON)', async () => {
-    const monitor = await started('--json')
+    const monitor = await started(['--json'])
     assert.ok(lease() > 0n, 'the lease is taken')
     const pid = connect(cgroups.a)
     const line = await monitor.waitFor((l) => l.includes(`"pid":${pid}`), `the event of pid ${pid}`)
@@ -234,7 +236,7 @@ describe('tnat64 monitor', () => {
   })
 
   it('--cgroup shows that cgroup only; text lines', async () => {
-    const monitor = await started('--cgroup', cgroups.a)
+    const monitor = await started(['--cgroup', cgroups.a])
     const hidden = connect(cgroups.b)
     const shown = connect(cgroups.a)
     const line = await monitor.waitFor((l) => l.includes(`pid ${shown} `), 'the event of cgroup a')
@@ -272,8 +274,21 @@ describe('tnat64 monitor', () => {
     assert.match(next.lines().at(-1) ?? '', /stopped: 0 decisions shown, 0 dropped$/)
   })
 
+  it("takes its lease on the kernel's clock, also from a time namespace", async () => {
+    // A monitor whose CLOCK_MONOTONIC runs a day ahead must not hold a lease for a day.
+    const monitor = await started([], ['unshare', '--time', '--monotonic', '86400', '--fork', '--kill-child'])
+    const left = lease() - process.hrtime.bigint()
+    assert.ok(left > 0n && left <= BigInt(MONITOR_LEASE_MS) * 1_000_000n, `${left} ns left`)
+    const [pid] = readFileSync(`/proc/${monitor.child.pid}/task/${monitor.child.pid}/children`, 'utf8')
+      .trim()
+      .split(' ')
+    process.kill(Number(pid), 'SIGTERM')
+    assert.equal(await monitor.exited, 0, monitor.stderr) // unshare exits with its child's status
+    assert.equal(lease(), 0n)
+  })
+
   it('counts and shows the events a full ring buffer drops', async () => {
-    const monitor = await started('--json')
+    const monitor = await started(['--json'])
     const count = 5000 // the ring holds about 3600
     monitor.child.kill('SIGSTOP')
     let pid: number

@@ -70,7 +70,21 @@ export interface MonitorSummary {
   readonly dropped: number
 }
 
-const nowNs = () => process.hrtime.bigint()
+/**
+ * CLOCK_MONOTONIC as the kernel keeps it, which bpf_ktime_get_ns() reads: in a time namespace
+ * (unshare --time) user space's clock is shifted by the namespace's offset, and a lease written on
+ * that clock would end a day late, or before it began.
+ */
+function kernelClock(): () => bigint {
+  let offset = 0n
+  try {
+    const line = /^monotonic\s+(-?\d+)\s+(\d+)$/m.exec(readFileSync('/proc/self/timens_offsets', 'utf8'))
+    if (line) offset = BigInt(line[1]) * 1_000_000_000n + BigInt(line[2])
+  } catch {
+    // no time namespaces in this kernel: no offset
+  }
+  return () => process.hrtime.bigint() - offset
+}
 
 /**
  * Prints one event line per connect6 decision (of the cgroup `only`, if given) until `stopped`
@@ -103,6 +117,7 @@ export async function monitor(
     maps.push(droppedMap)
     const pinInode = statSync(eventsPin).ino
 
+    const nowNs = kernelClock()
     const start = nowNs()
     // Kernel times are CLOCK_MONOTONIC: this offset turns them into wall-clock dates.
     const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - start
