@@ -7,6 +7,8 @@
  *   cgroup/recvmsg6      the same for the source of datagrams on a rewritten UDP socket
  *   cgroup/sock_release  free a rewritten socket's reverse slot for the next
  *
+ * connect6 also reports each decision to `tnat64 monitor` through a ring buffer, while one runs.
+ *
  * One object is loaded per attached cgroup; its read-only tnat64_cgroup says whose rules it
  * applies, so every attachment keeps its own configuration in the shared maps.
  */
@@ -67,6 +69,25 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } tnat64_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct monitor_lease);
+} tnat64_monitor SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, TNAT64_EVENT_RING_BYTES);
+} tnat64_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tnat64_monitor_dropped SEC(".maps");
 
 static __always_inline void counter_add(enum counter which)
 {
@@ -209,25 +230,62 @@ static __always_inline void reverse_record_free(__u64 cookie)
 }
 
 /* The forward translation: a mapped destination that its rule sends through a reachable prefix
- * becomes the NAT64 address; every other destination is left as the program gave it. */
-static __always_inline enum counter sock6_xlate_fwd(struct bpf_sock_addr *ctx)
+ * becomes the NAT64 address (left in record->nat64); every other destination is left as the
+ * program gave it. */
+static __always_inline enum counter sock6_xlate_fwd(struct bpf_sock_addr *ctx,
+						     struct reverse_record *record)
 {
-	__u32 words[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
-	struct reverse_record record = {.cgroup = tnat64_cgroup, .port = ctx->user_port};
-	__builtin_memcpy(record.ipv4, &words[3], 4);
-
 	const struct prefix_value *prefix = 0;
-	enum counter outcome = sock6_decide(ctx, record.ipv4, &prefix);
+	enum counter outcome = sock6_decide(ctx, record->ipv4, &prefix);
 	if (outcome != COUNT_REWRITTEN || !prefix)
 		return outcome;
 
-	nat64_synthesize(prefix, record.ipv4, (__u8 *)record.nat64);
-	ctx->user_ip6[0] = record.nat64[0];
-	ctx->user_ip6[1] = record.nat64[1];
-	ctx->user_ip6[2] = record.nat64[2];
-	ctx->user_ip6[3] = record.nat64[3];
-	reverse_record_save(bpf_get_socket_cookie(ctx), &record);
+	nat64_synthesize(prefix, record->ipv4, (__u8 *)record->nat64);
+	ctx->user_ip6[0] = record->nat64[0];
+	ctx->user_ip6[1] = record->nat64[1];
+	ctx->user_ip6[2] = record->nat64[2];
+	ctx->user_ip6[3] = record->nat64[3];
+	reverse_record_save(bpf_get_socket_cookie(ctx), record);
 	return COUNT_REWRITTEN;
+}
+
+/* One event for `tnat64 monitor`, only while its lease runs: without a monitor this costs the
+ * lease's load and a branch. An expired lease (its monitor was killed) is cleared here, unless a
+ * monitor renewed it meanwhile, so the next calls are back to that one load. */
+static __always_inline void monitor_report(const struct reverse_record *record, enum counter outcome)
+{
+	__u32 zero = 0;
+	struct monitor_lease *lease = bpf_map_lookup_elem(&tnat64_monitor, &zero);
+	if (!lease)
+		return;
+	__u64 until = lease->until;
+	if (!until)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (now > until) {
+		__sync_val_compare_and_swap(&lease->until, until, 0);
+		return;
+	}
+	struct connect_event *event = bpf_ringbuf_reserve(&tnat64_events, sizeof(*event), 0);
+	if (!event) {
+		__u64 *dropped = bpf_map_lookup_elem(&tnat64_monitor_dropped, &zero);
+		if (dropped)
+			*dropped += 1;
+		return;
+	}
+	event->time = now;
+	event->cgroup = tnat64_cgroup;
+	event->pid = bpf_get_current_pid_tgid() >> 32;
+	event->outcome = outcome;
+	/* Read only when written: the common path never zeroes record->nat64 for this. */
+	if (outcome == COUNT_REWRITTEN)
+		__builtin_memcpy(event->nat64, record->nat64, sizeof(event->nat64));
+	else
+		__builtin_memset(event->nat64, 0, sizeof(event->nat64));
+	__builtin_memcpy(event->ipv4, record->ipv4, 4);
+	event->port = record->port;
+	bpf_get_current_comm(event->comm, sizeof(event->comm));
+	bpf_ringbuf_submit(event, 0);
 }
 
 /* The reverse: the mapped address back, only while the address in hand is the one connect6 wrote
@@ -255,7 +313,15 @@ int tnat64_connect6(struct bpf_sock_addr *ctx)
 	__u32 words[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], 0};
 	if (!addr6_is_v4_mapped(words))
 		return PROCEED;
-	counter_add(sock6_xlate_fwd(ctx));
+	/* record.nat64 is written by a rewrite and read only after one: not zeroed on every call. */
+	struct reverse_record record;
+	record.cgroup = tnat64_cgroup;
+	record.port = ctx->user_port;
+	__u32 ipv4 = ctx->user_ip6[3];
+	__builtin_memcpy(record.ipv4, &ipv4, 4);
+	enum counter outcome = sock6_xlate_fwd(ctx, &record);
+	counter_add(outcome);
+	monitor_report(&record, outcome);
 	return PROCEED;
 }
 

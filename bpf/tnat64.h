@@ -13,6 +13,7 @@
 #define TNAT64_MAX_NETNS 4096
 #define TNAT64_REVERSE_SLOTS 8192 /* direct-mapped by socket cookie; a power of two */
 #define TNAT64_MAX_REVERSE_OVERFLOW 65536
+#define TNAT64_EVENT_RING_BYTES (256 * 1024) /* a power of two of pages: ~3600 events */
 
 /* IPv4 networks that never go through NAT64, whatever the configuration says: "this network",
  * loopback, multicast and the reserved 240/4 (with the limited broadcast). {address, length}
@@ -100,6 +101,26 @@ enum counter {
 	COUNT_REVERSED = 7,     /* getpeername6/recvmsg6 gave back the mapped address */
 	COUNT_REVERSE_LOST = 8, /* rewritten, but no room to record it: the program sees the NAT64 address */
 	COUNT_MAX = 9,
+};
+
+/* tnat64_monitor: one entry, written by `tnat64 monitor`. connect6 writes events only while it is
+ * in the future, so a monitor killed without a word stops them within one lease; the first
+ * connect6 after that finds it expired and sets it back to 0, the one-load-and-branch case. */
+struct monitor_lease {
+	__u64 until; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when the lease ends; 0: no monitor */
+};
+
+/* tnat64_events: a ring buffer of one connect6 decision each. Events that find it full are
+ * counted in tnat64_monitor_dropped (per-CPU array, one __u64). */
+struct connect_event {
+	__u64 time;     /* bpf_ktime_get_ns() */
+	__u64 cgroup;   /* the attached cgroup whose rules decided (tnat64_cgroup) */
+	__u32 pid;      /* the process (thread group) that called connect() */
+	__u32 outcome;  /* enum counter: COUNT_REWRITTEN, or why the destination stayed IPv4 */
+	__u32 nat64[4]; /* the address connected to, for COUNT_REWRITTEN; else zero (unchanged) */
+	__u8 ipv4[4];   /* the destination asked for, ::ffff:a.b.c.d */
+	__u32 port;     /* as in bpf_sock_addr.user_port: network order, in the low 16 bits */
+	char comm[16];  /* bpf_get_current_comm() */
 };
 
 #endif

@@ -27,3 +27,13 @@ export const DISCOVERY_STATE_FILE = '/run/tnat64-discovery'
 
 /** Each user's cached DNS64 lookup, under $XDG_CACHE_HOME, else ~/.cache (written by `discover --cache`). */
 export const USER_CACHE_NAME = 'tnat64/discovery'
+
+/**
+ * `tnat64 monitor`: connect6 reports only while the monitor's lease (tnat64_monitor) runs. It is
+ * renewed every second for three, so a monitor killed without a word stops the events within
+ * three seconds, and a live one's lease never runs out unless its event loop stalls for two.
+ */
+export const MONITOR_LEASE_MS = 3000
+export const MONITOR_RENEW_MS = 1000
+/** How often the monitor reads its ring buffer: the most an event waits before it is printed. */
+export const MONITOR_POLL_MS = 100

@@ -18,15 +18,32 @@ export const logFormatFlag = Flags.string({
   description: 'event lines as "TIME MESSAGE" text, or as one JSON object a line ({"time", "message", ...})',
 })
 
-/** What a long-running command calls for each event: `fields` only show in the JSON form. */
-export type EventLog = (message: string, fields?: Record<string, unknown>) => void
+/** What a long-running command calls for each event: `fields` only show in the JSON form; `at`,
+ * when the event happened earlier than it is written. */
+export type EventLog = (message: string, fields?: Record<string, unknown>, at?: Date) => void
 
 /** An event log on stdout in `format`; each line in one write, synchronously. */
 export function eventLog(format: string, fd = 1): EventLog {
-  return (message, fields = {}) => {
-    const time = timestamp()
+  return (message, fields = {}, at = new Date()) => {
+    const time = timestamp(at)
     const line = format === 'json' ? JSON.stringify({ time, message, ...fields }) : `${time} ${message}`
-    writeSync(fd, `${line}\n`)
+    writeAll(fd, Buffer.from(`${line}\n`))
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+/** The whole line, even to a non-blocking pipe that is full for a moment (node makes a pipe on
+ * stdout non-blocking): a reader slower than the events holds the writer back, never cuts a line. */
+function writeAll(fd: number, bytes: Buffer): void {
+  let offset = 0
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+      Atomics.wait(pause, 0, 0, 1)
+    }
   }
 }
 

@@ -15,6 +15,11 @@ export const LAYOUTS = {
   prefix_set: { size: 32, fields: { bits: 0 } },
   reverse_record: { size: 32, fields: { cgroup: 0, nat64: 8, port: 24, ipv4: 28 } },
   reverse_slot: { size: 48, fields: { cookie: 0, record: 8, overflow: 40, pad: 44 } },
+  monitor_lease: { size: 8, fields: { until: 0 } },
+  connect_event: {
+    size: 64,
+    fields: { time: 0, cgroup: 8, pid: 16, outcome: 20, nat64: 24, ipv4: 40, port: 44, comm: 48 },
+  },
 } as const satisfies Record<string, StructLayout>
 
 /** The header's #defines that user space relies on. */
@@ -23,6 +28,7 @@ export const MAX_RULES = 1 << 18
 export const MAX_NETNS = 4096
 export const REVERSE_SLOTS = 8192
 export const MAX_REVERSE_OVERFLOW = 65536
+export const EVENT_RING_BYTES = 256 * 1024
 
 /** TNAT64_ALWAYS_IPV4_NETS: [address (host order), length]. */
 export const ALWAYS_IPV4_NETS: readonly (readonly [number, number])[] = [
@@ -48,7 +54,7 @@ export const COUNTERS = [
 export type CounterName = (typeof COUNTERS)[number]
 
 /** bpf(2) map types (uapi enum bpf_map_type) of the maps below. */
-const MapType = { hash: 1, array: 2, percpuArray: 6, lpmTrie: 11 } as const
+export const MapType = { hash: 1, array: 2, percpuArray: 6, lpmTrie: 11, ringbuf: 27 } as const
 const BPF_F_NO_PREALLOC = 1
 
 export interface MapSpec {
@@ -92,6 +98,9 @@ export const MAPS = {
     BPF_F_NO_PREALLOC,
   ),
   counters: spec('tnat64_counters', MapType.percpuArray, 4, 8, COUNTERS.length),
+  monitor: spec('tnat64_monitor', MapType.array, 4, LAYOUTS.monitor_lease.size, 1),
+  events: spec('tnat64_events', MapType.ringbuf, 0, 0, EVENT_RING_BYTES),
+  monitorDropped: spec('tnat64_monitor_dropped', MapType.percpuArray, 4, 8, 1),
 } as const
 
 /** The read-only variable that tells each loaded copy of the programs whose rules it applies. */
@@ -114,7 +123,7 @@ export enum RuleFlag {
   Pinned = 1,
 }
 
-const { rule_key, rule_value, prefix_value } = LAYOUTS
+const { rule_key, rule_value, prefix_value, connect_event } = LAYOUTS
 
 export function encodeRuleKey(cgroup: bigint, address: Uint8Array, length: number): Buffer {
   const b = Buffer.alloc(rule_key.size)
@@ -187,4 +196,36 @@ export function decodePrefixSet(b: Buffer): Set<number> {
   const ids = new Set<number>()
   for (let id = 0; id < MAX_PREFIXES; id++) if (b[id >> 3] & (1 << (id & 7))) ids.add(id)
   return ids
+}
+
+/** struct connect_event, as connect6 reports one decision to `tnat64 monitor`. */
+export interface ConnectEvent {
+  /** bpf_ktime_get_ns(): CLOCK_MONOTONIC, as process.hrtime.bigint(). */
+  readonly time: bigint
+  readonly cgroup: bigint
+  readonly pid: number
+  readonly outcome: CounterName | `outcome ${number}`
+  readonly ipv4: Uint8Array
+  readonly port: number
+  /** The NAT64 address connected to; undefined when the destination was left unchanged. */
+  readonly nat64?: Uint8Array
+  readonly command: string
+}
+
+export function decodeConnectEvent(b: Buffer): ConnectEvent {
+  const f = connect_event.fields
+  const outcome = b.readUInt32LE(f.outcome)
+  const nat64 = Uint8Array.from(b.subarray(f.nat64, f.nat64 + 16))
+  const comm = b.subarray(f.comm, f.comm + 16)
+  const end = comm.indexOf(0)
+  return {
+    time: b.readBigUInt64LE(f.time),
+    cgroup: b.readBigUInt64LE(f.cgroup),
+    pid: b.readUInt32LE(f.pid),
+    outcome: COUNTERS[outcome] ?? `outcome ${outcome}`,
+    ipv4: Uint8Array.from(b.subarray(f.ipv4, f.ipv4 + 4)),
+    port: b.readUInt16BE(f.port), // network order in the low 16 bits of a little-endian __u32
+    nat64: nat64.some((byte) => byte !== 0) ? nat64 : undefined,
+    command: comm.subarray(0, end < 0 ? comm.length : end).toString('utf8'),
+  }
 }

@@ -4,7 +4,7 @@ import { closeSync } from 'node:fs'
 import { constants } from 'node:os'
 import { CommandFailure } from '../errors.js'
 import type { MapSpec } from './layout.js'
-import { errno, koffi, libc } from './native.js'
+import { errno, type Koffi, koffi, libc } from './native.js'
 
 type Pointer = object
 
@@ -64,7 +64,12 @@ function bind() {
     remove: f('int bpf_map_delete_elem(int fd, const void *key)'),
     nextKey: f('int bpf_map_get_next_key(int fd, const void *key, _Out_ uint8_t *next_key)'),
     possibleCpus: f('int libbpf_num_possible_cpus()'),
+    ringNew: f('void *ring_buffer__new(int map_fd, void *sample_cb, void *ctx, void *opts)'),
+    ringConsume: f('int ring_buffer__consume(void *rb)'),
+    ringFree: f('void ring_buffer__free(void *rb)'),
   }
+  /** ring_buffer_sample_fn, which RingReader registers a callback of. */
+  const ringSample = k.pointer(k.proto('int tnat64_ring_sample(void *ctx, void *data, size_t size)'))
   // libbpf would print to stderr; its messages reach the user through our errors and --debug.
   const printFn = k.proto('int tnat64_libbpf_print(int level, const char *fmt, void *args)')
   const print = k.register((level: number, fmt: string, args: unknown) => {
@@ -79,7 +84,7 @@ function bind() {
     return 0
   }, k.pointer(printFn))
   api.setPrint(print)
-  return api
+  return { ...api, ringSample }
 }
 
 let bound: ReturnType<typeof bind> | undefined
@@ -184,6 +189,48 @@ function checkMap(fd: number, path: string, spec: MapSpec): void {
 
 export function possibleCpus(): number {
   return libbpf().possibleCpus() as number
+}
+
+/**
+ * The reader of a BPF ring buffer map: `consume()` hands every record waiting to `onRecord`, a copy
+ * each, without blocking (libbpf calls back on this thread, inside the call).
+ */
+export class RingReader {
+  private constructor(
+    private ring: Pointer | undefined,
+    private callback: ReturnType<Koffi['register']> | undefined,
+  ) {}
+
+  static open(map: PinnedMap, onRecord: (record: Buffer) => void): RingReader {
+    const k = koffi()
+    const api = libbpf()
+    const callback = k.register((_ctx: unknown, data: unknown, size: number) => {
+      onRecord(Buffer.from(new Uint8Array(k.view(data, size)))) // the ring's memory is reused after
+      return 0
+    }, api.ringSample)
+    const ring = api.ringNew(map.fd, callback, null, null) as Pointer | null
+    if (!ring) {
+      const e = errno()
+      k.unregister(callback)
+      throw new BpfError(`read the ring buffer ${map.path}`, e)
+    }
+    return new RingReader(ring, callback)
+  }
+
+  /** The number of records handed over. */
+  consume(): number {
+    if (!this.ring) return 0
+    const n = libbpf().ringConsume(this.ring) as number
+    if (n < 0) throw new BpfError('read the ring buffer', -n)
+    return n
+  }
+
+  close(): void {
+    if (this.ring) libbpf().ringFree(this.ring)
+    if (this.callback) koffi().unregister(this.callback)
+    this.ring = undefined
+    this.callback = undefined
+  }
 }
 
 export interface LoadOptions {

@@ -7,12 +7,13 @@
 //   /sys/fs/bpf/tnat64/links/cg<ID>/{connect6,getpeername6,...}   one bpf_link per program
 //   /run/tnat64/cg<ID>.conf                                       the configuration it was given
 //   /run/tnat64/lock                                              held by every command that changes state
+//   /run/tnat64/monitor.lock                                      held by the one `tnat64 monitor`
 //
 // The maps are the truth: the saved configuration only serves `prefix add|remove` to recompile.
 import { spawnSync } from 'node:child_process'
 import { closeSync, existsSync, constants as fs, fstatSync, openSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { MAPS, type MapSpec } from '../bpf/layout.js'
+import { MAPS, type MapSpec, MapType } from '../bpf/layout.js'
 import { PinnedMap, possibleCpus } from '../bpf/libbpf.js'
 import { flock } from '../bpf/native.js'
 import { checkPrivateDir, privateDir, RUN_DIR, runDir } from '../dirs.js'
@@ -63,7 +64,7 @@ export function requireLoaded(): void {
 
 /** Opens a pinned map after checking it is the one this version made (type, sizes, entries). */
 export function openMap(spec: MapSpec): PinnedMap {
-  const valueSize = spec === MAPS.counters ? spec.valueSize * possibleCpus() : spec.valueSize
+  const valueSize = spec.type === MapType.percpuArray ? spec.valueSize * possibleCpus() : spec.valueSize
   return PinnedMap.open(join(PIN_DIR, spec.name), spec, valueSize)
 }
 
@@ -81,6 +82,14 @@ export function indexKey(id: number): Buffer {
   const key = Buffer.alloc(4)
   key.writeUInt32LE(id)
   return key
+}
+
+/** A per-CPU array's entry, summed over the CPUs (counters). */
+export function perCpuSum(map: PinnedMap, index: number): bigint {
+  const perCpu = map.lookup(indexKey(index)) ?? Buffer.alloc(0)
+  let sum = 0n
+  for (let offset = 0; offset + 8 <= perCpu.length; offset += 8) sum += perCpu.readBigUInt64LE(offset)
+  return sum
 }
 
 /** The lock this process holds, so that a locked operation may call another. */

@@ -8,7 +8,7 @@ import type { Source } from '../discovery/state.js'
 import { CommandFailure } from '../errors.js'
 import type { Output } from '../output.js'
 import { attachedIds, describeCgroup, orphanIds, savedConfig } from './attach.js'
-import { indexKey, isLoaded, linkDir, requireLoaded, withLock, withMap } from './pins.js'
+import { isLoaded, linkDir, perCpuSum, requireLoaded, withLock, withMap } from './pins.js'
 import { type PrefixState, prefixStates, unreachableByNamespace } from './reachability.js'
 import { type KernelRule, prefixTable, readRules } from './rules.js'
 
@@ -19,14 +19,10 @@ export function counters(): Record<CounterName, number> {
   return withMap(
     MAPS.counters,
     (map) =>
-      Object.fromEntries(
-        COUNTERS.map((name, index) => {
-          const perCpu = map.lookup(indexKey(index)) ?? Buffer.alloc(0)
-          let sum = 0n
-          for (let offset = 0; offset + 8 <= perCpu.length; offset += 8) sum += perCpu.readBigUInt64LE(offset)
-          return [name, Number(sum)]
-        }),
-      ) as Record<CounterName, number>,
+      Object.fromEntries(COUNTERS.map((name, index) => [name, Number(perCpuSum(map, index))])) as Record<
+        CounterName,
+        number
+      >,
   )
 }
 
