@@ -222,6 +222,82 @@ describe('tnat64 usage', () => {
   })
 })
 
+describe('the read commands run without oclif', () => {
+  /** The CLI with `argv`, through the direct runner or (direct: false) through oclif alone; and
+   * whether oclif was loaded (told on fd 3). */
+  const cli = (argv: string[], direct: boolean, user: string[] = []) => {
+    const script = [
+      `const { main } = await import(${JSON.stringify(join(ROOT, 'dist', 'main.js'))})`,
+      `await main(process.argv.slice(1), ${JSON.stringify(`file://${TNAT64_CLI}.js`)}, { direct: ${direct} })`,
+      "const { createRequire } = await import('node:module')",
+      'const cache = Object.keys(createRequire(import.meta.url).cache)',
+      "(await import('node:fs')).writeSync(3, String(cache.some((file) => file.includes('@oclif'))))",
+    ].join(';\n')
+    const [command, ...args] = [...user, process.execPath, '--input-type=module', '-e', script, ...argv]
+    const r = spawnSync(command, args, {
+      encoding: 'utf8',
+      env: { ...process.env, TNAT64_CONF_FILE: '' },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    })
+    return { run: { status: r.status, stdout: r.stdout, stderr: r.stderr }, oclif: r.output[3] === 'true' }
+  }
+  const broken = join(FIXTURES, 'config', 'broken.conf')
+  const cases: string[][] = [
+    ['translate', '192.0.2.33', '--prefix', '2001:db8:100::/40'],
+    ['translate', '-p', '2001:db8:100::/40', '2001:db8:1c0:2:21::', '--json'],
+    ['translate', '--prefix=64:ff9b::/96', '10.0.0.1'],
+    ['translate', 'bogus'],
+    ['translate', 'bogus', '--json'],
+    ['translate', '192.0.2.1', '--prefix', '2001:db8::/33'],
+    ['translate', '192.0.2.1', '--config', broken],
+    ['translate', '192.0.2.1', '--config', broken, '--json'],
+    ['translate', '192.0.2.1', '192.0.2.2'],
+    ['translate'],
+    ['translate', '192.0.2.1', '--bogus'],
+    ['translate', '192.0.2.1', '--prefix', '64:ff9b::/96', '--prefix', '2001:db8::/96'],
+    ['config', 'show'],
+    ['config', 'show', '--json'],
+    [
+      'config',
+      'show',
+      '--host',
+      '198.51.100.10:80',
+      '--config',
+      join(FIXTURES, 'config', 'original-paths.conf'),
+    ],
+    ['config', 'show', '-H', '300.1.1.1'],
+    ['config', 'show', '--config', broken, '--json'],
+    ['status', '--json'],
+    ['status', '--help'],
+  ]
+  // What the runner leaves to oclif: help, an unknown or repeated flag, an argument too many or missing.
+  const toOclif = /--bogus|--help|192\.0\.2\.2|^translate$|--prefix 64:ff9b::\/96 --prefix/
+  for (const argv of cases)
+    it(`gives what oclif gives: ${argv.join(' ')}`, () => {
+      const direct = cli(argv, true)
+      const oclif = cli(argv, false)
+      assert.deepEqual(direct.run, oclif.run)
+      assert.equal(oclif.oclif, true)
+      assert.equal(direct.oclif, toOclif.test(argv.join(' ')), 'oclif loaded')
+    })
+
+  it('gives what oclif gives to a user without root: status', () => {
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+    const direct = cli(['status'], true, nobody)
+    assert.deepEqual(direct.run, cli(['status'], false, nobody).run)
+    assert.equal(direct.run.status, 1)
+    assert.equal(direct.oclif, false)
+  })
+
+  it('asks for the root its oclif command asks for', async () => {
+    const { DIRECT } = await import('../src/direct.js')
+    for (const [id, { root }] of Object.entries(DIRECT)) {
+      const command = (await import(`../src/commands/${id.replace(':', '/')}.js`)).default
+      assert.equal(root, command.root, id)
+    }
+  })
+})
+
 describe('tnat64 app (no lab needed)', () => {
   it('runs the command with the library first in LD_PRELOAD, keeping what was there', () => {
     const r = tnat64(

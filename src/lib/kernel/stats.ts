@@ -8,7 +8,7 @@ import type { Source } from '../discovery/state.js'
 import { CommandFailure } from '../errors.js'
 import type { Output } from '../output.js'
 import { attachedIds, describeCgroup, orphanIds, savedConfig } from './attach.js'
-import { isLoaded, linkDir, perCpuSum, requireLoaded, withLock, withMap } from './pins.js'
+import { isLoaded, linkDir, perCpuSum, withLock, withMap } from './pins.js'
 import { type PrefixState, prefixStates, unreachableByNamespace } from './reachability.js'
 import { type KernelRule, prefixTable, readRules } from './rules.js'
 
@@ -145,18 +145,19 @@ export interface Status {
 }
 
 export function status(): Status {
-  // Not loaded needs no lock: the answer is as true as one read just before an attach took it.
-  if (!isLoaded())
-    return {
-      loaded: false,
-      attached: [],
-      prefixes: [],
-      namespaces: [],
-      orphans: [],
-      bpfStatsEnabled: bpfStatsEnabled(),
-    }
+  const notLoaded = (): Status => ({
+    loaded: false,
+    attached: [],
+    prefixes: [],
+    namespaces: [],
+    orphans: [],
+    bpfStatsEnabled: bpfStatsEnabled(),
+  })
+  // Not loaded needs no lock: the answer is as true as one read just before an attach took it. A
+  // detach may still come while this waits for the lock.
+  if (!isLoaded()) return notLoaded()
   return withLock(false, () => {
-    requireLoaded()
+    if (!isLoaded()) return notLoaded()
     const names = new Map(prefixTable().map((p) => [p.id, p.prefix]))
     const attached = attachedCgroups()
     const origins = prefixOrigins(attached)
