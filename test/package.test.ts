@@ -115,6 +115,22 @@ describe('the npm package', () => {
       assert.equal(manifest.scripts?.[script], undefined, `the package runs "${script}"`)
   })
 
+  it('puts its man pages where man finds them', () => {
+    for (const page of ['man1/tnat64.1', 'man5/tnat64.conf.5']) {
+      const r = spawnSync(
+        'man',
+        ['--warnings', '-M', join(dir, 'prefix', 'share', 'man'), page.split('/')[1].replace(/\.\d$/, '')],
+        {
+          encoding: 'utf8',
+          env: { ...env, MANWIDTH: '80', MANPAGER: 'cat', PAGER: 'cat' },
+        },
+      )
+      assert.equal(r.status, 0, r.stderr)
+      assert.equal(r.stderr, '')
+      assert.match(r.stdout, /^TNAT64(\.CONF)?\(\d\)/)
+    }
+  })
+
   it('says its version', () => {
     const r = tnat64(['--version'])
     assert.equal(r.status, 0, r.stderr)
