@@ -11,6 +11,7 @@ import {
   rmdirSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -101,6 +102,9 @@ describe('the npm package', () => {
       'preload/libtnat64.so',
       'preload/tnat64-app',
       'ra/tnat64-ra',
+      'preload/aarch64/libtnat64.so',
+      'preload/aarch64/tnat64-app',
+      'ra/aarch64/tnat64-ra',
       'demo/Client.java',
       'dist/main.js',
       'oclif.manifest.json',
@@ -129,6 +133,36 @@ describe('the npm package', () => {
       assert.equal(r.stderr, '')
       assert.match(r.stdout, /^TNAT64(\.CONF)?\(\d\)/)
     }
+  })
+
+  it("carries the C parts for x86_64 and aarch64, and runs the machine's own", () => {
+    // ELF e_machine, at byte 18: EM_X86_64 62, EM_AARCH64 183.
+    const machine = (file: string) => readFileSync(join(installed, file)).readUInt16LE(18)
+    for (const part of ['preload/libtnat64.so', 'preload/tnat64-app', 'ra/tnat64-ra']) {
+      assert.equal(machine(part), 62, part)
+      assert.equal(machine(part.replace('/', '/aarch64/')), 183, part)
+    }
+    // A machine that calls itself aarch64 gets the aarch64 launcher (which this one cannot run).
+    const fake = join(dir, 'fake-uname')
+    mkdirSync(fake, { recursive: true })
+    writeFileSync(join(fake, 'uname'), '#!/bin/sh\necho aarch64\n', { mode: 0o755 })
+    const r = spawnSync(join(dir, 'prefix', 'bin', 'tnat64'), ['app', '--', 'true'], {
+      encoding: 'utf8',
+      env: { ...env, PATH: `${fake}:${env.PATH}` },
+    })
+    assert.notEqual(r.status, 0)
+    assert.match(r.stderr, /preload\/aarch64\/tnat64-app: Exec format error/)
+    // And the CLI's own paths, for a node that says arm64.
+    const script = `Object.defineProperty(process, 'arch', { value: 'arm64' }); const p = await import(${JSON.stringify(join(installed, 'dist', 'lib', 'paths.js'))}); console.log([p.PRELOAD_LIBRARY, p.APP_LAUNCHER, p.RA_TOOL].join(' '))`
+    const paths = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env,
+    })
+    assert.equal(
+      paths.stdout,
+      `${['preload/aarch64/libtnat64.so', 'preload/aarch64/tnat64-app', 'ra/aarch64/tnat64-ra'].map((p) => join(installed, p)).join(' ')}\n`,
+      paths.stderr,
+    )
   })
 
   it('says its version', () => {
