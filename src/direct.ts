@@ -59,10 +59,11 @@ interface ManifestCommand {
 
 /** Runs argv here when it is one of the direct commands, plainly given; false: oclif must. */
 export async function runDirect(argv: string[]): Promise<boolean> {
+  // `config show`, or oclif's other spelling `config:show`: the words the command's name took.
   const topic = argv.length > 1 ? `${argv[0]}:${argv[1]}` : ''
-  const id = DIRECT[topic] ? topic : DIRECT[argv[0]] ? argv[0] : undefined
+  const [id, words] = DIRECT[topic] ? [topic, 2] : DIRECT[argv[0]] ? [argv[0], 1] : [undefined, 0]
   if (!id || process.env.TNAT64_CONTENT_TYPE !== undefined) return false
-  const rest = argv.slice(id.split(':').length)
+  const rest = argv.slice(words)
   if (rest.some((a) => a === '--help' || a === '-h' || a === '--')) return false
   const command = readManifest()?.commands?.[id]
   const parsed = command && parse(command, rest)
@@ -121,8 +122,10 @@ function parse(
   } catch {
     return undefined
   }
-  const given = result.tokens?.filter((t) => t.kind === 'option').map((t) => t.name) ?? []
-  if (new Set(given).size !== given.length) return undefined
+  const given = result.tokens?.filter((t) => t.kind === 'option') ?? []
+  if (new Set(given.map((t) => t.name)).size !== given.length) return undefined
+  // `-p=VALUE`: oclif takes VALUE, parseArgs `=VALUE`.
+  if (given.some((t) => t.rawName.length === 2 && t.inlineValue && t.value?.startsWith('='))) return undefined
   const names = Object.keys(command.args)
   if (result.positionals.length > names.length) return undefined
   const args: Record<string, string> = {}

@@ -5,6 +5,12 @@ import { runDirect } from './direct.js'
 import { reportFailure } from './lib/errors.js'
 
 export async function main(argv: string[], root: string, options: { direct?: boolean } = {}): Promise<void> {
+  // A reader that stops early (`tnat64 status | head -3`): the rest of the output has nowhere to
+  // go, which is no failure of ours; the same end whichever way the command ran.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+    process.exit(0)
+  })
   if (options.direct !== false && (await runDirect(argv))) return
   try {
     const { flush, run } = await import('@oclif/core')

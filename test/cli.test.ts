@@ -213,6 +213,10 @@ describe('tnat64 usage', () => {
       ['translate', '1.2.3.4', '--bogus'],
       ['translate'],
       ['translate', '1.2.3.4', '--prefix'],
+      ['config', 'show', '--host', '1.2.3.4', '--host', '1.2.3.5'],
+      ['lab', 'status', '--name', 'a', '--name', 'b'],
+      ['refresh', '--log-format'],
+      ['metrics', '--log-format', 'yaml'],
     ]) {
       const r = tnat64(args)
       assert.equal(r.status, 2, args.join(' '))
@@ -269,9 +273,13 @@ describe('the read commands run without oclif', () => {
     ['config', 'show', '--config', broken, '--json'],
     ['status', '--json'],
     ['status', '--help'],
+    ['config:show', '--json'],
+    ['config:show', `--config=${broken}`],
+    ['config:show', '-H198.51.100.10'],
+    ['translate', '192.0.2.1', '-p=2001:db8:64::/96'],
   ]
   // What the runner leaves to oclif: help, an unknown or repeated flag, an argument too many or missing.
-  const toOclif = /--bogus|--help|192\.0\.2\.2|^translate$|--prefix 64:ff9b::\/96 --prefix/
+  const toOclif = /--bogus|--help|192\.0\.2\.2|^translate$|--prefix 64:ff9b::\/96 --prefix|-p=/
   for (const argv of cases)
     it(`gives what oclif gives: ${argv.join(' ')}`, () => {
       const direct = cli(argv, true)
@@ -287,6 +295,16 @@ describe('the read commands run without oclif', () => {
     assert.deepEqual(direct.run, cli(['status'], false, nobody).run)
     assert.equal(direct.run.status, 1)
     assert.equal(direct.oclif, false)
+  })
+
+  it('ends quietly, exit 0, when the reader stops early, as the oclif commands do', () => {
+    for (const command of ['config show', 'translate 192.0.2.1 --prefix 2001:db8:64::/96', 'config check']) {
+      const r = spawnSync('bash', ['-c', `set -o pipefail; ${TNAT64_CLI} ${command} | true`], {
+        encoding: 'utf8',
+        env: { ...process.env, TNAT64_CONF_FILE: '' },
+      })
+      assert.deepEqual({ status: r.status, stderr: r.stderr }, { status: 0, stderr: '' }, command)
+    }
   })
 
   it('asks for the root its oclif command asks for', async () => {

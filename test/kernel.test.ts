@@ -929,6 +929,46 @@ describe('kernel mode: administrators, other users, upgrades', () => {
     assert.equal(JSON.parse(status.stdout).loaded, false)
   })
 
+  it('attach --watch stopped while it is still attaching ends once attached, exit 0', async () => {
+    const cgroup = makeCgroup('early-stop')
+    const locker = spawn(PYTHON, [
+      '-c',
+      `import fcntl, sys\nf = open("${join(RUN_DIR, 'lock')}", "a")\nfcntl.flock(f, fcntl.LOCK_EX)\nprint("locked", flush=True)\nsys.stdin.readline()`,
+    ])
+    await new Promise<void>((r) => locker.stdout.once('data', () => r()))
+    const watch = spawn('nsenter', [
+      `--net=${lab.nsPath('client')}`,
+      TNAT64_CLI,
+      'attach',
+      '--cgroup',
+      cgroup,
+      '--prefix',
+      LAB.nat64Prefix,
+      '--watch',
+    ])
+    let stdout = ''
+    let stderr = ''
+    watch.stdout.on('data', (b) => {
+      stdout += b
+    })
+    const waiting = new Promise<void>((r) =>
+      watch.stderr.on('data', (b) => {
+        stderr += b
+        if (stderr.includes('waiting for another tnat64 command')) r()
+      }),
+    )
+    const ended = new Promise<number | null>((r) => watch.on('exit', (code) => r(code)))
+    await waiting
+    watch.kill('SIGTERM')
+    locker.stdin.end('\n')
+    assert.equal(await ended, 0, stderr)
+    assert.match(stdout, /Z attached to .*\n.*Z stopping on SIGTERM\n$/)
+    const attached = JSON.parse(ok(cli(['status', '--json'])).stdout).attached.map(
+      (a: { path: string }) => a.path,
+    )
+    assert.ok(attached.includes(join(cgroup2Mount(), cgroup)), 'left attached, as a stopped watch leaves it')
+  })
+
   it('tnat64 run in two pid namespaces at once: each gets its own cgroup', () => {
     const both = spawnSync(
       'sh',

@@ -290,6 +290,9 @@ describe('tnat64 metrics --listen', () => {
       assert.equal(curl([url.replace(/\/metrics$/, '/other')]).status, 404)
       assert.equal(curl(['-X', 'POST', url]).status, 405)
       assert.equal(curl(['-I', url]).status, 200)
+      // A request target that is no URL: 400, and the server serves on.
+      assert.equal(curl(['--request-target', 'http://[', url]).status, 400)
+      assert.equal(curl([url]).status, 200)
     } finally {
       assert.equal(await stop(child), 0)
     }

@@ -185,6 +185,17 @@ describe('the npm package', () => {
     assert.equal(status.status, 0, status.stderr)
     const paths = (JSON.parse(status.stdout) as { attached: { path: string }[] }).attached.map((a) => a.path)
     assert.ok(paths.includes(join(cgroup2Mount(), cgroup)), paths.join(', '))
+    // Without bpftool, which status reads the programs' run counts with: one line that says so.
+    const bare = join(dir, 'path-without-bpftool')
+    mkdirSync(bare)
+    for (const name of readdirSync(join(dir, 'path')))
+      if (name !== 'bpftool') symlinkSync(join(dir, 'path', name), join(bare, name))
+    const without = spawnSync(join(dir, 'prefix', 'bin', 'tnat64'), ['status'], {
+      encoding: 'utf8',
+      env: { ...env, PATH: bare },
+    })
+    assert.equal(without.status, 1)
+    assert.equal(without.stderr, 'tnat64: bpftool: not found: install it (Debian: apt install bpftool)\n')
     const detach = tnat64(['detach', '--cgroup', cgroup])
     assert.equal(detach.status, 0, detach.stderr)
     const after = JSON.parse(tnat64(['status', '--json']).stdout) as { attached?: { path: string }[] }

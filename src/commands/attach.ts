@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { configFlags } from '../lib/command.js'
+import { configFlags, logFormatFlag } from '../lib/command.js'
 import type { Config } from '../lib/config.js'
 import {
   kernelConfig,
@@ -14,7 +14,7 @@ import { type AttachResult, attach, configFromFlags, isAttached } from '../lib/k
 import { type Cgroup, resolveCgroup } from '../lib/kernel/cgroup.js'
 import { KernelCommand } from '../lib/kernel/command.js'
 import { followRoutes } from '../lib/kernel/reachability.js'
-import { type EventLog, eventLog, logFormatFlag } from '../lib/log.js'
+import { type EventLog, eventLog, untilStopped } from '../lib/log.js'
 
 export default class Attach extends KernelCommand {
   static override summary =
@@ -44,6 +44,8 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
 
   async run(): Promise<AttachResult & { defaultPrefix: PrefixInForce }> {
     const { flags } = await this.parse(Attach)
+    // Listening from the start: a SIGTERM while it attaches ends the watch as soon as it begins.
+    const stopped = flags.watch ? untilStopped() : undefined
     const configured = configFromFlags(flags)
     const cgroup = resolveCgroup(flags.cgroup)
     const { config, inForce, state } = await kernelConfig(configured, flags.prefix !== undefined)
@@ -54,18 +56,19 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
       `${result.newlyAttached ? 'attached to' : 'updated'} ${result.cgroup}: ${result.rules} rules, ${result.prefixes} prefix${result.prefixes === 1 ? '' : 'es'}; default prefix ${inForce.prefix} (${inForce.from})`,
       { event: result.newlyAttached ? 'attached' : 'updated', ...result, defaultPrefix: inForce },
     )
-    if (flags.watch) await this.follow(log, cgroup, configured, state && { inForce, state })
+    if (stopped) await this.follow(log, stopped, cgroup, configured, state && { inForce, state })
     return { ...result, defaultPrefix: inForce }
   }
 
   /** Follows routes, and discovery when it gave the prefix, until SIGTERM. */
   private async follow(
     log: EventLog,
+    stopped: Promise<NodeJS.Signals>,
     cgroup: Cgroup,
     configured: Config,
     discovered: { inForce: PrefixInForce; state: DiscoveryState } | undefined,
   ): Promise<void> {
-    if (!discovered) return followRoutes(log)
+    if (!discovered) return followRoutes(log, { stopped })
     let applied = discovered.inForce
     let withdrawn = false
     let refresh: () => void = () => {}
@@ -107,6 +110,7 @@ Reachability of each prefix is a fact of the network namespace this runs in: it 
     watch.ended.catch((e) => fail((e as Error).message))
     try {
       await followRoutes(log, {
+        stopped,
         onStart: (r, f) => {
           refresh = r
           fail = f

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand, configFlags } from '../lib/command.js'
+import { BaseCommand, configFlags, logFormatFlag } from '../lib/command.js'
 import { loadConfig } from '../lib/config.js'
-import { DISCOVERY_STATE_FILE } from '../lib/defaults.js'
+import { DISCOVERY_STATE_FILE, ENV_PREFIX } from '../lib/defaults.js'
 import {
   currentDiscovery,
   DEFAULT_WAIT_MS,
@@ -14,7 +14,7 @@ import {
 } from '../lib/discovery/discover.js'
 import { type DiscoveryState, formatState, nowSeconds, writeUserCache } from '../lib/discovery/state.js'
 import { UsageError } from '../lib/errors.js'
-import { eventLog, logFormatFlag, untilStopped } from '../lib/log.js'
+import { eventLog, untilStopped } from '../lib/log.js'
 import { isRoot } from '../lib/privilege.js'
 
 export interface DiscoverReport {
@@ -29,7 +29,7 @@ export default class Discover extends BaseCommand {
   static override summary =
     'Find the NAT64 prefix: router advertisements (PREF64, RFC 8781) and DNS64 (RFC 7050)'
   static override description =
-    `Shows each prefix found, where from (router and interface, or resolver) and how long it holds, and the prefix in force: --prefix, else the configuration's nat64_prefix, else PREF64, else DNS64, else the well-known prefix (a guess).
+    `Shows each prefix found, where from (router and interface, or resolver) and how long it holds, and the prefix in force: --prefix (or $${ENV_PREFIX}), else the configuration's nat64_prefix, else PREF64, else DNS64, else the well-known prefix (a guess).
 PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 asks the resolvers of /etc/resolv.conf for ipv4only.arpa AAAA. While root's \`discover --watch\` runs, it keeps what it finds in ${DISCOVERY_STATE_FILE}, which every user's \`tnat64 app\` and \`discover\` read; otherwise \`tnat64 app\` looks DNS64 up itself and caches the answer per user (--cache) for its TTL.`
   static override examples = [
     '<%= config.bin %> discover',
@@ -70,6 +70,7 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
     const { config } = loadConfig(flags.config)
     if (flags.watch) {
       const root = isRoot()
+      const stopped = untilStopped()
       const log = eventLog(flags['log-format'])
       const watch = watchDiscovery(
         (state, why) => {
@@ -78,7 +79,7 @@ PREF64 is heard by soliciting a router advertisement, which needs root; DNS64 as
         },
         { solicit: root, dns64: true, stateFile: root ? DISCOVERY_STATE_FILE : undefined },
       )
-      const signal = await Promise.race([untilStopped(), watch.ended.then(() => undefined)])
+      const signal = await Promise.race([stopped, watch.ended.then(() => undefined)])
       if (signal) {
         log(`stopping on ${signal}`, { event: 'stopping', signal })
         watch.stop()

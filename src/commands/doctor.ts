@@ -1,13 +1,14 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand, configFlags } from '../lib/command.js'
 import { loadConfig } from '../lib/config.js'
+import { ENV_PREFIX } from '../lib/defaults.js'
 import { DEFAULT_WAIT_MS, givenPrefix } from '../lib/discovery/discover.js'
 import { type DoctorReport, doctor, formatCheck, parseProbe, verdict } from '../lib/doctor.js'
 
 export default class Doctor extends BaseCommand {
   static override summary = 'Check whether tnat64 can serve this host, and say what to fix'
   static override description =
-    `One line per check: IPv6 and IPv4 default routes, the NAT64 prefix in force and each source of it (configuration, PREF64, DNS64) and whether they agree, a route to each prefix in use, the nameservers of /etc/resolv.conf, an optional live connect (--probe), what kernel mode needs (cgroup2, bpffs, BTF, root) and what it has attached, and whether the app-mode library loads. A warning or failure names its fix.
+    `One line per check: IPv6 and IPv4 default routes, the NAT64 prefix in force and each source of it (--prefix or $${ENV_PREFIX}, configuration, PREF64, DNS64) and whether they agree, a route to each prefix in use, the nameservers of /etc/resolv.conf, an optional live connect (--probe), what kernel mode needs (cgroup2, bpffs, BTF, root) and what it has attached, and whether the app-mode library loads. A warning or failure names its fix.
 Exits 0 when tnat64 can serve this host, 1 when a check fails. As root it listens ${DEFAULT_WAIT_MS / 1000} s for router advertisements, unless \`tnat64 discover --watch\` keeps what it heard.`
   static override examples = [
     '<%= config.bin %> doctor',

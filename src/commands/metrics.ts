@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
+import { logFormatFlag } from '../lib/command.js'
 import { KernelCommand } from '../lib/kernel/command.js'
 import { status } from '../lib/kernel/stats.js'
-import { eventLog, logFormatFlag, untilStopped } from '../lib/log.js'
+import { eventLog, untilStopped } from '../lib/log.js'
 import { exposition, type Family, families, parseListen, serveMetrics } from '../lib/metrics.js'
 
 export default class Metrics extends KernelCommand {
@@ -31,10 +32,11 @@ export default class Metrics extends KernelCommand {
       return list
     }
     const at = parseListen(flags.listen)
+    const stopped = untilStopped()
     const log = eventLog(flags['log-format'])
     const server = await serveMetrics(at, () => exposition(families(status())), log)
     log(`listening on ${server.url}`, { event: 'listening', url: server.url })
-    const signal = await untilStopped()
+    const signal = await stopped
     log(`stopping on ${signal}`, { event: 'stopping', signal })
     await server.close()
     return []

@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
+import { logFormatFlag } from '../lib/command.js'
 import { KernelCommand } from '../lib/kernel/command.js'
 import { monitor } from '../lib/kernel/monitor.js'
-import { eventLog, logFormatFlag, untilStopped } from '../lib/log.js'
+import { eventLog, untilStopped } from '../lib/log.js'
 
 export default class Monitor extends KernelCommand {
   static override summary = "Print kernel mode's connect6 decisions as they happen, one line each (root)"

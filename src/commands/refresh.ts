@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
+import { logFormatFlag } from '../lib/command.js'
 import { KernelCommand } from '../lib/kernel/command.js'
 import { followRoutes, type PrefixState, refreshReachability } from '../lib/kernel/reachability.js'
-import { eventLog, logFormatFlag } from '../lib/log.js'
+import { eventLog } from '../lib/log.js'
 
 export default class Refresh extends KernelCommand {
   static override summary = "Recompute each NAT64 prefix's reachability from this namespace's routes (root)"

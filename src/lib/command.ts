@@ -2,8 +2,9 @@
 // prints), root checked once before run() for the commands that declare it, the one error policy
 // of errors.ts also under --json, and the flags several commands share, defined once.
 import { Command, Flags, type Interfaces } from '@oclif/core'
-import { CONFIG_FLAG_HELP, ENV_PREFIX } from './defaults.js'
+import { CONFIG_FLAG_HELP } from './defaults.js'
 import { reportFailure } from './errors.js'
+import { LOG_FORMATS } from './log.js'
 import { type RootNeed, requireRoot } from './privilege.js'
 
 type FlagOutput = Interfaces.OutputFlags<Interfaces.FlagInput>
@@ -37,7 +38,8 @@ export const configFlags = {
   config: Flags.string({ char: 'c', description: CONFIG_FLAG_HELP }),
   prefix: Flags.string({
     char: 'p',
-    description: `the default NAT64 prefix (e.g. 2001:db8:64::/96), over the configuration's and any discovered (also $${ENV_PREFIX})`,
+    description:
+      "the default NAT64 prefix (e.g. 2001:db8:64::/96), over the configuration's and any discovered",
   }),
 }
 
@@ -45,4 +47,11 @@ export const configFlags = {
 export const labNameFlag = Flags.string({
   description: 'lab name, the prefix of its namespaces',
   default: 'tnat64lab',
+})
+
+/** `--log-format`, for every command that runs until stopped. */
+export const logFormatFlag = Flags.string({
+  options: [...LOG_FORMATS],
+  default: 'text',
+  description: 'event lines as "TIME MESSAGE" text, or as one JSON object a line ({"time", "message", ...})',
 })

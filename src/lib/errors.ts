@@ -60,9 +60,15 @@ export function reportError(error: unknown): Report {
       exitCode: error.exitCode,
     }
   const message = oneLine(e?.message ?? String(error))
-  // oclif's own parse errors (unknown flag, missing argument, a flag without its value) and an unknown
-  // command are usage errors; the last two carry no `parse` field, only their message tells.
-  if (e?.parse !== undefined || /^(command .* not found|Flag --\S+ expects a value)/.test(message)) {
+  // oclif's own parse errors (unknown flag, missing argument, a flag without its value, given twice
+  // or with a value outside its set) and an unknown command are usage errors; all but the first two
+  // carry no `parse` field (oclif's parser throws them as plain CLIErrors): only their message tells.
+  if (
+    e?.parse !== undefined ||
+    /^(command .* not found|Flag --\S+ (expects a value|expects one of these values|can only be specified once|can only be read from stdin)|Unexpected flag )/.test(
+      message,
+    )
+  ) {
     return { lines: [`tnat64: ${message} (see --help)`], exitCode: 2 }
   }
   return { lines: [`tnat64: error: ${message}`], exitCode: 1 }

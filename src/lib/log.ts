@@ -1,7 +1,6 @@
 // Lines of long-running commands (`--watch`, `--listen`): one per event, stamped with the time it
 // happened, written at once (a service manager's journal sees each as it comes).
 import { writeSync } from 'node:fs'
-import { Flags } from '@oclif/core'
 
 /** The time now, to the second, in UTC: `2026-11-27T04:40:00Z`. */
 export function timestamp(date = new Date()): string {
@@ -10,13 +9,6 @@ export function timestamp(date = new Date()): string {
 
 export const LOG_FORMATS = ['text', 'json'] as const
 export type LogFormat = (typeof LOG_FORMATS)[number]
-
-/** `--log-format`, for every command that runs until stopped. */
-export const logFormatFlag = Flags.string({
-  options: [...LOG_FORMATS],
-  default: 'text',
-  description: 'event lines as "TIME MESSAGE" text, or as one JSON object a line ({"time", "message", ...})',
-})
 
 /** What a long-running command calls for each event: `fields` only show in the JSON form; `at`,
  * when the event happened earlier than it is written. */

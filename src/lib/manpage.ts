@@ -188,7 +188,7 @@ export function manPage(manifest: Manifest, version: string): string {
     ),
     ...item(
       ENV_PREFIX,
-      `The default NAT64 prefix, as --prefix gives it; it wins over the configuration's nat64_prefix and over discovery.`,
+      `The default NAT64 prefix, as --prefix gives it, for tnat64 app (the launcher and the library), discover and doctor; it wins over the configuration's nat64_prefix and over discovery. translate, config show and kernel mode read only their --prefix.`,
     ),
     ...item(
       ENV_DEBUG,

@@ -191,6 +191,11 @@ export async function serveMetrics(
 ): Promise<MetricsServer> {
   const server = createServer((request, response) => {
     const plain = { 'content-type': 'text/plain; charset=utf-8' }
+    // A request target that is no URL at all (`GET http://[`) is the client's fault, not a crash.
+    if (!URL.canParse(request.url ?? '/', 'http://host')) {
+      response.writeHead(400, plain).end('bad request: the request target is no URL\n')
+      return
+    }
     if (new URL(request.url ?? '/', 'http://host').pathname !== METRICS_PATH) {
       response.writeHead(404, plain).end(`not found: the metrics are at ${METRICS_PATH}\n`)
       return

@@ -14,7 +14,7 @@ import {
 import type { PinnedMap } from '../bpf/libbpf.js'
 import { netnsCookie, netnsCookiesOf } from '../bpf/native.js'
 import { CommandFailure } from '../errors.js'
-import type { EventLog } from '../log.js'
+import { type EventLog, untilStopped } from '../log.js'
 import { indexKey, isLoaded, requireLoaded, withLock, withMap } from './pins.js'
 import { prefixTable } from './rules.js'
 
@@ -235,6 +235,10 @@ export interface WatchOptions {
   /** Hands the caller a way to ask for a refresh (after it changed the prefixes, say) and to
    * stop the watch with an error. */
   readonly onStart?: (refresh: () => void, fail: (message: string) => void) => void
+  /** Resolves with the signal that stops the watch: the caller's, when it listened from its start
+   * (a SIGTERM during its set-up then ends the watch at once, exit 0); else SIGTERM or SIGINT from
+   * now on. */
+  readonly stopped?: Promise<NodeJS.Signals>
 }
 
 /**
@@ -248,9 +252,13 @@ export async function followRoutes(log: EventLog, options: WatchOptions = {}): P
   const resyncMs = options.resyncMs ?? 30_000
   const monitor = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let failure: Error | undefined
+  let finished = false
   let finish: () => void = () => {}
   const done = new Promise<void>((resolve) => {
-    finish = resolve
+    finish = () => {
+      finished = true
+      resolve()
+    }
   })
   const fail = (message: string) => {
     failure ??= new CommandFailure(message)
@@ -287,26 +295,23 @@ export async function followRoutes(log: EventLog, options: WatchOptions = {}): P
   monitor.on('exit', (code, signal) =>
     fail(`ip monitor ended (${signal ?? `exit ${code}`}): route changes are no longer followed`),
   )
-  const stop = (signal: NodeJS.Signals) => {
+  ;(options.stopped ?? untilStopped()).then((signal) => {
+    if (failure) return
     log(`stopping on ${signal}`, { event: 'stopping', signal })
     finish()
-  }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  })
   const resync = setInterval(report, resyncMs)
   options.onStart?.(schedule, fail)
   try {
-    for (let i = 0; i < 200 && !failure && !monitorSubscribed(monitor.pid ?? 0); i++)
+    for (let i = 0; i < 200 && !finished && !monitorSubscribed(monitor.pid ?? 0); i++)
       await new Promise((r) => setTimeout(r, 10))
-    if (!failure && !monitorSubscribed(monitor.pid ?? 0))
+    if (!finished && !monitorSubscribed(monitor.pid ?? 0))
       fail('ip monitor did not subscribe to route changes')
-    if (!failure) report()
+    if (!finished) report()
     await done
   } finally {
     clearInterval(resync)
     clearTimeout(pending)
-    process.off('SIGINT', stop)
-    process.off('SIGTERM', stop)
     monitor.removeAllListeners('exit')
     monitor.kill()
   }

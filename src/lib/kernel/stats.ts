@@ -45,8 +45,13 @@ interface BpftoolProg {
   run_cnt?: number
 }
 
+/** bpftool's JSON: the programs' run counts and times, which libbpf has no call for. */
 function bpftool<T>(args: string[]): T {
   const r = spawnSync('bpftool', ['-j', ...args], { encoding: 'utf8' })
+  if (r.error)
+    throw new CommandFailure(
+      `bpftool: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found: install it (Debian: apt install bpftool)' : r.error.message}`,
+    )
   if (r.status !== 0)
     throw new CommandFailure(`bpftool ${args.join(' ')}: ${r.stderr.trim() || r.stdout.trim()}`)
   return JSON.parse(r.stdout) as T
