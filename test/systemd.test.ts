@@ -21,6 +21,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isAttached } from '../src/lib/kernel/attach.js'
 import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
+import { PIN_DIR } from '../src/lib/kernel/pins.js'
 import { assertRoot, ROOT } from './helpers.js'
 
 const UNITS = join(ROOT, 'systemd')
@@ -228,9 +229,12 @@ describe('tnat64-attach@.service at work (no systemd here: its shell lines, its 
 
   it('needs the capabilities it keeps: with CAP_BPF alone the attach fails', async () => {
     systemctlSays(`/${cgroup}`)
+    const pinned = existsSync(PIN_DIR)
     const r = await run('ExecStartPre', conf(), ['+bpf'])
     assert.equal(r.status, 1)
     assert.match(r.stderr, /EPERM/)
     assert.equal(isAttached(cgroupId), false)
+    // Nothing of the refused attach stays: no pin directory where there was none.
+    assert.equal(existsSync(PIN_DIR), pinned)
   })
 })

@@ -160,12 +160,13 @@ export function attach(cgroup: Cgroup, config: Config): AttachResult {
   return withLock(true, () => {
     pinDir('links')
     checkPins()
-    const object = LoadedObject.load(BPF_OBJECT, {
-      variable: { name: CGROUP_VARIABLE, value: cgroup.id },
-      mapDir: PIN_DIR,
-      maps: MAP_NAMES,
-    })
+    let object: LoadedObject | undefined
     try {
+      object = LoadedObject.load(BPF_OBJECT, {
+        variable: { name: CGROUP_VARIABLE, value: cgroup.id },
+        mapDir: PIN_DIR,
+        maps: MAP_NAMES,
+      })
       for (const name of MAP_NAMES) chmodSync(join(PIN_DIR, name), 0o600)
       const compiled = compileRules(config, readPins(cgroup.id)) // an operator's pins stay
       // Rules before programs: a copy attached to the cgroup never runs without them.
@@ -183,6 +184,7 @@ export function attach(cgroup: Cgroup, config: Config): AttachResult {
         prefixes: compiled.prefixes.length,
       }
     } catch (e) {
+      // Nothing of a failed attach stays, not even the directories it made before a refused load.
       try {
         if (attachedIds().length === 0) removeAll()
         else if (!existsSync(linkDir(cgroup.id))) forget(cgroup.id)
@@ -191,7 +193,7 @@ export function attach(cgroup: Cgroup, config: Config): AttachResult {
       }
       throw e
     } finally {
-      object.close()
+      object?.close()
     }
   })
 }
