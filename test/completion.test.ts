@@ -9,9 +9,9 @@ import { after, before, describe, it } from 'node:test'
 import { WELL_KNOWN_PREFIX } from '../src/lib/defaults.js'
 import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
 import type { Manifest } from '../src/lib/manpage.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
 import { assertRoot, ROOT, tnat64 } from './helpers.js'
 
-const BIN = join(ROOT, 'bin', 'tnat64')
 const dir = mkdtempSync(join(tmpdir(), 'tnat64-completion-'))
 const commands = Object.values(
   (JSON.parse(readFileSync(join(ROOT, 'oclif.manifest.json'), 'utf8')) as Manifest).commands,
@@ -43,7 +43,7 @@ function bash(file: string, ...words: string[]): string[] {
       `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _tnat64; printf "%s\\n" "\${COMPREPLY[@]}"`,
       'bash',
       file,
-      BIN,
+      TNAT64_CLI,
       ...words,
     ],
     { encoding: 'utf8' },
@@ -116,7 +116,7 @@ describe('tnat64 completion zsh', () => {
         `compdef() { :; }; compadd() { shift $(( \${@[(i)--]} )); print -l -- "$@"; }; _files() { print @files; }; _default() { print @default; }; source "$1"; shift; words=("$@"); CURRENT=$#; _tnat64`,
         'zsh',
         file,
-        BIN,
+        TNAT64_CLI,
         ...words,
       ],
       { encoding: 'utf8' },

@@ -1,6 +1,6 @@
 // Shared by the test files: the vector and fixture readers, the CLI runner, root checks.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -151,4 +151,19 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/** A run that must succeed: its output in the message when it did not. */
+export function ok<R extends { status: number | null; stdout: string; stderr: string }>(r: R): R {
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+  return r
+}
+
+/** The CLI in a lab client's network namespace (its routes decide reachability), bpffs still
+ * visible (nsenter, not ip netns exec). */
+export function clientCli(lab: { nsPath(role: 'client'): string }, args: string[]): SpawnSyncReturns<string> {
+  return spawnSync('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
 }

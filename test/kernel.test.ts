@@ -31,7 +31,16 @@ import { cgroupsWithRules } from '../src/lib/kernel/rules.js'
 import { LAB, Lab } from '../src/lib/lab.js'
 import { BPF_OBJECT, DEMO_JAVA_CLIENT, TNAT64_CLI } from '../src/lib/paths.js'
 import { parsePrefix, synthesize } from '../src/lib/rfc6052.js'
-import { assertRoot, configFixtures, freshLabName, PYTHON, ROOT, rfc6052Vectors } from './helpers.js'
+import {
+  assertRoot,
+  clientCli,
+  configFixtures,
+  freshLabName,
+  ok,
+  PYTHON,
+  ROOT,
+  rfc6052Vectors,
+} from './helpers.js'
 
 const JAVA_CLIENT = DEMO_JAVA_CLIENT
 const MAPPED = `::ffff:${LAB.serverIPv4}`
@@ -77,18 +86,7 @@ function inCgroup(cgroup: string | undefined, argv: string[]): SpawnSyncReturns<
   return spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 })
 }
 
-/** The CLI in the client's namespace (its routes decide reachability), with bpffs still visible. */
-function cli(args: string[]): SpawnSyncReturns<string> {
-  return spawnSync('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  })
-}
-
-function ok(r: SpawnSyncReturns<string>): SpawnSyncReturns<string> {
-  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
-  return r
-}
+const cli = (args: string[]) => clientCli(lab, args)
 
 /** A failure the way the CLI must fail: the exit code and exactly one line on stderr. */
 function failsWith(r: SpawnSyncReturns<string>, code: number, pattern: RegExp): void {

@@ -12,9 +12,9 @@ import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
 import type { Status } from '../src/lib/kernel/stats.js'
 import { LAB, Lab } from '../src/lib/lab.js'
 import { CONTENT_TYPE, exposition, families } from '../src/lib/metrics.js'
-import { assertRoot, freshLabName, PYTHON, ROOT } from './helpers.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
+import { assertRoot, clientCli, freshLabName, ok, PYTHON } from './helpers.js'
 
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const MAPPED = `::ffff:${LAB.serverIPv4}`
 const STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /
 
@@ -61,18 +61,7 @@ function value(samples: Parsed[], name: string, labels: Record<string, string> =
   return found[0].value
 }
 
-/** The CLI in the lab client's namespace (its routes are the ones reachability reads). */
-function cli(args: string[]): SpawnSyncReturns<string> {
-  return spawnSync('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64, ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  })
-}
-
-function ok(r: SpawnSyncReturns<string>): SpawnSyncReturns<string> {
-  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
-  return r
-}
+const cli = (args: string[]) => clientCli(lab, args)
 
 function metrics(): Parsed[] {
   const { stdout } = ok(cli(['metrics']))
@@ -111,7 +100,7 @@ before(async () => {
 })
 
 after(() => {
-  spawnSync(TNAT64, ['detach', '--cgroup', cgroup])
+  spawnSync(TNAT64_CLI, ['detach', '--cgroup', cgroup])
   const dir = join(cgroup2Mount(), cgroup)
   if (existsSync(dir)) {
     for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
@@ -217,7 +206,7 @@ describe('tnat64 metrics', () => {
 
 /** `metrics --listen` in the client's namespace; resolves with the process and its URL. */
 async function listen(args: string[]): Promise<{ child: ChildProcess; url: string; lines: string[] }> {
-  const child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64, 'metrics', ...args], {
+  const child = spawn('nsenter', [`--net=${lab.nsPath('client')}`, TNAT64_CLI, 'metrics', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: string[] = []
@@ -316,7 +305,7 @@ describe('tnat64 metrics --listen', () => {
 
   it('a bad address exits 2 with one line; a port in use exits 1 with one line', async () => {
     for (const bad of ['abc', '70000', '::1:9464', 'localhost:9464', '1.2.3:80']) {
-      const r = spawnSync(TNAT64, ['metrics', '--listen', bad], { encoding: 'utf8', timeout: 30_000 })
+      const r = spawnSync(TNAT64_CLI, ['metrics', '--listen', bad], { encoding: 'utf8', timeout: 30_000 })
       assert.equal(r.status, 2, `${bad}: ${r.stdout}${r.stderr}`)
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
       assert.match(r.stderr, /^tnat64: --listen .*expected \[ADDR:\]PORT/)
@@ -325,7 +314,7 @@ describe('tnat64 metrics --listen', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
     try {
       const { port } = taken.address() as { port: number }
-      const r = spawnSync(TNAT64, ['metrics', '--listen', String(port)], {
+      const r = spawnSync(TNAT64_CLI, ['metrics', '--listen', String(port)], {
         encoding: 'utf8',
         timeout: 30_000,
       })

@@ -12,9 +12,9 @@ import { MONITOR_LEASE_MS } from '../src/lib/defaults.js'
 import { cgroup2Mount } from '../src/lib/kernel/cgroup.js'
 import { readLease } from '../src/lib/kernel/monitor.js'
 import { withMap } from '../src/lib/kernel/pins.js'
-import { assertRoot, isAlive, PYTHON, ROOT } from './helpers.js'
+import { TNAT64_CLI } from '../src/lib/paths.js'
+import { assertRoot, isAlive, ok, PYTHON } from './helpers.js'
 
-const TNAT64 = join(ROOT, 'bin', 'tnat64')
 const PREFIX = '2001:db8:64::/96'
 const SERVER = '198.51.100.10'
 const SERVER_NAT64 = '2001:db8:64::c633:640a'
@@ -45,11 +45,6 @@ s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 for _ in range(int(sys.argv[1])): s.connect(("::ffff:127.0.0.1", 9))
 print(os.getpid())
 `
-
-function ok(r: { status: number | null; stdout: string; stderr: string }) {
-  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
-  return r
-}
 
 /** A python script run in a cgroup and in this test's network namespace. */
 function python(cgroup: string, script: string, ...args: string[]): string {
@@ -85,7 +80,7 @@ class Monitor {
 
   /** `wrapper`: argv that runs the monitor (as its one child, given with --fork). */
   constructor(args: string[] = [], wrapper: string[] = []) {
-    const [command, ...rest] = [...wrapper, TNAT64, 'monitor', ...args]
+    const [command, ...rest] = [...wrapper, TNAT64_CLI, 'monitor', ...args]
     this.child = spawn(command, rest)
     monitors.push(this.child)
     this.child.stdout?.on('data', (b) => {
@@ -139,7 +134,7 @@ function waitingEvents() {
 }
 
 function cli(args: string[]) {
-  return spawnSync(TNAT64, args, { encoding: 'utf8', timeout: 30_000 })
+  return spawnSync(TNAT64_CLI, args, { encoding: 'utf8', timeout: 30_000 })
 }
 
 function failsWithOneLine(r: ReturnType<typeof cli>, code: number, pattern: RegExp): void {

@@ -38,9 +38,11 @@ describe('the npm package', () => {
   const cgroup = `t64-package-${process.pid}`
   let labName: string | undefined
 
+  /** The installed `tnat64`. */
+  const installedCli = () => join(dir, 'prefix', 'bin', 'tnat64')
   /** The installed `tnat64` with `args`, on the compiler-free PATH. */
   const tnat64 = (args: string[]) =>
-    spawnSync(join(dir, 'prefix', 'bin', 'tnat64'), args, { encoding: 'utf8', env, timeout: 120_000 })
+    spawnSync(installedCli(), args, { encoding: 'utf8', env, timeout: 120_000 })
 
   before(async () => {
     assertRoot()
@@ -146,7 +148,7 @@ describe('the npm package', () => {
     const fake = join(dir, 'fake-uname')
     mkdirSync(fake, { recursive: true })
     writeFileSync(join(fake, 'uname'), '#!/bin/sh\necho aarch64\n', { mode: 0o755 })
-    const r = spawnSync(join(dir, 'prefix', 'bin', 'tnat64'), ['app', '--', 'true'], {
+    const r = spawnSync(installedCli(), ['app', '--', 'true'], {
       encoding: 'utf8',
       env: { ...env, PATH: `${fake}:${env.PATH}` },
     })
@@ -190,7 +192,7 @@ describe('the npm package', () => {
     mkdirSync(bare)
     for (const name of readdirSync(join(dir, 'path')))
       if (name !== 'bpftool') symlinkSync(join(dir, 'path', name), join(bare, name))
-    const without = spawnSync(join(dir, 'prefix', 'bin', 'tnat64'), ['status'], {
+    const without = spawnSync(installedCli(), ['status'], {
       encoding: 'utf8',
       env: { ...env, PATH: bare },
     })
